@@ -1,0 +1,95 @@
+package dsl
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Env is the typed environment every expression is compiled against and run with.
+// The `expr` tags are the names flow authors write.
+type Env struct {
+	Contact ContactEnv     `expr:"contact"`
+	Entry   EntryEnv       `expr:"entry"`
+	Reply   ReplyEnv       `expr:"reply"`
+	Vars    map[string]any `expr:"vars"`
+	Event   map[string]any `expr:"event"`
+	Now     time.Time      `expr:"now"`
+}
+
+// ContactEnv is the contact as expressions see it.
+type ContactEnv struct {
+	WaID       string         `expr:"wa_id"`
+	Name       string         `expr:"name"`
+	Tags       []string       `expr:"tags"`
+	Attributes map[string]any `expr:"attributes"`
+	OptedIn    bool           `expr:"opted_in"`
+	Timezone   string         `expr:"timezone"`
+}
+
+// EntryEnv is the click-to-WhatsApp referral of the message that started the run,
+// and that message's text. Every field may be empty: ads differ in what they send.
+type EntryEnv struct {
+	SourceID   string `expr:"source_id"`
+	SourceURL  string `expr:"source_url"`
+	SourceType string `expr:"source_type"`
+	Headline   string `expr:"headline"`
+	Body       string `expr:"body"`
+	MediaType  string `expr:"media_type"`
+	CtwaClid   string `expr:"ctwa_clid"`
+	Text       string `expr:"text"`
+}
+
+// ReplyEnv is the contact's latest reply. Text is the typed text, or the title of a
+// tapped button or list row; Button is the title of a tapped button; Payload is a
+// quick-reply payload or an interactive reply id; Type is the Cloud API message type.
+type ReplyEnv struct {
+	Text    string `expr:"text"`
+	Button  string `expr:"button"`
+	Payload string `expr:"payload"`
+	Type    string `expr:"type"`
+}
+
+// envFields maps each environment name to its field names, for error messages and
+// suggestions; built once from the struct tags so it cannot drift.
+var envFields = func() map[string][]string {
+	m := map[string][]string{}
+	root := reflect.TypeOf(Env{})
+	for i := 0; i < root.NumField(); i++ {
+		f := root.Field(i)
+		name := f.Tag.Get("expr")
+		m[""] = append(m[""], name)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+			for j := 0; j < f.Type.NumField(); j++ {
+				m[name] = append(m[name], f.Type.Field(j).Tag.Get("expr"))
+			}
+		}
+	}
+	return m
+}()
+
+// envTypeNames maps the Go type names that expr-lang prints to environment names.
+var envTypeNames = map[string]string{
+	"dsl.ContactEnv": "contact",
+	"dsl.EntryEnv":   "entry",
+	"dsl.ReplyEnv":   "reply",
+}
+
+// EnvNames lists the top-level names of the environment.
+func EnvNames() []string { return append([]string(nil), envFields[""]...) }
+
+// EnvFields lists the fields of one top-level name (nil for maps and now).
+func EnvFields(name string) []string {
+	f := append([]string(nil), envFields[name]...)
+	sort.Strings(f)
+	return f
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = "`" + x + "`"
+	}
+	return strings.Join(q, ", ")
+}

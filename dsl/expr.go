@@ -1,0 +1,168 @@
+package dsl
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Expr is an expression compiled once at load time; the engine runs Program.
+type Expr struct {
+	Src     string
+	Pos     Pos
+	Program *vm.Program
+}
+
+// Eval runs the expression.
+func (e *Expr) Eval(env *Env) (any, error) {
+	return expr.Run(e.Program, env)
+}
+
+// Bool runs a boolean expression (if:, audience:). A runtime error (a nil variable,
+// say) counts as false and is returned so the caller can log it.
+func (e *Expr) Bool(env *Env) (bool, error) {
+	v, err := expr.Run(e.Program, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := v.(bool)
+	return b, nil
+}
+
+// Node is the expression's syntax tree, for static analyses.
+func (e *Expr) Node() ast.Node { return e.Program.Node() }
+
+type exprKind int
+
+const (
+	exprAny exprKind = iota
+	exprBool
+)
+
+type cacheKey struct {
+	kind exprKind
+	src  string
+}
+
+type cached struct {
+	prog *vm.Program
+	err  error
+}
+
+// programs caches compilations: the same expression (`contact.name`) recurs across
+// hundreds of steps and files, and a compiled program is immutable.
+var programs sync.Map
+
+// compileExpr compiles src against Env. posAt maps a rune offset inside src to its
+// source position, so errors point at the exact character.
+func compileExpr(src string, kind exprKind, posAt func(int) Pos) (*Expr, *Diagnostic) {
+	key := cacheKey{kind, src}
+	var c cached
+	if v, ok := programs.Load(key); ok {
+		c = v.(cached)
+	} else {
+		opts := []expr.Option{expr.Env(Env{}), expr.MaxNodes(2000)}
+		if kind == exprBool {
+			opts = append(opts, expr.AsBool())
+		}
+		c.prog, c.err = compileSafely(src, opts)
+		programs.Store(key, c)
+	}
+	if c.err != nil {
+		off := 0
+		msg := c.err.Error()
+		var fe *file.Error
+		if errors.As(c.err, &fe) {
+			off = fe.From
+			msg = fe.Message
+		}
+		if strings.TrimSpace(src) == "" {
+			msg = "empty expression"
+		}
+		d := &Diagnostic{Pos: posAt(off), Severity: SevError, Rule: RuleExpression,
+			Message: "expression `" + src + "`: " + explainExprError(msg)}
+		return nil, d
+	}
+	return &Expr{Src: src, Pos: posAt(0), Program: c.prog}, nil
+}
+
+// compileSafely guards against panics inside the expression compiler: bad input gets
+// a diagnostic, never a crash.
+func compileSafely(src string, opts []expr.Option) (p *vm.Program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("cannot compile: %v", r)
+		}
+	}()
+	return expr.Compile(src, opts...)
+}
+
+var (
+	reNoField     = regexp.MustCompile(`^type (\S+) has no field (\S+)$`)
+	reUnknownName = regexp.MustCompile(`^unknown name (\S+)$`)
+)
+
+// explainExprError rewrites expr-lang's messages in the flow language's terms and
+// adds the usual suggestion.
+func explainExprError(msg string) string {
+	if m := reNoField.FindStringSubmatch(msg); m != nil {
+		owner, ok := envTypeNames[m[1]]
+		if ok {
+			fields := EnvFields(owner)
+			return fmt.Sprintf("`%s` has no field `%s`%s (fields: %s)", owner, m[2], didYouMean(m[2], fields), strings.Join(fields, ", "))
+		}
+	}
+	if m := reUnknownName.FindStringSubmatch(msg); m != nil {
+		names := EnvNames()
+		return fmt.Sprintf("unknown name `%s`%s (names: %s)", m[1], didYouMean(m[1], names), strings.Join(names, ", "))
+	}
+	for goName, name := range envTypeNames {
+		msg = strings.ReplaceAll(msg, goName, name)
+	}
+	return msg
+}
+
+// RequiresOptIn reports whether a boolean expression can only be true for a contact
+// who opted in: it is `contact.opted_in` (or `== true`), or a conjunction with it.
+func RequiresOptIn(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	return requiresOptIn(e.Node())
+}
+
+func requiresOptIn(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.MemberNode:
+		return isContactOptedIn(n)
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			return requiresOptIn(n.Left) || requiresOptIn(n.Right)
+		case "==":
+			if b, ok := n.Right.(*ast.BoolNode); ok && b.Value {
+				return requiresOptIn(n.Left)
+			}
+			if b, ok := n.Left.(*ast.BoolNode); ok && b.Value {
+				return requiresOptIn(n.Right)
+			}
+		}
+	}
+	return false
+}
+
+func isContactOptedIn(n *ast.MemberNode) bool {
+	id, ok := n.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "contact" {
+		return false
+	}
+	p, ok := n.Property.(*ast.StringNode)
+	return ok && p.Value == "opted_in"
+}
