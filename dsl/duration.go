@@ -57,9 +57,20 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// FormatDuration writes a duration in the flow language's units, largest first
-// (3d, 1d12h, 90m is written 1h30m). Zero is "0s".
+// FormatDuration writes a duration the way people read waits: whole days in days
+// (3d), anything under two days in hours (30h, 1h30m), longer spans in days and
+// hours (2d12h). Zero is "0s".
 func FormatDuration(d time.Duration) string {
+	if d == 0 {
+		return "0s"
+	}
+	if d > 0 && d%Day != 0 && d < 2*Day {
+		return FormatHours(d)
+	}
+	return formatUnits(d)
+}
+
+func formatUnits(d time.Duration) string {
 	if d == 0 {
 		return "0s"
 	}
@@ -88,13 +99,13 @@ func FormatDuration(d time.Duration) string {
 // the 24-hour window: 76h, 23h45m, 30m.
 func FormatHours(d time.Duration) string {
 	if d < time.Hour {
-		return FormatDuration(d)
+		return formatUnits(d)
 	}
 	h := d / time.Hour
 	rest := d - h*time.Hour
 	s := strconv.FormatInt(int64(h), 10) + "h"
 	if rest > 0 {
-		s += FormatDuration(rest)
+		s += formatUnits(rest)
 	}
 	return s
 }

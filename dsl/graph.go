@@ -1,0 +1,128 @@
+package dsl
+
+import (
+	"time"
+)
+
+// EdgeKind says how a run moves from one step to the next.
+type EdgeKind int
+
+const (
+	EdgeNext      EdgeKind = iota // the step completed; continue
+	EdgeWait                      // a `wait` elapsed
+	EdgeReply                     // the contact replied: the window reopens
+	EdgeTimeout                   // no reply within the timeout
+	EdgeBranch                    // a branch case matched
+	EdgeFallthru                  // no branch case matched
+	EdgeGoto                      // an explicit goto
+	EdgeStartFlow                 // the run ends and another flow starts
+)
+
+// Edge is one way a run can leave a step. To is nil when the run ends there (a
+// timeout without on_timeout, running past the last step). Time passing along the
+// edge is Add plus, at most, Defer (quiet hours, the wait for a time of day).
+type Edge struct {
+	From   *Step
+	To     *Step
+	ToFlow *Flow // set for EdgeStartFlow; To is then its first step
+	Kind   EdgeKind
+	Add    time.Duration // time that certainly passes
+	Defer  time.Duration // time that may pass on top (quiet hours, `at`)
+	Note   string        // how a hop reads in a path: "+3d", "no reply in 4h: +4h"
+	Case   *BranchCase   // for EdgeBranch
+}
+
+// Resets reports whether the edge reopens the window: the contact just wrote.
+func (e Edge) Resets() bool { return e.Kind == EdgeReply }
+
+// Max is the longest time the edge can take.
+func (e Edge) Max() time.Duration { return e.Add + e.Defer }
+
+// Edges lists how a run can leave step s. flows resolves start_flow targets (may be
+// nil: start_flow edges are then omitted).
+func (f *Flow) Edges(s *Step, flows func(id string) *Flow) []Edge {
+	next := func(kind EdgeKind) Edge { return Edge{From: s, To: f.After(s), Kind: kind} }
+	switch s.Kind {
+	case ActWait:
+		if s.Wait == nil {
+			return []Edge{next(EdgeWait)}
+		}
+		e := next(EdgeWait)
+		e.Add, e.Defer, e.Note = f.WaitBounds(s.Wait)
+		return []Edge{e}
+	case ActWaitForReply:
+		e := next(EdgeReply)
+		e.Note = "reply"
+		out := []Edge{e}
+		if w := s.WaitForReply; w != nil && w.Timeout > 0 {
+			t := Edge{From: s, Kind: EdgeTimeout, Add: w.Timeout,
+				Note: "no reply in " + FormatDuration(w.Timeout) + ": +" + FormatDuration(w.Timeout)}
+			if w.OnTimeout != "" {
+				t.To, _ = f.Step(w.OnTimeout)
+			}
+			out = append(out, t)
+		}
+		return out
+	case ActBranch:
+		var out []Edge
+		hasDefault := false
+		for _, c := range s.Branch {
+			to, _ := f.Step(c.Goto)
+			if to == nil {
+				continue
+			}
+			out = append(out, Edge{From: s, To: to, Kind: EdgeBranch, Case: c})
+			hasDefault = hasDefault || c.If == nil
+		}
+		if !hasDefault {
+			out = append(out, next(EdgeFallthru))
+		}
+		return out
+	case ActGoto:
+		if to, ok := f.Step(s.Target); ok {
+			return []Edge{{From: s, To: to, Kind: EdgeGoto}}
+		}
+		return nil
+	case ActStartFlow:
+		if flows == nil {
+			return nil
+		}
+		if g := flows(s.Target); g != nil && len(g.Steps) > 0 {
+			return []Edge{{From: s, To: g.Steps[0], ToFlow: g, Kind: EdgeStartFlow, Note: "start_flow " + g.ID}}
+		}
+		return nil
+	case ActEnd:
+		return nil
+	}
+	return []Edge{next(EdgeNext)}
+}
+
+// WaitBounds is the time a `wait` takes: add certainly, plus up to deferral, and how
+// the hop reads in a path. Quiet hours can push the wake-up to their end; `at`
+// waits until the next HH:MM, less than a day.
+func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
+	add = w.For
+	note = "+" + FormatDuration(w.For)
+	if w.At != nil {
+		deferral = Day
+		if w.For > 0 {
+			note += ", then until " + w.At.String() + ": up to +24h"
+		} else {
+			note = "until " + w.At.String() + ": up to +24h"
+		}
+		if q := f.QuietHours; q != nil && q.Contains(*w.At) {
+			extra := q.To.Duration() - w.At.Duration()
+			if extra < 0 {
+				extra += Day
+			}
+			deferral += extra
+			note += ", up to +" + FormatDuration(extra) + " quiet hours"
+		}
+		return
+	}
+	if q := f.QuietHours; q != nil {
+		deferral = q.Span()
+		note += ", up to +" + FormatDuration(deferral) + " quiet hours"
+	}
+	return
+}
