@@ -1,0 +1,643 @@
+package whatsapp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ObjectWhatsApp is the only webhook object funnel accepts.
+const ObjectWhatsApp = "whatsapp_business_account"
+
+// ErrWrongObject is returned by ParseWebhook for webhooks of other Meta products
+// (page, instagram, …) that an app subscription may also deliver.
+var ErrWrongObject = errors.New("whatsapp: webhook object is not " + ObjectWhatsApp)
+
+// Envelope is a webhook POST body. One POST can carry several entries, changes
+// and messages.
+type Envelope struct {
+	Object string  `json:"object"`
+	Entry  []Entry `json:"entry"`
+}
+
+// Entry is one WhatsApp Business Account's batch; ID is the WABA id.
+type Entry struct {
+	ID      string   `json:"id"`
+	Changes []Change `json:"changes"`
+}
+
+// Change is one subscribed field's update. Only Field "messages" carries
+// messages and statuses; other fields (template status updates, account
+// updates, …) have different value shapes, kept verbatim in RawValue.
+type Change struct {
+	Field    string          `json:"field"`
+	Value    Value           `json:"value"`
+	RawValue json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes Value leniently for fields other than "messages", so an
+// unrelated subscription never makes a whole webhook unparseable.
+func (c *Change) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Field string          `json:"field"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*c = Change{Field: raw.Field, RawValue: cloneRaw(raw.Value)}
+	if len(raw.Value) == 0 || bytes.Equal(raw.Value, []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(raw.Value, &c.Value); err != nil {
+		if c.Field == "messages" {
+			return fmt.Errorf("change %q: value: %w", c.Field, err)
+		}
+		c.Value = Value{}
+	}
+	return nil
+}
+
+// MarshalJSON writes the change back; the raw value wins when present so
+// nothing Meta sent is lost on a round trip.
+func (c Change) MarshalJSON() ([]byte, error) {
+	v := any(c.Value)
+	if len(c.RawValue) > 0 {
+		v = c.RawValue
+	}
+	return json.Marshal(struct {
+		Field string `json:"field"`
+		Value any    `json:"value"`
+	}{c.Field, v})
+}
+
+// Value is the payload of a "messages" change.
+type Value struct {
+	MessagingProduct string           `json:"messaging_product"`
+	Metadata         Metadata         `json:"metadata"`
+	Contacts         []Contact        `json:"contacts,omitempty"`
+	Messages         []InboundMessage `json:"messages,omitempty"`
+	Statuses         []Status         `json:"statuses,omitempty"`
+	Errors           []WebhookError   `json:"errors,omitempty"`
+}
+
+// Metadata identifies the business phone number the webhook is about.
+type Metadata struct {
+	DisplayPhoneNumber string `json:"display_phone_number"`
+	PhoneNumberID      string `json:"phone_number_id"`
+}
+
+// Contact is the sender's profile as WhatsApp shows it.
+type Contact struct {
+	Profile Profile `json:"profile"`
+	WaID    string  `json:"wa_id"`
+}
+
+// Profile holds the user's WhatsApp display name.
+type Profile struct {
+	Name string `json:"name"`
+}
+
+// WebhookError is an error reported inside a webhook (value, message or status).
+type WebhookError struct {
+	Code      int       `json:"code"`
+	Title     string    `json:"title,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	ErrorData ErrorData `json:"error_data,omitzero"`
+	Href      string    `json:"href,omitempty"`
+}
+
+// ErrorData carries Meta's detailed explanation, which is what to log.
+type ErrorData struct {
+	Details string `json:"details,omitempty"`
+}
+
+// Timestamp is a Unix-seconds timestamp as Meta sends it: a JSON string. A bare
+// JSON number is accepted too, because rejecting a whole webhook over the
+// quoting of one field would make Meta redeliver it for days.
+type Timestamp string
+
+// UnmarshalJSON accepts "1739321030" and 1739321030.
+func (t *Timestamp) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*t = Timestamp(s)
+		return nil
+	}
+	if bytes.Equal(data, []byte("null")) {
+		*t = ""
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	*t = Timestamp(n.String())
+	return nil
+}
+
+// maxUnix is 9999-12-31T23:59:59Z: anything later is garbage, not a date.
+const maxUnix = 253402300799
+
+// Time parses the timestamp. A missing or malformed timestamp is an error, never
+// a zero time, because the window is computed from it.
+func (t Timestamp) Time() (time.Time, error) {
+	if t == "" {
+		return time.Time{}, errors.New("whatsapp: missing timestamp")
+	}
+	n, err := strconv.ParseInt(string(t), 10, 64)
+	if err != nil || n <= 0 || n > maxUnix {
+		return time.Time{}, fmt.Errorf("whatsapp: bad timestamp %q: want Unix seconds", string(t))
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// Inbound message types (messages[].type).
+const (
+	InText        = "text"
+	InButton      = "button"
+	InInteractive = "interactive"
+	InImage       = "image"
+	InVideo       = "video"
+	InDocument    = "document"
+	InAudio       = "audio"
+	InSticker     = "sticker"
+	InLocation    = "location"
+	InContacts    = "contacts"
+	InReaction    = "reaction"
+	InUnknown     = "unknown"
+)
+
+// InboundMessage is one messages[] item. Raw keeps the item's exact JSON so
+// types funnel does not model (order, system, …) are never lost.
+//
+// A message whose typed fields do not decode is still returned with From, ID,
+// Timestamp and Type when those can be read, with DecodeErr set: every inbound
+// message opens the 24 h window, whatever else is wrong with it.
+type InboundMessage struct {
+	From        string              `json:"from"`
+	ID          string              `json:"id"`
+	Timestamp   Timestamp           `json:"timestamp"`
+	Type        string              `json:"type"`
+	Context     *MessageContext     `json:"context,omitempty"`
+	Referral    *Referral           `json:"referral,omitempty"`
+	Text        *InboundText        `json:"text,omitempty"`
+	Button      *InboundButton      `json:"button,omitempty"`
+	Interactive *InboundInteractive `json:"interactive,omitempty"`
+	Image       *InboundMedia       `json:"image,omitempty"`
+	Video       *InboundMedia       `json:"video,omitempty"`
+	Document    *InboundMedia       `json:"document,omitempty"`
+	Audio       *InboundMedia       `json:"audio,omitempty"`
+	Sticker     *InboundMedia       `json:"sticker,omitempty"`
+	Location    *Location           `json:"location,omitempty"`
+	Contacts    []SharedContact     `json:"contacts,omitempty"`
+	Reaction    *Reaction           `json:"reaction,omitempty"`
+	Errors      []WebhookError      `json:"errors,omitempty"`
+
+	Raw       json.RawMessage `json:"-"`
+	DecodeErr error           `json:"-"`
+}
+
+// UnmarshalJSON keeps the raw bytes and salvages the common fields of a
+// message whose type-specific part does not decode.
+func (m *InboundMessage) UnmarshalJSON(data []byte) error {
+	type plain InboundMessage
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		var min struct {
+			From      string    `json:"from"`
+			ID        string    `json:"id"`
+			Timestamp Timestamp `json:"timestamp"`
+			Type      string    `json:"type"`
+		}
+		if json.Unmarshal(data, &min) != nil {
+			return err
+		}
+		p = plain{From: min.From, ID: min.ID, Timestamp: min.Timestamp, Type: min.Type, DecodeErr: err}
+	}
+	*m = InboundMessage(p)
+	m.Raw = cloneRaw(data)
+	return nil
+}
+
+// MessageContext links a message to the one it replies to; for a template
+// quick-reply tap ID is the wamid of funnel's message.
+type MessageContext struct {
+	From                string `json:"from,omitempty"`
+	ID                  string `json:"id,omitempty"`
+	Forwarded           bool   `json:"forwarded,omitempty"`
+	FrequentlyForwarded bool   `json:"frequently_forwarded,omitempty"`
+}
+
+// Referral describes the click-to-WhatsApp ad or post the user came from. Every
+// field is optional: they vary by ad type and placement.
+type Referral struct {
+	SourceURL      string          `json:"source_url,omitempty"`
+	SourceID       string          `json:"source_id,omitempty"`
+	SourceType     string          `json:"source_type,omitempty"`
+	Headline       string          `json:"headline,omitempty"`
+	Body           string          `json:"body,omitempty"`
+	MediaType      string          `json:"media_type,omitempty"`
+	ImageURL       string          `json:"image_url,omitempty"`
+	VideoURL       string          `json:"video_url,omitempty"`
+	ThumbnailURL   string          `json:"thumbnail_url,omitempty"`
+	CtwaClid       string          `json:"ctwa_clid,omitempty"`
+	WelcomeMessage *WelcomeMessage `json:"welcome_message,omitempty"`
+}
+
+// WelcomeMessage is the ad's greeting shown before the user wrote.
+type WelcomeMessage struct {
+	Text string `json:"text,omitempty"`
+}
+
+// InboundText is a typed text message.
+type InboundText struct {
+	Body string `json:"body"`
+}
+
+// InboundButton is a template quick-reply tap.
+type InboundButton struct {
+	Payload string `json:"payload,omitempty"`
+	Text    string `json:"text,omitempty"`
+}
+
+// InboundInteractive is a reply to an interactive message.
+type InboundInteractive struct {
+	Type        string            `json:"type"`
+	ButtonReply *InteractiveReply `json:"button_reply,omitempty"`
+	ListReply   *InteractiveReply `json:"list_reply,omitempty"`
+	// NFMReply is a WhatsApp Flows response, kept verbatim.
+	NFMReply json.RawMessage `json:"nfm_reply,omitempty"`
+}
+
+// InteractiveReply is the tapped button (id, title) or list row (id, title,
+// description).
+type InteractiveReply struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Description string `json:"description,omitempty"`
+}
+
+// InboundMedia is a received image, video, document, audio or sticker. The
+// media itself must be fetched by ID.
+type InboundMedia struct {
+	ID       string `json:"id"`
+	MimeType string `json:"mime_type,omitempty"`
+	SHA256   string `json:"sha256,omitempty"`
+	Caption  string `json:"caption,omitempty"`
+	Filename string `json:"filename,omitempty"`
+	Animated bool   `json:"animated,omitempty"`
+	Voice    bool   `json:"voice,omitempty"`
+}
+
+// Location is a shared location.
+type Location struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+	Name      string  `json:"name,omitempty"`
+	Address   string  `json:"address,omitempty"`
+	URL       string  `json:"url,omitempty"`
+}
+
+// SharedContact is a contact card the user sent.
+type SharedContact struct {
+	Name     SharedContactName `json:"name"`
+	Phones   []ContactPhone    `json:"phones,omitempty"`
+	Emails   []ContactEmail    `json:"emails,omitempty"`
+	Org      *ContactOrg       `json:"org,omitempty"`
+	URLs     []ContactURL      `json:"urls,omitempty"`
+	Birthday string            `json:"birthday,omitempty"`
+}
+
+// SharedContactName is a contact card's name.
+type SharedContactName struct {
+	FormattedName string `json:"formatted_name,omitempty"`
+	FirstName     string `json:"first_name,omitempty"`
+	LastName      string `json:"last_name,omitempty"`
+	MiddleName    string `json:"middle_name,omitempty"`
+	Prefix        string `json:"prefix,omitempty"`
+	Suffix        string `json:"suffix,omitempty"`
+}
+
+// ContactPhone is a phone number on a contact card.
+type ContactPhone struct {
+	Phone string `json:"phone,omitempty"`
+	WaID  string `json:"wa_id,omitempty"`
+	Type  string `json:"type,omitempty"`
+}
+
+// ContactEmail is an email address on a contact card.
+type ContactEmail struct {
+	Email string `json:"email,omitempty"`
+	Type  string `json:"type,omitempty"`
+}
+
+// ContactOrg is the organization on a contact card.
+type ContactOrg struct {
+	Company    string `json:"company,omitempty"`
+	Department string `json:"department,omitempty"`
+	Title      string `json:"title,omitempty"`
+}
+
+// ContactURL is a URL on a contact card.
+type ContactURL struct {
+	URL  string `json:"url,omitempty"`
+	Type string `json:"type,omitempty"`
+}
+
+// Reaction is an emoji reaction to a message (empty Emoji: removed).
+type Reaction struct {
+	MessageID string `json:"message_id"`
+	Emoji     string `json:"emoji,omitempty"`
+}
+
+// Status values of statuses[].status.
+const (
+	StatusSent      = "sent"
+	StatusDelivered = "delivered"
+	StatusRead      = "read"
+	StatusFailed    = "failed"
+)
+
+// Status reports what happened to a message funnel sent. A send the API
+// accepted can still fail here (131047 included): the engine reconciles.
+type Status struct {
+	ID                    string         `json:"id"`
+	Status                string         `json:"status"`
+	Timestamp             Timestamp      `json:"timestamp"`
+	RecipientID           string         `json:"recipient_id"`
+	BizOpaqueCallbackData string         `json:"biz_opaque_callback_data,omitempty"`
+	Conversation          *Conversation  `json:"conversation,omitempty"`
+	Pricing               *Pricing       `json:"pricing,omitempty"`
+	Errors                []WebhookError `json:"errors,omitempty"`
+
+	Raw       json.RawMessage `json:"-"`
+	DecodeErr error           `json:"-"`
+}
+
+// UnmarshalJSON keeps the raw bytes and salvages the identifying fields of a
+// status whose optional parts do not decode.
+func (s *Status) UnmarshalJSON(data []byte) error {
+	type plain Status
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		var min struct {
+			ID                    string    `json:"id"`
+			Status                string    `json:"status"`
+			Timestamp             Timestamp `json:"timestamp"`
+			RecipientID           string    `json:"recipient_id"`
+			BizOpaqueCallbackData string    `json:"biz_opaque_callback_data"`
+		}
+		if json.Unmarshal(data, &min) != nil {
+			return err
+		}
+		p = plain{ID: min.ID, Status: min.Status, Timestamp: min.Timestamp, RecipientID: min.RecipientID,
+			BizOpaqueCallbackData: min.BizOpaqueCallbackData, DecodeErr: err}
+	}
+	*s = Status(p)
+	s.Raw = cloneRaw(data)
+	return nil
+}
+
+// Conversation is the billing conversation a status belongs to.
+type Conversation struct {
+	ID                  string              `json:"id,omitempty"`
+	ExpirationTimestamp Timestamp           `json:"expiration_timestamp,omitempty"`
+	Origin              *ConversationOrigin `json:"origin,omitempty"`
+}
+
+// ConversationOrigin says what opened the conversation (marketing, service, …).
+type ConversationOrigin struct {
+	Type string `json:"type,omitempty"`
+}
+
+// Pricing is how Meta bills the message.
+type Pricing struct {
+	Billable     bool   `json:"billable"`
+	PricingModel string `json:"pricing_model,omitempty"`
+	Type         string `json:"type,omitempty"`
+	Category     string `json:"category,omitempty"`
+}
+
+// ParseWebhook decodes a webhook POST body. It never panics, rejects other
+// Meta objects with ErrWrongObject, and does not verify the signature (do that
+// first, on the same raw bytes, with VerifySignature).
+func ParseWebhook(body []byte) (*Envelope, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errors.New("whatsapp: webhook: empty body")
+	}
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("whatsapp: webhook: %w", err)
+	}
+	if env.Object != ObjectWhatsApp {
+		return nil, fmt.Errorf("%w: got object %q", ErrWrongObject, env.Object)
+	}
+	return &env, nil
+}
+
+// EventKind tells an inbound message from a status update.
+type EventKind string
+
+// Event kinds.
+const (
+	EventMessage EventKind = "message"
+	EventStatus  EventKind = "status"
+)
+
+// Event is one inbound message or status, flattened out of the envelope with
+// the context the engine needs to process it on its own.
+type Event struct {
+	Kind               EventKind
+	WABAID             string
+	PhoneNumberID      string
+	DisplayPhoneNumber string
+	// WaID is the user: the sender of a message, the recipient of a status.
+	WaID string
+	// ContactName is the user's WhatsApp profile name when the webhook has it.
+	ContactName string
+	// Time is the event's own timestamp: for a message, when the user wrote,
+	// which is when the 24 h window (re)opens.
+	Time    time.Time
+	Message *InboundMessage
+	Status  *Status
+}
+
+// Key is an idempotency key for the event: Meta redelivers webhooks, and one
+// wamid gets several statuses (sent, delivered, read).
+func (e Event) Key() string {
+	switch e.Kind {
+	case EventMessage:
+		return "message:" + e.Message.ID
+	case EventStatus:
+		return "status:" + e.Status.ID + ":" + e.Status.Status
+	}
+	return ""
+}
+
+// EventError locates an item Events could not turn into an event.
+type EventError struct {
+	Entry, Change, Index int
+	Kind                 EventKind
+	ID                   string
+	Err                  error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("whatsapp: entry[%d].changes[%d].%ss[%d] (id %q): %v", e.Entry, e.Change, e.Kind, e.Index, e.ID, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
+// Events flattens the envelope into messages and statuses in the order Meta
+// sent them. Items with a missing or malformed timestamp or id are left out
+// and reported in the returned error (errors.Join of *EventError); every other
+// item is returned, so one bad item does not hold the rest hostage.
+func (e *Envelope) Events() ([]Event, error) {
+	if e == nil {
+		return nil, nil
+	}
+	var out []Event
+	var errs []error
+	for ei, en := range e.Entry {
+		for ci, ch := range en.Changes {
+			if ch.Field != "messages" {
+				continue
+			}
+			v := ch.Value
+			base := Event{WABAID: en.ID, PhoneNumberID: v.Metadata.PhoneNumberID, DisplayPhoneNumber: v.Metadata.DisplayPhoneNumber}
+			for i := range v.Messages {
+				m := &v.Messages[i]
+				t, err := m.Timestamp.Time()
+				if err == nil && m.ID == "" {
+					err = errors.New("missing id")
+				}
+				if err == nil && m.From == "" {
+					err = errors.New("missing from")
+				}
+				if err != nil {
+					errs = append(errs, &EventError{ei, ci, i, EventMessage, m.ID, err})
+					continue
+				}
+				ev := base
+				ev.Kind, ev.WaID, ev.Time, ev.Message = EventMessage, m.From, t, m
+				ev.ContactName = contactName(v.Contacts, m.From, true)
+				out = append(out, ev)
+			}
+			for i := range v.Statuses {
+				s := &v.Statuses[i]
+				t, err := s.Timestamp.Time()
+				if err == nil && s.ID == "" {
+					err = errors.New("missing id")
+				}
+				if err != nil {
+					errs = append(errs, &EventError{ei, ci, i, EventStatus, s.ID, err})
+					continue
+				}
+				ev := base
+				ev.Kind, ev.WaID, ev.Time, ev.Status = EventStatus, s.RecipientID, t, s
+				ev.ContactName = contactName(v.Contacts, s.RecipientID, false)
+				out = append(out, ev)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// contactName finds the profile of waID; a message webhook carries exactly its
+// sender's contact, so with one contact and no exact match (number formats can
+// differ between from and wa_id) that one is used.
+func contactName(cs []Contact, waID string, single bool) string {
+	for _, c := range cs {
+		if c.WaID == waID {
+			return c.Profile.Name
+		}
+	}
+	if single && len(cs) == 1 {
+		return cs[0].Profile.Name
+	}
+	return ""
+}
+
+// Reply is an inbound message normalized for flows (the DSL's `reply`).
+type Reply struct {
+	// Type is "text", "button" (template quick reply or interactive reply
+	// button), "list" (list row), or the message type for anything else
+	// (image, location, reaction, unknown, …).
+	Type string
+	// Text is what the user "said": the typed text, the tapped button's or
+	// row's title, or a media caption.
+	Text string
+	// Button is the tapped button's title (empty unless Type is "button").
+	Button string
+	// Payload is the machine value: the quick-reply payload or the id of the
+	// tapped interactive button or list row.
+	Payload string
+}
+
+// Reply normalizes the message.
+func (m *InboundMessage) Reply() Reply {
+	if m == nil {
+		return Reply{}
+	}
+	r := Reply{Type: m.Type}
+	switch m.Type {
+	case InText:
+		if m.Text != nil {
+			r.Text = m.Text.Body
+		}
+	case InButton:
+		if m.Button != nil {
+			r.Text, r.Button, r.Payload = m.Button.Text, m.Button.Text, m.Button.Payload
+		}
+	case InInteractive:
+		if in := m.Interactive; in != nil {
+			switch {
+			case in.Type == "button_reply" && in.ButtonReply != nil:
+				r.Type = "button"
+				r.Text, r.Button, r.Payload = in.ButtonReply.Title, in.ButtonReply.Title, in.ButtonReply.ID
+			case in.Type == "list_reply" && in.ListReply != nil:
+				r.Type = "list"
+				r.Text, r.Payload = in.ListReply.Title, in.ListReply.ID
+			}
+		}
+	case InImage, InVideo, InDocument, InAudio, InSticker:
+		if md := m.media(); md != nil {
+			r.Text = md.Caption
+		}
+	case InReaction:
+		if m.Reaction != nil {
+			r.Text = m.Reaction.Emoji
+		}
+	}
+	return r
+}
+
+func (m *InboundMessage) media() *InboundMedia {
+	switch m.Type {
+	case InImage:
+		return m.Image
+	case InVideo:
+		return m.Video
+	case InDocument:
+		return m.Document
+	case InAudio:
+		return m.Audio
+	case InSticker:
+		return m.Sticker
+	}
+	return nil
+}
+
+func cloneRaw(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return append(json.RawMessage(nil), b...)
+}
