@@ -1,0 +1,181 @@
+package whatsapp
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func jsonEqual(t *testing.T, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got invalid JSON %s: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want invalid JSON: %v", err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("JSON mismatch\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// The three request bodies of WHATSAPP.md, byte-for-byte in content.
+func TestMessageJSONMatchesMeta(t *testing.T) {
+	interactive := &Message{MessagingProduct: "whatsapp", To: "16505551234", Type: TypeInteractive,
+		Interactive: &Interactive{Type: InteractiveButton, Body: &InteractiveText{Text: "…"},
+			Action: Action{Buttons: []Button{{Type: "reply", Reply: ButtonReply{ID: "yes", Title: "Yes please"}}}}}}
+	tmpl := &Message{MessagingProduct: "whatsapp", To: "16505551234", Type: TypeTemplate,
+		Template: &Template{Name: "summer_reminder", Language: Language{Code: "en_US"}, Components: []Component{
+			{Type: "header", Parameters: []Parameter{{Type: "image", Image: &Media{Link: "https://…"}}}},
+			BodyParams("Ana"),
+			QuickReplyPayload(0, "STOP_PROMO"),
+		}}}
+	tests := []struct {
+		name string
+		m    *Message
+		want string
+	}{
+		{"text", NewText("16505551234", "…"), `{"messaging_product": "whatsapp", "recipient_type": "individual", "to": "16505551234",
+ "type": "text", "text": {"body": "…", "preview_url": false}}`},
+		{"interactive", interactive, `{"messaging_product": "whatsapp", "to": "16505551234", "type": "interactive",
+ "interactive": {"type": "button", "body": {"text": "…"},
+   "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes please"}}]}}}`},
+		{"template", tmpl, `{"messaging_product": "whatsapp", "to": "16505551234", "type": "template",
+ "template": {"name": "summer_reminder", "language": {"code": "en_US"}, "components": [
+   {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://…"}}]},
+   {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+   {"type": "button", "sub_type": "quick_reply", "index": "0",
+    "parameters": [{"type": "payload", "payload": "STOP_PROMO"}]}]}}`},
+		{"named params", NewTemplate("1", "welcome_named", "en_US", NamedBodyParams(NamedBodyParam{"first_name", "Ana"})),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"template","template":{"name":"welcome_named","language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","parameter_name":"first_name","text":"Ana"}]}]}}`},
+		{"list", NewList("1", "Pick a size", "Sizes", Section{Title: "Sizes", Rows: []Row{{ID: "m", Title: "Medium", Description: "38-40"}}}),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"list","body":{"text":"Pick a size"},"action":{"button":"Sizes","sections":[{"title":"Sizes","rows":[{"id":"m","title":"Medium","description":"38-40"}]}]}}}`},
+		{"document", NewDocument("1", Media{Link: "https://x/y.pdf", Caption: "c", Filename: "y.pdf"}),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"document","document":{"link":"https://x/y.pdf","caption":"c","filename":"y.pdf"}}`},
+		{"callback data", func() *Message {
+			m := NewImage("1", Media{Link: "https://x/a.jpg"})
+			m.BizOpaqueCallbackData = "outbox:7"
+			return m
+		}(),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"image","image":{"link":"https://x/a.jpg"},"biz_opaque_callback_data":"outbox:7"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.m.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			b, err := json.Marshal(tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jsonEqual(t, b, tt.want)
+			var back Message
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(&back, tt.m) {
+				t.Errorf("round trip changed the message:\n got %+v\nwant %+v", back, *tt.m)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	buttons := func(titles ...string) *Message {
+		rs := make([]ButtonReply, len(titles))
+		for i, s := range titles {
+			rs[i] = ButtonReply{ID: "b" + string(rune('a'+i)), Title: s}
+		}
+		return NewButtons("1", "body", rs...)
+	}
+	with := func(m *Message, f func(*Message)) *Message { f(m); return m }
+	tests := []struct {
+		name    string
+		m       *Message
+		wantErr string // substring; "" means valid
+	}{
+		{"text ok", NewText("1", "hi"), ""},
+		{"nil", nil, "nil"},
+		{"product", with(NewText("1", "hi"), func(m *Message) { m.MessagingProduct = "" }), "messaging_product"},
+		{"recipient type", with(NewText("1", "hi"), func(m *Message) { m.RecipientType = "group" }), "recipient_type"},
+		{"no to", NewText("", "hi"), "to: required"},
+		{"no type", with(NewText("1", "hi"), func(m *Message) { m.Type = "" }), "type: required"},
+		{"bad type", with(NewText("1", "hi"), func(m *Message) { m.Type = "sticker" }), "unsupported"},
+		{"type without body", with(NewText("1", "hi"), func(m *Message) { m.Type = TypeImage }), "image: required"},
+		{"two bodies", with(NewText("1", "hi"), func(m *Message) { m.Image = &Media{Link: "x"} }), "exactly one"},
+		{"empty text", NewText("1", ""), "text.body: required"},
+		{"text 4096 runes", NewText("1", strings.Repeat("é", 4096)), ""},
+		{"text 4097 runes", NewText("1", strings.Repeat("é", 4097)), "limit 4096"},
+		{"opaque 512", with(NewText("1", "x"), func(m *Message) { m.BizOpaqueCallbackData = strings.Repeat("a", 512) }), ""},
+		{"opaque 513", with(NewText("1", "x"), func(m *Message) { m.BizOpaqueCallbackData = strings.Repeat("a", 513) }), "biz_opaque_callback_data"},
+		{"context", with(NewText("1", "x"), func(m *Message) { m.Context = &ReplyContext{} }), "context.message_id"},
+		{"3 buttons", buttons("Yes", "No", "Maybe"), ""},
+		{"4 buttons", buttons("a", "b", "c", "d"), "4 buttons, limit 3"},
+		{"0 buttons", buttons(), "at least one button"},
+		{"title 20 runes", buttons(strings.Repeat("ñ", 20)), ""},
+		{"title 21 runes", buttons(strings.Repeat("ñ", 21)), "limit 20"},
+		{"empty title", buttons(""), "title: required"},
+		{"duplicate title", buttons("Yes", "Yes"), "duplicate"},
+		{"duplicate id", NewButtons("1", "b", ButtonReply{"x", "A"}, ButtonReply{"x", "B"}), "duplicate"},
+		{"button type", with(buttons("Yes"), func(m *Message) { m.Interactive.Action.Buttons[0].Type = "url" }), `"reply"`},
+		{"interactive body 1024", NewButtons("1", strings.Repeat("x", 1024), ButtonReply{"a", "A"}), ""},
+		{"interactive body 1025", NewButtons("1", strings.Repeat("x", 1025), ButtonReply{"a", "A"}), "limit 1024"},
+		{"interactive no body", NewButtons("1", "", ButtonReply{"a", "A"}), "body.text: required"},
+		{"footer 61", with(buttons("A"), func(m *Message) { m.Interactive.Footer = &InteractiveText{strings.Repeat("f", 61)} }), "limit 60"},
+		{"header text", with(buttons("A"), func(m *Message) { m.Interactive.Header = &InteractiveHeader{Type: "text", Text: "Hi"} }), ""},
+		{"header image no link", with(buttons("A"), func(m *Message) { m.Interactive.Header = &InteractiveHeader{Type: "image", Image: &Media{}} }), "id or link"},
+		{"interactive type", with(buttons("A"), func(m *Message) { m.Interactive.Type = "product" }), "unsupported"},
+		{"list ok", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: "R"}}}), ""},
+		{"list no button", NewList("1", "b", "", Section{Rows: []Row{{ID: "r", Title: "R"}}}), "action.button: required"},
+		{"list no sections", NewList("1", "b", "Open"), "at least one section"},
+		{"list 2 sections untitled", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: "R"}}}, Section{Rows: []Row{{ID: "s", Title: "S"}}}), "several sections"},
+		{"list 11 rows", NewList("1", "b", "Open", Section{Rows: func() []Row {
+			rs := make([]Row, 11)
+			for i := range rs {
+				rs[i] = Row{ID: strings.Repeat("r", i+1), Title: "t"}
+			}
+			return rs
+		}()}), "11 rows"},
+		{"row title 25", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: strings.Repeat("t", 25)}}}), "limit 24"},
+		{"row dup id", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: "a"}, {ID: "r", Title: "b"}}}), "duplicate"},
+		{"image ok", NewImage("1", Media{Link: "https://x"}), ""},
+		{"image id", NewImage("1", Media{ID: "123"}), ""},
+		{"image none", NewImage("1", Media{}), "id or link"},
+		{"image both", NewImage("1", Media{ID: "1", Link: "x"}), "exclusive"},
+		{"image filename", NewImage("1", Media{Link: "x", Filename: "a.jpg"}), "filename"},
+		{"caption 1025", NewVideo("1", Media{Link: "x", Caption: strings.Repeat("c", 1025)}), "limit 1024"},
+		{"template ok", NewTemplate("1", "summer_reminder", "en_US", BodyParams("Ana")), ""},
+		{"template upper", NewTemplate("1", "Summer", "en_US"), "^[a-z0-9_]+$"},
+		{"template dash", NewTemplate("1", "summer-sale", "en_US"), "^[a-z0-9_]+$"},
+		{"template no name", NewTemplate("1", "", "en_US"), "template.name: required"},
+		{"template no lang", NewTemplate("1", "x", ""), "language.code"},
+		{"template empty param", NewTemplate("1", "x", "en", BodyParams("")), "parameters[0].text: required"},
+		{"template button no index", NewTemplate("1", "x", "en", Component{Type: "button", SubType: "quick_reply"}), "index"},
+		{"template bad component", NewTemplate("1", "x", "en", Component{Type: "footer"}), "unsupported"},
+		{"template payload empty", NewTemplate("1", "x", "en", QuickReplyPayload(0, "")), "payload: required"},
+		{"template currency passes", NewTemplate("1", "x", "en", Component{Type: "body", Parameters: []Parameter{{Type: "currency"}}}), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want error containing %q, got nil", tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalidMessage) {
+				t.Errorf("error %v does not wrap ErrInvalidMessage", err)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
