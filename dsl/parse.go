@@ -127,6 +127,22 @@ func firstInvalidUTF8(b []byte) (line, col int) {
 	return
 }
 
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
+// scanner). yaml.v3 prints the 0-based line for these (decode.go, parser.fail).
+var yamlParserProblems = map[string]bool{
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"found undefined tag handle":             true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found duplicate %TAG directive":         true,
+}
+
 // syntaxError turns a yaml.v3 error into a diagnostic at the line it names.
 func (p *parser) syntaxError(err error) {
 	msg := err.Error()
@@ -134,6 +150,11 @@ func (p *parser) syntaxError(err error) {
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if yamlParserProblems[msg] {
+			// yaml.v3 adds 1 to the 0-based line of scanner errors only; a parser
+			// error names the line before the one it is about.
+			line++
+		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
