@@ -159,13 +159,70 @@ func (p *parser) syntaxError(err error) {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	col := 1
-	if lines := p.src.lineRunes(); line-1 < len(lines) {
+	if l, c, ok := p.locateSyntaxError(msg, line); ok {
+		line, col = l, c
+	} else if lines := p.src.lineRunes(); line-1 < len(lines) {
 		l := lines[line-1]
 		for col-1 < len(l) && (l[col-1] == ' ' || l[col-1] == '\t') {
 			col++
 		}
 	}
 	p.errorf(Pos{File: p.src.name, Line: line, Col: col}, RuleSyntax, "invalid YAML: %s", msg)
+}
+
+var yamlUnknownAnchorRe = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// locateSyntaxError finds the character a yaml.v3 error is about when the error
+// names no line or only the line where the enclosing construct began: a tab in
+// the indentation, an alias to an undefined anchor, a control character.
+func (p *parser) locateSyntaxError(msg string, line int) (int, int, bool) {
+	lines := p.src.lineRunes()
+	switch {
+	case strings.Contains(msg, "tab character"):
+		for i := max(line-1, 0); i < len(lines); i++ {
+			for j, r := range lines[i] {
+				if r == '\t' {
+					return i + 1, j + 1, true
+				}
+				if r != ' ' {
+					break
+				}
+			}
+		}
+	case yamlUnknownAnchorRe.MatchString(msg):
+		alias := []rune("*" + yamlUnknownAnchorRe.FindStringSubmatch(msg)[1])
+		for i, l := range lines {
+			for j := 0; j+len(alias) <= len(l); j++ {
+				if string(l[j:j+len(alias)]) == string(alias) &&
+					(j+len(alias) == len(l) || strings.ContainsRune(" \t,]}", l[j+len(alias)])) {
+					return i + 1, j + 1, true
+				}
+			}
+		}
+	case msg == "control characters are not allowed":
+		for i, l := range lines {
+			for j, r := range l {
+				if isYAMLControl(r) {
+					return i + 1, j + 1, true
+				}
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// isYAMLControl reports the characters YAML does not allow in a stream (the
+// complement of its c-printable set, less the line breaks lineRunes removes).
+func isYAMLControl(r rune) bool {
+	switch {
+	case r == '\t' || r == '\r' || r == 0x85:
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+		return true
+	}
+	return false
 }
 
 func (p *parser) parseFlow(root *yaml.Node) *Flow {
