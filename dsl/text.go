@@ -13,6 +13,9 @@ type Text struct {
 	Raw   string
 	Pos   Pos
 	parts []textPart
+	// broken is set when an interpolation did not compile (and was reported):
+	// the text is then not static, and its literal parts are not all of it.
+	broken bool
 }
 
 type textPart struct {
@@ -25,6 +28,9 @@ func StaticText(s string) *Text { return &Text{Raw: s, parts: []textPart{{lit: s
 
 // IsStatic reports whether the text has no expressions.
 func (t *Text) IsStatic() bool {
+	if t.broken {
+		return false
+	}
 	for _, p := range t.parts {
 		if p.expr != nil {
 			return false
@@ -141,6 +147,7 @@ func parseText(s string, base Pos, posAt func(int) Pos) (*Text, []Diagnostic) {
 		e, d := compileExpr(inner, exprAny, func(off int) Pos { return posAt(startRune + off) })
 		if d != nil {
 			diags = append(diags, *d)
+			t.broken = true
 		} else {
 			e.Pos = posAt(runeIndex(s, i))
 			t.parts = append(t.parts, textPart{expr: e})
