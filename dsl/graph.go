@@ -72,7 +72,7 @@ func (f *Flow) Edges(s *Step, flows func(id string) *Flow) []Edge {
 				continue
 			}
 			out = append(out, Edge{From: s, To: to, Kind: EdgeBranch, Case: c})
-			hasDefault = hasDefault || c.If == nil
+			hasDefault = hasDefault || c.IsDefault()
 		}
 		if !hasDefault {
 			out = append(out, next(EdgeFallthru))

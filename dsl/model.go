@@ -299,13 +299,20 @@ type WaitForReply struct {
 	OnTimeoutPos Pos
 }
 
-// BranchCase is one case of a branch; If nil marks the default case.
+// BranchCase is one case of a branch; If nil marks the default case (see
+// IsDefault).
 type BranchCase struct {
 	Pos     Pos
 	If      *Expr
 	Goto    string
 	GotoPos Pos
+	// hasIf is set when the case has an `if:`, even one that did not compile
+	// (If is then nil, and the case is still not the default).
+	hasIf bool
 }
+
+// IsDefault reports whether the case is the default one, without `if:`.
+func (c *BranchCase) IsDefault() bool { return c.If == nil && !c.hasIf }
 
 // Assignment is one `set` entry. Contact is true for `contact.<field>` names.
 type Assignment struct {

@@ -175,7 +175,7 @@ func (p *parser) parseBranch(n *yaml.Node) []*BranchCase {
 		for _, kv := range ps {
 			switch kv.key {
 			case "if":
-				hasIf = true
+				hasIf, c.hasIf = true, true
 				c.If = p.expr(kv.value, "`if`", exprBool)
 			case "goto":
 				if id, ok := p.str(kv.value, "`goto`"); ok {

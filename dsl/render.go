@@ -191,8 +191,11 @@ func (g *graphWriter) edgeLabel(e Edge) string {
 			return "no reply in " + FormatDuration(w.Timeout)
 		}
 	case EdgeBranch:
-		if e.Case.If == nil {
+		if e.Case.IsDefault() {
 			return "otherwise"
+		}
+		if e.Case.If == nil {
+			return "invalid condition"
 		}
 		return truncate(e.Case.If.Src, 40)
 	case EdgeFallthru:
