@@ -24,18 +24,21 @@ func (c *checker) checkUnreachable() {
 		for _, s := range f.Steps {
 			if !seen[s] {
 				c.report(f, s, s.Pos, SevWarning, RuleUnreachable,
-					fmt.Sprintf("step `%s` is never reached: no path from the first step leads to it (the step before it %s)", s.ID, endsHow(f, s)), nil)
+					fmt.Sprintf("step `%s` is never reached: no path from the first step leads to it (the step before it %s)", s.ID, endsHow(f, s, seen)), nil)
 			}
 		}
 	}
 }
 
 // endsHow explains why the previous step does not continue into s.
-func endsHow(f *Flow, s *Step) string {
+func endsHow(f *Flow, s *Step, seen map[*Step]bool) string {
 	if s.Index == 0 {
 		return "does not exist"
 	}
 	prev := f.Steps[s.Index-1]
+	if !seen[prev] {
+		return "is never reached either"
+	}
 	switch prev.Kind {
 	case ActGoto:
 		return "jumps with `goto`"
@@ -44,7 +47,11 @@ func endsHow(f *Flow, s *Step) string {
 	case ActStartFlow:
 		return "hands over with `start_flow`"
 	case ActBranch:
-		return "always jumps: its last case has no `if`"
+		for _, c := range prev.Branch {
+			if c.IsDefault() {
+				return "always jumps: its last case has no `if`"
+			}
+		}
 	}
 	if prev.Next != "" {
 		return "continues at `" + prev.Next + "` with `next`"
