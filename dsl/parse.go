@@ -279,17 +279,19 @@ func (p *parser) parseQuietHours(n *yaml.Node) *QuietHours {
 	}
 	q := &QuietHours{Pos: p.pos(p.resolve(n)), Timezone: "contact"}
 	p.checkKeys(ps, "`quiet_hours`", "from", "to", "timezone")
-	var haveFrom, haveTo bool
+	var haveFrom, haveTo, bad bool
 	for _, kv := range ps {
 		switch kv.key {
 		case "from", "to":
 			s, ok := p.str(kv.value, "`"+kv.key+"`")
 			if !ok {
+				bad = true
 				continue
 			}
 			c, err := ParseClock(s)
 			if err != nil {
 				p.errorf(p.pos(kv.value), RuleSchema, "quiet_hours `%s`: %v", kv.key, err)
+				bad = true
 				continue
 			}
 			if kv.key == "from" {
@@ -305,6 +307,9 @@ func (p *parser) parseQuietHours(n *yaml.Node) *QuietHours {
 				}
 			}
 		}
+	}
+	if bad {
+		return nil // reported above
 	}
 	if !haveFrom || !haveTo {
 		p.errorf(q.Pos, RuleSchema, "quiet_hours needs both `from` and `to` (HH:MM)")

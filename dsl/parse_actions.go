@@ -138,9 +138,11 @@ func (p *parser) parseWaitForReply(n *yaml.Node) *WaitForReply {
 		return w
 	}
 	p.checkKeys(ps, "`wait_for_reply`", "timeout", "on_timeout")
+	hasTimeout := false
 	for _, kv := range ps {
 		switch kv.key {
 		case "timeout":
+			hasTimeout = true
 			w.Timeout, _ = p.duration(kv.value, "`timeout`")
 		case "on_timeout":
 			if id, ok := p.str(kv.value, "`on_timeout`"); ok {
@@ -148,7 +150,7 @@ func (p *parser) parseWaitForReply(n *yaml.Node) *WaitForReply {
 			}
 		}
 	}
-	if w.OnTimeout != "" && w.Timeout == 0 {
+	if w.OnTimeout != "" && !hasTimeout {
 		p.errorf(w.OnTimeoutPos, RuleSchema, "`on_timeout` needs a `timeout`: without one the step waits for a reply indefinitely")
 	}
 	return w
