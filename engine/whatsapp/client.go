@@ -107,7 +107,7 @@ func (c *Client) base() string {
 	return strings.TrimRight(c.BaseURL, "/")
 }
 
-func (c *Client) http() *http.Client {
+func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
@@ -169,12 +169,17 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (int, []
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	var gotConnAttempt, wrote atomic.Bool
+	// What the trace saw: a connection attempt, the headers going out, and
+	// the end of the write (with or without error).
+	var connAttempt, headers, wrote, writeFailed atomic.Bool
 	trace := &httptrace.ClientTrace{
-		GetConn: func(string) { gotConnAttempt.Store(true) },
+		GetConn:      func(string) { connAttempt.Store(true) },
+		WroteHeaders: func() { headers.Store(true) },
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {
 				wrote.Store(true)
+			} else {
+				writeFailed.Store(true)
 			}
 		},
 	}
@@ -187,17 +192,25 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (int, []
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := c.http().Do(req)
+	res, err := c.httpClient().Do(req)
 	if err != nil {
-		if wrote.Load() {
+		switch {
+		case wrote.Load():
+			// The whole request left: Meta may have acted on it.
 			return 0, nil, &UnknownOutcomeError{Err: err}
-		}
-		// Without the trace having seen a connection attempt (a custom
-		// RoundTripper), only errors that cannot happen after sending prove
-		// the request did not leave.
-		if gotConnAttempt.Load() || beforeSend(err) {
+		case writeFailed.Load():
+			// Cut off mid-request: a server cannot act on an incomplete
+			// request (Content-Length / END_STREAM missing).
+			return 0, nil, &NotSentError{Err: err}
+		case headers.Load():
+			// Headers out, end of write not (yet) reported: cannot tell.
+			return 0, nil, &UnknownOutcomeError{Err: err}
+		case connAttempt.Load() || beforeSend(err):
+			// Failed while getting a connection (DNS, dial, TLS), or an
+			// error that can only happen before sending.
 			return 0, nil, &NotSentError{Err: err}
 		}
+		// A custom RoundTripper that reports nothing through httptrace.
 		return 0, nil, &UnknownOutcomeError{Err: err}
 	}
 	defer res.Body.Close()

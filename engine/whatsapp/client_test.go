@@ -378,3 +378,32 @@ func TestListTemplatesRefusals(t *testing.T) {
 		})
 	}
 }
+
+// Over HTTP/2 (what graph.facebook.com speaks) the trace tells the same story.
+func TestSendHTTP2(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("proto %s", r.Proto)
+		}
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/v23.0/slow/messages" {
+			<-release
+			return
+		}
+		io.WriteString(w, `{"messages":[{"id":"wamid.H2","message_status":"accepted"}]}`)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	defer close(release)
+	hc := srv.Client()
+	hc.Timeout = 300 * time.Millisecond
+	c := &Client{BaseURL: srv.URL + "/v23.0", Token: "t", HTTP: hc}
+	res, err := c.Send(context.Background(), "1", NewText("2", "x"))
+	if err != nil || res.MessageID != "wamid.H2" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, err = c.Send(context.Background(), "slow", NewText("2", "x"))
+	wantUnknown(t, err)
+}

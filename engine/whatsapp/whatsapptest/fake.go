@@ -102,7 +102,8 @@ type Options struct {
 	PhoneNumberIDs []string
 
 	// Templates, when non-nil (even empty), is the template set sends are
-	// checked against; nil accepts any template name.
+	// checked against; nil accepts any template name and, not knowing its
+	// category, treats it as MARKETING (so OptOut applies to it).
 	Templates []Template
 	// TemplateJSON is what GET /{waba-id}/message_templates serves; nil
 	// generates Meta-shaped objects from Templates.

@@ -687,12 +687,39 @@ func TestListTemplatesPaging(t *testing.T) {
 	if last.Name != "named" || last.ParameterFormat != "NAMED" || last.Components[0]["format"] != "IMAGE" {
 		t.Errorf("last %+v", last)
 	}
-	var pages int
-	for _, a := range f.Attempts() {
-		_ = a
-		pages++
+	// Small pages through raw HTTP: paging.next is absolute, keeps the
+	// limit, and is absent on the last page.
+	next := f.URL() + "/" + f.WABAID() + "/message_templates?limit=100"
+	var sizes []int
+	for next != "" {
+		req, _ := http.NewRequest("GET", next, nil)
+		req.Header.Set("Authorization", "Bearer "+f.Token())
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Data   []json.RawMessage
+			Paging struct {
+				Cursors struct{ Before, After string }
+				Next    string
+			}
+		}
+		json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if page.Paging.Cursors.After == "" {
+			t.Error("no cursors")
+		}
+		sizes = append(sizes, len(page.Data))
+		next = page.Paging.Next
+		if next != "" && !strings.Contains(next, "limit=100") {
+			t.Errorf("next lost the limit: %s", next)
+		}
 	}
-	if pages != 0 {
+	if fmt.Sprint(sizes) != "[100 100 31]" {
+		t.Errorf("page sizes %v", sizes)
+	}
+	if len(f.Attempts()) != 0 {
 		t.Error("template listing recorded as message attempts")
 	}
 
@@ -706,14 +733,26 @@ func TestListTemplatesPaging(t *testing.T) {
 		t.Errorf("wrong WABA: %v", err)
 	}
 
-	// Small pages through raw HTTP: paging.next is absolute and ends.
-	res, err := http.Get(f.URL() + "/" + f.WABAID() + "/message_templates?limit=100")
+	res, err := http.Get(f.URL() + "/" + f.WABAID() + "/message_templates")
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
 	if res.StatusCode != 401 {
 		t.Errorf("no token: HTTP %d", res.StatusCode)
+	}
+	// Default page size without a limit.
+	req, _ := http.NewRequest("GET", f.URL()+"/"+f.WABAID()+"/message_templates", nil)
+	req.Header.Set("Authorization", "Bearer "+f.Token())
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Data []json.RawMessage }
+	json.NewDecoder(res.Body).Decode(&page)
+	res.Body.Close()
+	if len(page.Data) != whatsapptest.DefaultTemplatePageSize {
+		t.Errorf("default page %d", len(page.Data))
 	}
 }
 
