@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -33,8 +34,8 @@ func (c *checker) checkWindow() {
 		case b.Inf && a.BusinessEntry(s) != nil:
 			entry := a.BusinessEntry(s)
 			c.report(f, s, pos, SevError, RuleWindow, fmt.Sprintf(
-				"%s where the window may be closed: flow `%s` starts from a `%s` trigger, sent by the business when the contact may not have written for days: %s; %s",
-				what, entry.ID, entry.Trigger.Kind, FormatPath(witness, f), fix), path)
+				"%s where the window may be closed: flow `%s` starts from %s trigger, sent by the business when the contact may not have written for days: %s; %s",
+				what, entry.ID, withArticle("`"+string(entry.Trigger.Kind)+"`"), FormatPath(witness, f), fix), path)
 		case b.Inf:
 			loop := a.Loop(witness[0].Step)
 			msg := fmt.Sprintf("%s with no bound on the time since the contact's last message: the loop %s can repeat without a reply",
@@ -67,6 +68,14 @@ func (c *checker) hasUsableFallback(f *Flow, m *Send) bool {
 		return true
 	}
 	return m.Fallback.Resolved != nil && m.Fallback.Resolved.Approved()
+}
+
+// withArticle puts "a" or "an" before a word (which may be in backquotes).
+func withArticle(w string) string {
+	if strings.ContainsRune("aeiouAEIOU", []rune(strings.TrimLeft(w, "`") + "x")[0]) {
+		return "an " + w
+	}
+	return "a " + w
 }
 
 // freeFormPos points at the message body of a send.

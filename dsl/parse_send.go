@@ -49,7 +49,7 @@ func (p *parser) parseSend(n *yaml.Node) *Send {
 		}
 	}
 	if kv, ok := keys["buttons"]; ok && body.key != "text" {
-		p.errorf(p.pos(kv.kNode), RuleSchema, "`buttons` go with `text`; a %s cannot carry reply buttons", body.key)
+		p.errorf(p.pos(kv.kNode), RuleSchema, "`buttons` go with `text`; %s cannot carry reply buttons", withArticle(body.key))
 	}
 	switch body.key {
 	case "text":
