@@ -85,6 +85,18 @@ func (c *checker) checkOptIn() {
 			if t == s.Send.Fallback {
 				what = "MARKETING fallback template"
 			}
+			withdrawn := "" // the last opt_out on the path: consent was given, then withdrawn
+			for _, h := range hops {
+				if h.Step.Kind == ActOptOut {
+					withdrawn = hopName(h, f)
+				}
+			}
+			if withdrawn != "" {
+				c.report(f, s, t.Pos, SevWarning, RuleOptIn, fmt.Sprintf(
+					"%s `%s` can reach a contact who opted out: %s passes `%s` (`opt_out: true`) and no `opt_in: true` step after it; without consent the engine refuses this send",
+					what, t.Name, FormatPath(hops, f), withdrawn), PathIDs(hops, f))
+				continue
+			}
 			c.report(f, s, t.Pos, SevWarning, RuleOptIn, fmt.Sprintf(
 				"%s `%s` can reach a contact who never opted in: %s passes no `opt_in: true` step; record consent (an `opt_in: true` step after a consent button), or set `assume_opt_in: true` if consent is collected outside WhatsApp; without consent the engine refuses this send",
 				what, t.Name, FormatPath(hops, f)), PathIDs(hops, f))
