@@ -39,7 +39,9 @@ func (c *checker) checkLimits() {
 				return
 			}
 			n := utf8.RuneCountInString(t.Literal())
-			if n > max {
+			if n > max && !t.IsStatic() {
+				errorf(t.Pos, "%s is at least %d characters (not counting its ${…} values); WhatsApp allows at most %d", what, n, max)
+			} else if n > max {
 				errorf(t.Pos, "%s is %d characters; WhatsApp allows at most %d", what, n, max)
 			} else if t.IsStatic() && n == 0 {
 				errorf(t.Pos, "%s is empty; WhatsApp refuses empty text", what)
