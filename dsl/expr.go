@@ -83,11 +83,12 @@ func compileExpr(src string, kind exprKind, posAt func(int) Pos) (*Expr, *Diagno
 			off = fe.From
 			msg = fe.Message
 		}
+		message := "expression `" + src + "`: " + explainExprError(msg)
 		if strings.TrimSpace(src) == "" {
-			msg = "empty expression"
+			message = "empty expression"
 		}
 		d := &Diagnostic{Pos: posAt(off), Severity: SevError, Rule: RuleExpression,
-			Message: "expression `" + src + "`: " + explainExprError(msg)}
+			Message: message}
 		return nil, d
 	}
 	return &Expr{Src: src, Pos: posAt(0), Program: c.prog}, nil
