@@ -89,8 +89,12 @@ func (c *checker) checkSpinLoops() {
 		for _, m := range members {
 			names = append(names, hopName(Hop{Flow: flowOf[nodes[m]], Step: nodes[m]}, flowOf[s]))
 		}
+		what := "steps " + quoteList(names) + " form a loop"
+		if len(names) == 1 {
+			what = "step " + quoteList(names) + " leads back to itself"
+		}
 		c.report(flowOf[s], s, s.Pos, SevWarning, RuleReference,
-			fmt.Sprintf("steps %s form a loop with no `wait` or `wait_for_reply`: a run entering it never pauses (the engine stops it after %d steps)", strings.Join(names, ", "), MaxStepsPerAdvance), nil)
+			fmt.Sprintf("%s with no `wait` or `wait_for_reply`: a run entering it never pauses (the engine stops it after %d steps)", what, MaxStepsPerAdvance), nil)
 	}
 }
 
