@@ -18,8 +18,10 @@ type parser struct {
 	diags      []Diagnostic
 	aliasSpent int
 	aliasSize  map[*yaml.Node]int
-	flow       string // flow id, once known
-	step       string // step id being parsed
+	// origin maps the copy resolve makes of an alias's target back to the target.
+	origin map[*yaml.Node]*yaml.Node
+	flow   string // flow id, once known
+	step   string // step id being parsed
 }
 
 func (p *parser) errorf(pos Pos, rule, format string, args ...any) {
@@ -31,6 +33,11 @@ func (p *parser) pos(n *yaml.Node) Pos { return p.src.pos(n) }
 
 // resolve follows an alias, charging its expanded size against the file's budget.
 // It returns nil (after a diagnostic) when the budget is exhausted.
+//
+// The node returned for an alias is a shallow copy of its target placed at the
+// alias: a finding about the value as a whole ("`send` must be a mapping, found
+// a list") points where the value is used, while findings inside it (its keys,
+// items, the characters of a string, see original) point where it is written.
 func (p *parser) resolve(n *yaml.Node) *yaml.Node {
 	if n == nil || n.Kind != yaml.AliasNode {
 		return n
@@ -48,7 +55,22 @@ func (p *parser) resolve(n *yaml.Node) *yaml.Node {
 		p.aliasSpent = -1
 		return nil
 	}
-	return n.Alias
+	t := p.original(n.Alias)
+	c := *t
+	c.Line, c.Column = n.Line, n.Column
+	if p.origin == nil {
+		p.origin = map[*yaml.Node]*yaml.Node{}
+	}
+	p.origin[&c] = t
+	return &c
+}
+
+// original undoes resolve's copy: the node as written in the file.
+func (p *parser) original(n *yaml.Node) *yaml.Node {
+	if o, ok := p.origin[n]; ok {
+		return o
+	}
+	return n
 }
 
 // size counts the nodes a subtree expands to, following aliases, saturating early.
@@ -297,7 +319,7 @@ func (p *parser) text(n *yaml.Node, what string) *Text {
 	var positions []Pos
 	posAt := func(i int) Pos {
 		if positions == nil {
-			positions = p.src.scalarPositions(n)
+			positions = p.src.scalarPositions(p.original(n))
 		}
 		if i < 0 || i >= len(positions) {
 			return base
@@ -322,7 +344,7 @@ func (p *parser) expr(n *yaml.Node, what string, kind exprKind) *Expr {
 	var positions []Pos
 	posAt := func(i int) Pos {
 		if positions == nil {
-			positions = p.src.scalarPositions(n)
+			positions = p.src.scalarPositions(p.original(n))
 		}
 		if i < 0 || i >= len(positions) {
 			return p.pos(n)
