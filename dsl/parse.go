@@ -55,7 +55,27 @@ func ParseFlow(file string, data []byte) (*Flow, []Diagnostic) {
 		sum := sha256.Sum256(data)
 		f.Hash = hex.EncodeToString(sum[:])
 	}
-	return f, p.diags
+	return f, dedupe(p.diags)
+}
+
+// dedupe drops repeated findings: content reached through several aliases is
+// parsed once per alias, and its errors would be reported once per alias too.
+func dedupe(ds []Diagnostic) []Diagnostic {
+	type key struct {
+		pos           Pos
+		sev           Severity
+		rule, message string
+	}
+	seen := make(map[key]bool, len(ds))
+	out := ds[:0]
+	for _, d := range ds {
+		k := key{d.Pos, d.Severity, d.Rule, d.Message}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (p *parser) parseFile() *Flow {
