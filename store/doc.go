@@ -1,0 +1,13 @@
+// Package store persists funnel's state: contacts, flow versions, runs, timers, the
+// inbox of webhook events, the outbox of messages to send, and message statuses.
+//
+// The engine talks to the Store interface; SQLite (mattn/go-sqlite3 + sqlx) is the
+// embedded implementation, with migrations embedded in the binary (goose).
+//
+// Writes happen in batches inside one transaction (Store.Write): the engine loads
+// what a batch of events needs with a few IN (…) queries, works in memory, and
+// flushes with multi-row statements. That is what lets one writer process tens of
+// thousands of events per second while every event's effects commit atomically.
+// Exactly one process may write a database at a time; Open takes an exclusive lock
+// file beside it.
+package store

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Contact is a WhatsApp user the business talks to.
+type Contact struct {
+	WaID          string
+	Name          string
+	Timezone      string
+	Attributes    map[string]any
+	Tags          []string
+	PhoneNumberID string
+	// LastInboundAt is the own timestamp of the contact's latest message (zero when
+	// the contact never wrote): the 24-hour window runs from it.
+	LastInboundAt time.Time
+	Consent       string // "" unknown, ConsentIn, ConsentOut
+	ConsentAt     time.Time
+	ConsentSource string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Consent states.
+const (
+	ConsentIn  = "in"
+	ConsentOut = "out"
+)
+
+// HasTag reports whether the contact carries a tag.
+func (c *Contact) HasTag(t string) bool {
+	for _, x := range c.Tags {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// FlowVersion is the exact source a run was started with.
+type FlowVersion struct {
+	ID        int64
+	FlowID    string
+	Hash      string
+	File      string
+	Source    []byte
+	CreatedAt time.Time
+}
+
+// Run statuses.
+const (
+	RunActive       = "active"
+	RunWaiting      = "waiting"
+	RunWaitingReply = "waiting_reply"
+	RunCompleted    = "completed"
+	RunExpired      = "expired"
+	RunCancelled    = "cancelled"
+	RunFailed       = "failed"
+)
+
+// Run is one contact's way through one flow version.
+type Run struct {
+	ID        int64
+	Contact   string
+	FlowID    string
+	VersionID int64
+	Step      string
+	Status    string
+	Vars      map[string]any
+	Entry     json.RawMessage
+	Reply     json.RawMessage
+	Event     json.RawMessage
+	WaitSeq   int64
+	StepSeq   int64
+	StartedAt time.Time
+	UpdatedAt time.Time
+	EndedAt   time.Time // zero while live
+	EndReason string
+}
+
+// Live reports whether the run has not ended.
+func (r *Run) Live() bool { return r.EndedAt.IsZero() }
+
+// Timer kinds.
+const (
+	TimerWait         = "wait"
+	TimerReplyTimeout = "reply_timeout"
+)
+
+// Timer wakes a run at DueAt; it is stale unless Seq equals the run's WaitSeq.
+type Timer struct {
+	ID    int64
+	DueAt time.Time
+	RunID int64
+	Kind  string
+	Seq   int64
+}
+
+// Inbox kinds.
+const (
+	InboxMessage = "message"
+	InboxStatus  = "status"
+	InboxEvent   = "event"
+)
+
+// InboxItem is one stored inbound event, unique on Key.
+type InboxItem struct {
+	ID          int64
+	Key         string
+	Kind        string
+	Contact     string
+	Payload     []byte
+	ReceivedAt  time.Time
+	ProcessedAt time.Time
+	Result      string
+}
+
+// Outbox statuses. Pending and sending are open; the rest are final, except that
+// sent moves on to delivered and read (or failed) as statuses arrive.
+const (
+	OutPending      = "pending"
+	OutSending      = "sending"
+	OutSent         = "sent"
+	OutDelivered    = "delivered"
+	OutRead         = "read"
+	OutFailed       = "failed"
+	OutWindowClosed = "window_closed"
+	OutOptedOut     = "opted_out"
+	OutNoConsent    = "no_consent"
+	OutUnknown      = "unknown"
+)
+
+// Outbox kinds.
+const (
+	KindFreeForm = "freeform"
+	KindTemplate = "template"
+)
+
+// OutboxItem is one message a run step produced, sent at most once.
+type OutboxItem struct {
+	ID               int64
+	Key              string
+	RunID            int64
+	FlowID           string
+	Step             string
+	Contact          string
+	PhoneNumberID    string
+	Kind             string
+	Category         string
+	AssumeOptIn      bool
+	Payload          []byte // the Graph API message JSON
+	Fallback         []byte // a template message JSON, or nil
+	FallbackCategory string
+	Status           string
+	SentAs           string // "message" or "fallback"
+	Attempts         int
+	NextAttemptAt    time.Time
+	ErrorCode        int
+	LastError        string
+	ProviderID       string
+	CreatedAt        time.Time
+	SentAt           time.Time
+	UpdatedAt        time.Time
+}
+
+// StatusRecord is one delivery status webhook, unique on (ProviderID, Status).
+type StatusRecord struct {
+	OutboxID   int64 // 0 when the message is unknown
+	ProviderID string
+	Status     string
+	At         time.Time
+	ErrorCode  int
+	Payload    []byte
+}
+
+// Schedule is the state of a schedule trigger: the next fire time, and while a fire
+// is in progress, how far through the audience it got.
+type Schedule struct {
+	FlowID   string
+	NextAt   time.Time
+	FiringAt time.Time
+	Cursor   string
+}
+
+// Stats are queue depths for metrics and readiness.
+type Stats struct {
+	InboxPending   int64
+	OutboxPending  int64
+	OutboxSending  int64
+	Timers         int64
+	OldestTimerDue time.Time
+	LiveRuns       int64
+	Contacts       int64
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // the embedded default database
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the SQLite store.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: FULL (default: a committed webhook
+	// survives power loss) or NORMAL (survives process crashes only; faster).
+	Synchronous string
+	// ReadConns is the size of the read pool (default 4).
+	ReadConns int
+}
+
+// SQLite is the embedded Store: WAL, one writer connection and a read pool.
+type SQLite struct {
+	path   string
+	w      *sqlx.DB // exactly one connection: SQLite has one writer at a time
+	r      *sqlx.DB // read-only pool
+	lock   *os.File
+	nextID map[string]*atomic.Int64
+}
+
+var _ Store = (*SQLite)(nil)
+
+// ErrLocked means another process has the database open for writing.
+var ErrLocked = errors.New("database is in use by another funnel process")
+
+// Open opens (creating if needed) the database at path and runs the migrations.
+func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	if opts.Synchronous == "" {
+		opts.Synchronous = "FULL"
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	s := &SQLite{path: path, nextID: map[string]*atomic.Int64{}}
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+	}
+	s.lock = lock
+	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL"
+	s.w, err = sqlx.Open("sqlite3", base+"&_txlock=immediate&_synchronous="+opts.Synchronous+"&_cache_size=-65536")
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.r, err = sqlx.Open("sqlite3", base+"&mode=ro&_query_only=true")
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.r.SetMaxOpenConns(opts.ReadConns)
+	for _, table := range []string{"runs", "timers", "outbox", "inbox", "flow_versions", "message_statuses"} {
+		var max sql.NullInt64
+		if err := s.w.GetContext(ctx, &max, "SELECT MAX(id) FROM "+table); err != nil {
+			s.Close()
+			return nil, err
+		}
+		c := &atomic.Int64{}
+		c.Store(max.Int64)
+		s.nextID[table] = c
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w.DB, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database and releases the lock.
+func (s *SQLite) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Path is the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// newID allocates an id for a table. Ids come from memory because one process owns
+// the database (the lock file); a rolled-back transaction only leaves a gap.
+func (s *SQLite) newID(table string) int64 { return s.nextID[table].Add(1) }
+
+// Write runs fn in one write transaction (BEGIN IMMEDIATE); fn's error rolls it
+// back.
+func (s *SQLite) Write(ctx context.Context, fn func(Tx) error) error {
+	tx, err := s.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	t := &sqliteTx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+	defer t.closeStmts()
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Enqueue stores inbound items, skipping keys already stored, in one commit. It
+// returns how many were new.
+func (s *SQLite) Enqueue(ctx context.Context, items []InboxItem) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.Write(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.(*sqliteTx).insertInbox(items)
+		return err
+	})
+	return n, err
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64).UTC()
+}
+
+// placeholders writes "(?,?,?),(?,?,?)" for rows×cols.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}

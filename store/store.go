@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store is funnel's persistence. SQLite is the implementation; the interface keeps
+// the engine honest about what it needs.
+type Store interface {
+	// Write runs fn in one write transaction.
+	Write(ctx context.Context, fn func(Tx) error) error
+	// Enqueue stores inbound items (deduplicated by key) in one commit and returns
+	// how many were new.
+	Enqueue(ctx context.Context, items []InboxItem) (int, error)
+	Reader
+	Close() error
+}
+
+// Reader is the read side, served by a pool of read-only connections.
+type Reader interface {
+	Contact(ctx context.Context, waID string) (*Contact, error) // nil, nil if unknown
+	ContactsAfter(ctx context.Context, after string, limit int) ([]*Contact, error)
+	RunsOf(ctx context.Context, waID string, limit int) ([]*Run, error)
+	RunsWhere(ctx context.Context, flowID, status string, limit int) ([]*Run, error)
+	OutboxOf(ctx context.Context, waID string, limit int) ([]*OutboxItem, error)
+	OutboxWhere(ctx context.Context, status string, limit int) ([]*OutboxItem, error)
+	InboxUnprocessed(ctx context.Context) (int64, error)
+	Stats(ctx context.Context) (Stats, error)
+	FlowVersion(ctx context.Context, id int64) (*FlowVersion, error)
+}
+
+// Tx is one write transaction. Batch methods take and return many rows so a batch
+// of events costs a handful of statements.
+type Tx interface {
+	// NewID allocates an id in a table (runs, timers, outbox, flow_versions).
+	NewID(table string) int64
+
+	PendingInbox(limit int) ([]*InboxItem, error)
+	MarkProcessed(items []*InboxItem, at time.Time) error
+	EnqueueInbox(items []InboxItem) (int, error)
+
+	Contacts(waIDs []string) (map[string]*Contact, error)
+	ContactsPage(after string, limit int) ([]*Contact, error)
+	SaveContacts(cs []*Contact) error
+
+	FlowVersionID(flowID, hash string) (int64, error) // 0 when unknown
+	InsertFlowVersion(v *FlowVersion) error
+	FlowVersion(id int64) (*FlowVersion, error)
+
+	LiveRuns(contacts []string) ([]*Run, error)
+	Runs(ids []int64) (map[int64]*Run, error)
+	SaveRuns(rs []*Run) error
+
+	DueTimers(now time.Time, limit int) ([]*Timer, error)
+	NextTimer() (time.Time, bool, error)
+	InsertTimers(ts []*Timer) error
+	DeleteTimers(ids []int64) error
+
+	ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error)
+	NextOutboxAttempt() (time.Time, bool, error)
+	OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error)
+	OutboxByProvider(ids []string) (map[string]*OutboxItem, error)
+	InsertOutbox(items []*OutboxItem) error
+	SaveOutbox(items []*OutboxItem) error
+	// MarkSendingUnknown turns messages left in `sending` by a crash into
+	// `unknown`: they may or may not have reached Meta, and are not sent again.
+	MarkSendingUnknown(at time.Time) (int, error)
+
+	InsertStatuses(rs []*StatusRecord) (int, error)
+
+	Schedules() (map[string]*Schedule, error)
+	SaveSchedule(s *Schedule) error
+}

@@ -1,0 +1,601 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// maxRows bounds the rows of one multi-row statement (SQLite's variable limit is
+// 32766; this keeps statements small enough to cache).
+const maxRows = 256
+
+type sqliteTx struct {
+	s     *SQLite
+	tx    *sqlx.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt // prepared in this transaction, reused by its chunks
+}
+
+func (t *sqliteTx) closeStmts() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
+func (t *sqliteTx) NewID(table string) int64 { return t.s.newID(table) }
+
+// exec runs a statement prepared once per transaction: a batch reuses it for
+// every chunk of rows.
+func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
+		t.stmts[query] = st
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+// bulk runs "prefix VALUES (…),(…) suffix" over n rows in chunks; row appends the
+// args of row i.
+func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) []any) (int64, error) {
+	var total int64
+	args := make([]any, 0, maxRows*cols)
+	for start := 0; start < n; start += maxRows {
+		end := min(start+maxRows, n)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = row(i, args)
+		}
+		res, err := t.exec(prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...)
+		if err != nil {
+			return total, err
+		}
+		k, _ := res.RowsAffected()
+		total += k
+	}
+	return total, nil
+}
+
+// in writes "(?,?,…)" for n values.
+func in(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")" }
+
+func strArgs(xs []string) []any {
+	a := make([]any, len(xs))
+	for i, x := range xs {
+		a[i] = x
+	}
+	return a
+}
+
+func intArgs(xs []int64) []any {
+	a := make([]any, len(xs))
+	for i, x := range xs {
+		a[i] = x
+	}
+	return a
+}
+
+// chunked calls fn on slices of at most maxRows values.
+func chunked[T any](xs []T, fn func([]T) error) error {
+	for start := 0; start < len(xs); start += maxRows {
+		if err := fn(xs[start:min(start+maxRows, len(xs))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: encode %T: %v", v, err))
+	}
+	return b
+}
+
+func rawOrEmpty(r json.RawMessage) []byte {
+	if len(r) == 0 {
+		return []byte("{}")
+	}
+	return r
+}
+
+// ---- inbox ----
+
+type inboxRow struct {
+	ID          int64         `db:"id"`
+	Key         string        `db:"key"`
+	Kind        string        `db:"kind"`
+	Contact     string        `db:"contact"`
+	Payload     []byte        `db:"payload"`
+	ReceivedAt  int64         `db:"received_at"`
+	ProcessedAt sql.NullInt64 `db:"processed_at"`
+	Result      string        `db:"result"`
+}
+
+func (r inboxRow) item() *InboxItem {
+	return &InboxItem{ID: r.ID, Key: r.Key, Kind: r.Kind, Contact: r.Contact, Payload: r.Payload,
+		ReceivedAt: time.UnixMilli(r.ReceivedAt).UTC(), ProcessedAt: fromMS(r.ProcessedAt), Result: r.Result}
+}
+
+func (t *sqliteTx) insertInbox(items []InboxItem) (int, error) {
+	n, err := t.bulk("INSERT INTO inbox (key, kind, contact, payload, received_at)", 5, "ON CONFLICT (key) DO NOTHING", len(items),
+		func(i int, a []any) []any {
+			it := items[i]
+			return append(a, it.Key, it.Kind, it.Contact, it.Payload, ms(it.ReceivedAt))
+		})
+	return int(n), err
+}
+
+func (t *sqliteTx) EnqueueInbox(items []InboxItem) (int, error) { return t.insertInbox(items) }
+
+func (t *sqliteTx) PendingInbox(limit int) ([]*InboxItem, error) {
+	var rows []inboxRow
+	err := t.tx.SelectContext(t.ctx, &rows, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
+	out := make([]*InboxItem, len(rows))
+	for i, r := range rows {
+		out[i] = r.item()
+	}
+	return out, err
+}
+
+func (t *sqliteTx) MarkProcessed(items []*InboxItem, at time.Time) error {
+	// Most results are empty; group by result to keep statements few.
+	byResult := map[string][]int64{}
+	for _, it := range items {
+		byResult[it.Result] = append(byResult[it.Result], it.ID)
+	}
+	for result, ids := range byResult {
+		err := chunked(ids, func(ids []int64) error {
+			_, err := t.exec("UPDATE inbox SET processed_at = ?, result = ? WHERE id IN "+in(len(ids)),
+				append([]any{ms(at), result}, intArgs(ids)...)...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- contacts ----
+
+const contactCols = "wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at"
+
+type contactRow struct {
+	WaID          string        `db:"wa_id"`
+	Name          string        `db:"name"`
+	Timezone      string        `db:"timezone"`
+	Attributes    []byte        `db:"attributes"`
+	Tags          []byte        `db:"tags"`
+	PhoneNumberID string        `db:"phone_number_id"`
+	LastInboundAt sql.NullInt64 `db:"last_inbound_at"`
+	Consent       string        `db:"consent"`
+	ConsentAt     sql.NullInt64 `db:"consent_at"`
+	ConsentSource string        `db:"consent_source"`
+	CreatedAt     int64         `db:"created_at"`
+	UpdatedAt     int64         `db:"updated_at"`
+}
+
+func (r contactRow) contact() *Contact {
+	c := &Contact{WaID: r.WaID, Name: r.Name, Timezone: r.Timezone, PhoneNumberID: r.PhoneNumberID,
+		LastInboundAt: fromMS(r.LastInboundAt), Consent: r.Consent, ConsentAt: fromMS(r.ConsentAt),
+		ConsentSource: r.ConsentSource, CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
+	_ = json.Unmarshal(r.Attributes, &c.Attributes)
+	_ = json.Unmarshal(r.Tags, &c.Tags)
+	if c.Attributes == nil {
+		c.Attributes = map[string]any{}
+	}
+	return c
+}
+
+func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
+	out := make(map[string]*Contact, len(waIDs))
+	err := chunked(waIDs, func(ids []string) error {
+		var rows []contactRow
+		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.WaID] = r.contact()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
+	var rows []contactRow
+	err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
+	out := make([]*Contact, len(rows))
+	for i, r := range rows {
+		out[i] = r.contact()
+	}
+	return out, err
+}
+
+func (t *sqliteTx) SaveContacts(cs []*Contact) error {
+	_, err := t.bulk("INSERT INTO contacts ("+contactCols+")", 12,
+		`ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+		 attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
+		 last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
+		 consent_source = excluded.consent_source, updated_at = excluded.updated_at`, len(cs),
+		func(i int, a []any) []any {
+			c := cs[i]
+			attrs := c.Attributes
+			if attrs == nil {
+				attrs = map[string]any{}
+			}
+			tags := c.Tags
+			if tags == nil {
+				tags = []string{}
+			}
+			return append(a, c.WaID, c.Name, c.Timezone, mustJSON(attrs), mustJSON(tags), c.PhoneNumberID,
+				nullMS(c.LastInboundAt), c.Consent, nullMS(c.ConsentAt), c.ConsentSource, ms(c.CreatedAt), ms(c.UpdatedAt))
+		})
+	return err
+}
+
+// ---- flow versions ----
+
+func (t *sqliteTx) FlowVersionID(flowID, hash string) (int64, error) {
+	var id int64
+	err := t.tx.GetContext(t.ctx, &id, "SELECT id FROM flow_versions WHERE flow_id = ? AND hash = ?", flowID, hash)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return id, err
+}
+
+func (t *sqliteTx) InsertFlowVersion(v *FlowVersion) error {
+	if v.ID == 0 {
+		v.ID = t.NewID("flow_versions")
+	}
+	_, err := t.exec("INSERT INTO flow_versions (id, flow_id, hash, file, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		v.ID, v.FlowID, v.Hash, v.File, v.Source, ms(v.CreatedAt))
+	return err
+}
+
+type versionRow struct {
+	ID        int64  `db:"id"`
+	FlowID    string `db:"flow_id"`
+	Hash      string `db:"hash"`
+	File      string `db:"file"`
+	Source    []byte `db:"source"`
+	CreatedAt int64  `db:"created_at"`
+}
+
+func (r versionRow) version() *FlowVersion {
+	return &FlowVersion{ID: r.ID, FlowID: r.FlowID, Hash: r.Hash, File: r.File, Source: r.Source, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+}
+
+func (t *sqliteTx) FlowVersion(id int64) (*FlowVersion, error) {
+	var r versionRow
+	if err := t.tx.GetContext(t.ctx, &r, "SELECT id, flow_id, hash, file, source, created_at FROM flow_versions WHERE id = ?", id); err != nil {
+		return nil, err
+	}
+	return r.version(), nil
+}
+
+// ---- runs ----
+
+const runCols = "id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason"
+
+type runRow struct {
+	ID        int64         `db:"id"`
+	Contact   string        `db:"contact"`
+	FlowID    string        `db:"flow_id"`
+	VersionID int64         `db:"version_id"`
+	Step      string        `db:"step"`
+	Status    string        `db:"status"`
+	Vars      []byte        `db:"vars"`
+	Entry     []byte        `db:"entry"`
+	Reply     []byte        `db:"reply"`
+	Event     []byte        `db:"event"`
+	WaitSeq   int64         `db:"wait_seq"`
+	StepSeq   int64         `db:"step_seq"`
+	StartedAt int64         `db:"started_at"`
+	UpdatedAt int64         `db:"updated_at"`
+	EndedAt   sql.NullInt64 `db:"ended_at"`
+	EndReason string        `db:"end_reason"`
+}
+
+func (r runRow) run() *Run {
+	run := &Run{ID: r.ID, Contact: r.Contact, FlowID: r.FlowID, VersionID: r.VersionID, Step: r.Step, Status: r.Status,
+		Entry: r.Entry, Reply: r.Reply, Event: r.Event, WaitSeq: r.WaitSeq, StepSeq: r.StepSeq,
+		StartedAt: time.UnixMilli(r.StartedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
+		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason}
+	_ = json.Unmarshal(r.Vars, &run.Vars)
+	if run.Vars == nil {
+		run.Vars = map[string]any{}
+	}
+	return run
+}
+
+func scanRuns(rows []runRow) []*Run {
+	out := make([]*Run, len(rows))
+	for i, r := range rows {
+		out[i] = r.run()
+	}
+	return out
+}
+
+func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
+	var out []*Run
+	err := chunked(contacts, func(ids []string) error {
+		var rows []runRow
+		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...); err != nil {
+			return err
+		}
+		out = append(out, scanRuns(rows)...)
+		return nil
+	})
+	return out, err
+}
+
+func (t *sqliteTx) Runs(ids []int64) (map[int64]*Run, error) {
+	out := make(map[int64]*Run, len(ids))
+	err := chunked(ids, func(ids []int64) error {
+		var rows []runRow
+		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ID] = r.run()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *sqliteTx) SaveRuns(rs []*Run) error {
+	_, err := t.bulk("INSERT INTO runs ("+runCols+")", 16,
+		`ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
+		 entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
+		 step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+		 end_reason = excluded.end_reason`, len(rs),
+		func(i int, a []any) []any {
+			r := rs[i]
+			vars := r.Vars
+			if vars == nil {
+				vars = map[string]any{}
+			}
+			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, mustJSON(vars),
+				rawOrEmpty(r.Entry), rawOrEmpty(r.Reply), rawOrEmpty(r.Event), r.WaitSeq, r.StepSeq,
+				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason)
+		})
+	return err
+}
+
+// ---- timers ----
+
+type timerRow struct {
+	ID    int64  `db:"id"`
+	DueAt int64  `db:"due_at"`
+	RunID int64  `db:"run_id"`
+	Kind  string `db:"kind"`
+	Seq   int64  `db:"seq"`
+}
+
+func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
+	var rows []timerRow
+	err := t.tx.SelectContext(t.ctx, &rows, "SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", ms(now), limit)
+	out := make([]*Timer, len(rows))
+	for i, r := range rows {
+		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq}
+	}
+	return out, err
+}
+
+func (t *sqliteTx) NextTimer() (time.Time, bool, error) {
+	var due sql.NullInt64
+	if err := t.tx.GetContext(t.ctx, &due, "SELECT MIN(due_at) FROM timers"); err != nil {
+		return time.Time{}, false, err
+	}
+	return fromMS(due), due.Valid, nil
+}
+
+func (t *sqliteTx) InsertTimers(ts []*Timer) error {
+	for _, tm := range ts {
+		if tm.ID == 0 {
+			tm.ID = t.NewID("timers")
+		}
+	}
+	_, err := t.bulk("INSERT INTO timers (id, due_at, run_id, kind, seq)", 5, "", len(ts),
+		func(i int, a []any) []any {
+			tm := ts[i]
+			return append(a, tm.ID, ms(tm.DueAt), tm.RunID, tm.Kind, tm.Seq)
+		})
+	return err
+}
+
+func (t *sqliteTx) DeleteTimers(ids []int64) error {
+	return chunked(ids, func(ids []int64) error {
+		_, err := t.exec("DELETE FROM timers WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		return err
+	})
+}
+
+// ---- outbox ----
+
+const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at"
+
+type outboxRow struct {
+	ID               int64         `db:"id"`
+	Key              string        `db:"key"`
+	RunID            int64         `db:"run_id"`
+	FlowID           string        `db:"flow_id"`
+	Step             string        `db:"step"`
+	Contact          string        `db:"contact"`
+	PhoneNumberID    string        `db:"phone_number_id"`
+	Kind             string        `db:"kind"`
+	Category         string        `db:"category"`
+	AssumeOptIn      bool          `db:"assume_opt_in"`
+	Payload          []byte        `db:"payload"`
+	Fallback         []byte        `db:"fallback"`
+	FallbackCategory string        `db:"fallback_category"`
+	Status           string        `db:"status"`
+	SentAs           string        `db:"sent_as"`
+	Attempts         int           `db:"attempts"`
+	NextAttemptAt    int64         `db:"next_attempt_at"`
+	ErrorCode        int           `db:"error_code"`
+	LastError        string        `db:"last_error"`
+	ProviderID       string        `db:"provider_id"`
+	CreatedAt        int64         `db:"created_at"`
+	SentAt           sql.NullInt64 `db:"sent_at"`
+	UpdatedAt        int64         `db:"updated_at"`
+}
+
+func (r outboxRow) item() *OutboxItem {
+	return &OutboxItem{ID: r.ID, Key: r.Key, RunID: r.RunID, FlowID: r.FlowID, Step: r.Step, Contact: r.Contact,
+		PhoneNumberID: r.PhoneNumberID, Kind: r.Kind, Category: r.Category, AssumeOptIn: r.AssumeOptIn,
+		Payload: r.Payload, Fallback: r.Fallback, FallbackCategory: r.FallbackCategory, Status: r.Status,
+		SentAs: r.SentAs, Attempts: r.Attempts, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
+		ErrorCode: r.ErrorCode, LastError: r.LastError, ProviderID: r.ProviderID,
+		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), SentAt: fromMS(r.SentAt), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
+}
+
+func scanOutbox(rows []outboxRow) []*OutboxItem {
+	out := make([]*OutboxItem, len(rows))
+	for i, r := range rows {
+		out[i] = r.item()
+	}
+	return out
+}
+
+// ClaimOutbox selects pending messages due now whose contact has no earlier message
+// still open: messages to one contact go out one at a time, in order.
+func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
+	var rows []outboxRow
+	err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+` FROM outbox o
+		WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'sending'))
+		ORDER BY o.next_attempt_at, o.id LIMIT ?`, ms(now), limit)
+	return scanOutbox(rows), err
+}
+
+func (t *sqliteTx) NextOutboxAttempt() (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := t.tx.GetContext(t.ctx, &at, "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"); err != nil {
+		return time.Time{}, false, err
+	}
+	return fromMS(at), at.Valid, nil
+}
+
+func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
+	out := map[int64]*OutboxItem{}
+	err := chunked(ids, func(ids []int64) error {
+		var rows []outboxRow
+		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ID] = r.item()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *sqliteTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error) {
+	out := map[string]*OutboxItem{}
+	err := chunked(ids, func(ids []string) error {
+		var rows []outboxRow
+		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out[r.ProviderID] = r.item()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
+	for _, it := range items {
+		if it.ID == 0 {
+			it.ID = t.NewID("outbox")
+		}
+	}
+	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23, "ON CONFLICT (key) DO NOTHING", len(items),
+		func(i int, a []any) []any { return appendOutbox(a, items[i]) })
+	return err
+}
+
+func appendOutbox(a []any, it *OutboxItem) []any {
+	return append(a, it.ID, it.Key, it.RunID, it.FlowID, it.Step, it.Contact, it.PhoneNumberID, it.Kind, it.Category,
+		it.AssumeOptIn, it.Payload, it.Fallback, it.FallbackCategory, it.Status, it.SentAs, it.Attempts,
+		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt))
+}
+
+func (t *sqliteTx) SaveOutbox(items []*OutboxItem) error {
+	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23,
+		`ON CONFLICT (id) DO UPDATE SET status = excluded.status, sent_as = excluded.sent_as, attempts = excluded.attempts,
+		 next_attempt_at = excluded.next_attempt_at, error_code = excluded.error_code, last_error = excluded.last_error,
+		 provider_id = excluded.provider_id, sent_at = excluded.sent_at, updated_at = excluded.updated_at`, len(items),
+		func(i int, a []any) []any { return appendOutbox(a, items[i]) })
+	return err
+}
+
+func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
+	res, err := t.exec("UPDATE outbox SET status = 'unknown', last_error = 'interrupted while sending: the outcome is unknown, so it is not sent again', updated_at = ? WHERE status = 'sending'", ms(at))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// ---- statuses ----
+
+func (t *sqliteTx) InsertStatuses(rs []*StatusRecord) (int, error) {
+	n, err := t.bulk("INSERT INTO message_statuses (outbox_id, provider_id, status, at, error_code, payload)", 6,
+		"ON CONFLICT (provider_id, status) DO NOTHING", len(rs),
+		func(i int, a []any) []any {
+			r := rs[i]
+			var ob any
+			if r.OutboxID != 0 {
+				ob = r.OutboxID
+			}
+			return append(a, ob, r.ProviderID, r.Status, ms(r.At), r.ErrorCode, r.Payload)
+		})
+	return int(n), err
+}
+
+// ---- schedules ----
+
+type scheduleRow struct {
+	FlowID   string        `db:"flow_id"`
+	NextAt   int64         `db:"next_at"`
+	FiringAt sql.NullInt64 `db:"firing_at"`
+	Cursor   string        `db:"cursor"`
+}
+
+func (t *sqliteTx) Schedules() (map[string]*Schedule, error) {
+	var rows []scheduleRow
+	if err := t.tx.SelectContext(t.ctx, &rows, "SELECT flow_id, next_at, firing_at, cursor FROM schedules"); err != nil {
+		return nil, err
+	}
+	out := map[string]*Schedule{}
+	for _, r := range rows {
+		out[r.FlowID] = &Schedule{FlowID: r.FlowID, NextAt: time.UnixMilli(r.NextAt).UTC(), FiringAt: fromMS(r.FiringAt), Cursor: r.Cursor}
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) SaveSchedule(s *Schedule) error {
+	_, err := t.exec(`INSERT INTO schedules (flow_id, next_at, firing_at, cursor) VALUES (?, ?, ?, ?)
+		ON CONFLICT (flow_id) DO UPDATE SET next_at = excluded.next_at, firing_at = excluded.firing_at, cursor = excluded.cursor`,
+		s.FlowID, ms(s.NextAt), nullMS(s.FiringAt), s.Cursor)
+	return err
+}
