@@ -66,9 +66,19 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 	case dq || sq:
 		col++
 	case block:
+		// The content's indentation: that of its first non-blank line, less the
+		// leading white space the value keeps there (an indentation indicator,
+		// `|2`, lets the first line be more indented than the rest, and a tab
+		// after the indentation is content).
 		for l := line + 1; l < len(lines); l++ {
 			if strings.TrimSpace(string(lines[l])) != "" {
 				indent = leading(lines[l])
+				for _, vl := range strings.Split(n.Value, "\n") {
+					if strings.TrimSpace(vl) != "" {
+						indent = max(indent-leading([]rune(vl)), 0)
+						break
+					}
+				}
 				break
 			}
 		}
