@@ -13,6 +13,9 @@ const (
 	Week = 7 * Day
 )
 
+// maxDuration bounds a duration: a hundred years, far below time.Duration's 292.
+const maxDuration = 100 * 365 * Day
+
 var durationUnits = map[byte]time.Duration{
 	'w': Week, 'd': Day, 'h': time.Hour, 'm': time.Minute, 's': time.Second,
 }
@@ -48,7 +51,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		last = idx
 		n, err := strconv.ParseInt(s[i:j], 10, 64)
-		if err != nil || n > int64(100*365*Day/unit) {
+		if err != nil || n > int64(maxDuration/unit) || total+time.Duration(n)*unit > maxDuration {
 			return 0, fmt.Errorf("invalid duration %q: too large", s)
 		}
 		total += time.Duration(n) * unit
