@@ -118,7 +118,7 @@ type ClockTime int
 
 // ParseClock reads "HH:MM" (24-hour).
 func ParseClock(s string) (ClockTime, error) {
-	if len(s) != 5 || s[2] != ':' {
+	if len(s) != 5 || s[2] != ':' || !isDigits(s[:2]) || !isDigits(s[3:]) {
 		return 0, fmt.Errorf("invalid time of day %q: use HH:MM, like 09:00 or 21:30", s)
 	}
 	h, err1 := strconv.Atoi(s[:2])
@@ -127,6 +127,15 @@ func ParseClock(s string) (ClockTime, error) {
 		return 0, fmt.Errorf("invalid time of day %q: use HH:MM, like 09:00 or 21:30", s)
 	}
 	return ClockTime(h*60 + m), nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c ClockTime) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
