@@ -5,6 +5,9 @@ import "strings"
 // nearest returns the candidate closest to s by edit distance, when it is close
 // enough to be a plausible typo ("" otherwise).
 func nearest(s string, candidates []string) string {
+	if s == "" {
+		return "" // every candidate starts with ""
+	}
 	best, bestD := "", 0
 	ls := strings.ToLower(s)
 	for _, c := range candidates {
@@ -20,8 +23,20 @@ func nearest(s string, candidates []string) string {
 	if limit > 3 {
 		limit = 3
 	}
-	if bestD > limit && !strings.HasPrefix(strings.ToLower(best), ls) {
+	if bestD <= limit {
+		return best
+	}
+	// Too far for a typo: an abbreviation of three letters or more (`quiet` for
+	// `quiet_hours`) is still plausible. The shortest candidate that starts with
+	// it, if any.
+	best = ""
+	if len([]rune(s)) < 3 {
 		return ""
+	}
+	for _, c := range candidates {
+		if strings.HasPrefix(strings.ToLower(c), ls) && (best == "" || len(c) < len(best)) {
+			best = c
+		}
 	}
 	return best
 }
