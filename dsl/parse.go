@@ -137,7 +137,9 @@ func firstInvalidUTF8(b []byte) (line, col int) {
 		if r == utf8.RuneError && size <= 1 {
 			return
 		}
-		if r == '\n' {
+		if r == '\r' && len(b) > 1 && b[1] == '\n' {
+			col++ // the \n that follows ends the line
+		} else if isLineBreak(r) {
 			line, col = line+1, 1
 		} else {
 			col++

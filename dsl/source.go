@@ -14,20 +14,44 @@ type source struct {
 	lines [][]rune
 }
 
+// Lines are split where yaml.v3 splits them, so that its line numbers index them:
+// at \n, \r\n, a lone \r, and the Unicode breaks NEL, LS and PS.
 func (s *source) lineRunes() [][]rune {
 	if s.lines == nil {
-		for _, l := range strings.Split(string(s.data), "\n") {
-			s.lines = append(s.lines, []rune(strings.TrimSuffix(l, "\r")))
+		rs := []rune(string(s.data))
+		start := 0
+		for i := 0; i < len(rs); i++ {
+			if !isLineBreak(rs[i]) {
+				continue
+			}
+			s.lines = append(s.lines, rs[start:i:i])
+			if rs[i] == '\r' && i+1 < len(rs) && rs[i+1] == '\n' {
+				i++
+			}
+			start = i + 1
 		}
+		s.lines = append(s.lines, rs[start:])
 	}
 	return s.lines
 }
 
+// isLineBreak reports the characters YAML (as yaml.v3 reads it) breaks lines at.
+func isLineBreak(r rune) bool {
+	return r == '\n' || r == '\r' || r == 0x85 || r == 0x2028 || r == 0x2029
+}
+
+// pos is a node's position. yaml.v3 places an empty node at the very end of a
+// file on the line after the last one; such positions are clamped into the file.
 func (s *source) pos(n *yaml.Node) Pos {
 	if n == nil {
 		return Pos{File: s.name, Line: 1, Col: 1}
 	}
-	return Pos{File: s.name, Line: n.Line, Col: n.Column}
+	p := Pos{File: s.name, Line: n.Line, Col: n.Column}
+	if lines := s.lineRunes(); p.Line > len(lines) {
+		p.Line = len(lines)
+		p.Col = len(lines[p.Line-1]) + 1
+	}
+	return p
 }
 
 // scalarPositions returns the source position of every rune of a scalar's value,
@@ -106,7 +130,7 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 			cur := lines[line]
 			here := Pos{File: s.name, Line: line + 1, Col: col + 1}
 			if col >= len(cur) {
-				if v == '\n' || v == ' ' {
+				if v == ' ' || isLineBreak(v) {
 					out[i] = here
 					nextLine()
 					break

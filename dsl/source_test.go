@@ -41,6 +41,7 @@ func valueNode(t *testing.T, src string) *yaml.Node {
 // order, with columns in runes: the oracle scalarPositions is compared with.
 func markers(src, marker string) []Pos {
 	var out []Pos
+	src = strings.NewReplacer("\r\n", "\n", "\r", "\n", "\u0085", "\n", "\u2028", "\n", "\u2029", "\n").Replace(src)
 	for i, line := range strings.Split(src, "\n") {
 		r := []rune(line)
 		m := []rune(marker)
@@ -82,6 +83,10 @@ func TestScalarPositions(t *testing.T) {
 		{"flow mapping", "x: {v: \"in flow §\", w: 1}\nv: {§: 1}\n"},
 		{"crlf", "v: |\r\n  line §\r\n  next §\r\n"},
 		{"crlf quoted", "v: \"a §\r\n  b §\"\r\n"},
+		{"cr only", "x: 1\rv: |\r  line §\r  next §\r"},
+		{"line separator in double quotes", "v: \"a §\u2028b §\"\nw: 1\n"},
+		{"next line in a literal", "v: |\n  a §\u0085  b §\n"},
+		{"paragraph separator before", "x: 1\u2029v: \"§\"\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
