@@ -181,9 +181,15 @@ func (p *parser) syntaxError(err error) {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	col := 1
+	lines := p.src.lineRunes()
 	if l, c, ok := p.locateSyntaxError(msg, line); ok {
 		line, col = l, c
-	} else if lines := p.src.lineRunes(); line-1 < len(lines) {
+	} else if line > len(lines) {
+		// At the end of a file without a final line break, yaml.v3 reports the
+		// line after the last one: point just past the end of the last line.
+		line = len(lines)
+		col = len(lines[line-1]) + 1
+	} else if line-1 < len(lines) {
 		l := lines[line-1]
 		for col-1 < len(l) && (l[col-1] == ' ' || l[col-1] == '\t') {
 			col++
