@@ -130,6 +130,7 @@ const (
 	OutOptedOut     = "opted_out"
 	OutNoConsent    = "no_consent"
 	OutUnknown      = "unknown"
+	OutCancelled    = "cancelled"
 )
 
 // Outbox kinds.
@@ -179,6 +180,7 @@ type StatusRecord struct {
 // is in progress, how far through the audience it got.
 type Schedule struct {
 	FlowID   string
+	Spec     string
 	NextAt   time.Time
 	FiringAt time.Time
 	Cursor   string

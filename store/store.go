@@ -66,6 +66,8 @@ type Tx interface {
 	// MarkSendingUnknown turns messages left in `sending` by a crash into
 	// `unknown`: they may or may not have reached Meta, and are not sent again.
 	MarkSendingUnknown(at time.Time) (int, error)
+	// CancelPendingOutbox cancels the pending messages of contacts (who opted out).
+	CancelPendingOutbox(contacts []string, at time.Time) error
 
 	InsertStatuses(rs []*StatusRecord) (int, error)
 

@@ -541,6 +541,7 @@ func appendOutbox(a []any, it *OutboxItem) []any {
 func (t *sqliteTx) SaveOutbox(items []*OutboxItem) error {
 	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23,
 		`ON CONFLICT (id) DO UPDATE SET status = excluded.status, sent_as = excluded.sent_as, attempts = excluded.attempts,
+		 kind = excluded.kind, category = excluded.category, payload = excluded.payload, fallback = excluded.fallback,
 		 next_attempt_at = excluded.next_attempt_at, error_code = excluded.error_code, last_error = excluded.last_error,
 		 provider_id = excluded.provider_id, sent_at = excluded.sent_at, updated_at = excluded.updated_at`, len(items),
 		func(i int, a []any) []any { return appendOutbox(a, items[i]) })
@@ -554,6 +555,14 @@ func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+func (t *sqliteTx) CancelPendingOutbox(contacts []string, at time.Time) error {
+	return chunked(contacts, func(ids []string) error {
+		_, err := t.exec("UPDATE outbox SET status = 'cancelled', last_error = 'contact opted out before it was sent', updated_at = ? WHERE status = 'pending' AND contact IN "+in(len(ids)),
+			append([]any{ms(at)}, strArgs(ids)...)...)
+		return err
+	})
 }
 
 // ---- statuses ----
@@ -576,6 +585,7 @@ func (t *sqliteTx) InsertStatuses(rs []*StatusRecord) (int, error) {
 
 type scheduleRow struct {
 	FlowID   string        `db:"flow_id"`
+	Spec     string        `db:"spec"`
 	NextAt   int64         `db:"next_at"`
 	FiringAt sql.NullInt64 `db:"firing_at"`
 	Cursor   string        `db:"cursor"`
@@ -583,19 +593,19 @@ type scheduleRow struct {
 
 func (t *sqliteTx) Schedules() (map[string]*Schedule, error) {
 	var rows []scheduleRow
-	if err := t.tx.SelectContext(t.ctx, &rows, "SELECT flow_id, next_at, firing_at, cursor FROM schedules"); err != nil {
+	if err := t.tx.SelectContext(t.ctx, &rows, "SELECT flow_id, spec, next_at, firing_at, cursor FROM schedules"); err != nil {
 		return nil, err
 	}
 	out := map[string]*Schedule{}
 	for _, r := range rows {
-		out[r.FlowID] = &Schedule{FlowID: r.FlowID, NextAt: time.UnixMilli(r.NextAt).UTC(), FiringAt: fromMS(r.FiringAt), Cursor: r.Cursor}
+		out[r.FlowID] = &Schedule{FlowID: r.FlowID, Spec: r.Spec, NextAt: time.UnixMilli(r.NextAt).UTC(), FiringAt: fromMS(r.FiringAt), Cursor: r.Cursor}
 	}
 	return out, nil
 }
 
 func (t *sqliteTx) SaveSchedule(s *Schedule) error {
-	_, err := t.exec(`INSERT INTO schedules (flow_id, next_at, firing_at, cursor) VALUES (?, ?, ?, ?)
-		ON CONFLICT (flow_id) DO UPDATE SET next_at = excluded.next_at, firing_at = excluded.firing_at, cursor = excluded.cursor`,
-		s.FlowID, ms(s.NextAt), nullMS(s.FiringAt), s.Cursor)
+	_, err := t.exec(`INSERT INTO schedules (flow_id, spec, next_at, firing_at, cursor) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (flow_id) DO UPDATE SET spec = excluded.spec, next_at = excluded.next_at, firing_at = excluded.firing_at, cursor = excluded.cursor`,
+		s.FlowID, s.Spec, ms(s.NextAt), nullMS(s.FiringAt), s.Cursor)
 	return err
 }

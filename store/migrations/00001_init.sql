@@ -111,6 +111,7 @@ CREATE TABLE message_statuses (
 
 CREATE TABLE schedules (
     flow_id    TEXT PRIMARY KEY,
+    spec       TEXT NOT NULL,                -- cron spec and time zone the next time was computed with
     next_at    INTEGER NOT NULL,             -- next fire time
     firing_at  INTEGER,                      -- set while a fire is in progress
     cursor     TEXT NOT NULL DEFAULT ''      -- last contact handled by the fire in progress

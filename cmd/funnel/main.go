@@ -1,0 +1,87 @@
+// Command funnel validates, explains, tests and runs WhatsApp marketing funnels
+// written as YAML flows. Each subcommand is a thin layer over the dsl, engine and
+// store packages.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	_ "time/tzdata" // quiet hours and schedules name IANA zones; don't depend on the host's tzdata
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes shared by the commands (DESIGN.md, `funnel validate`).
+const (
+	exitOK      = 0
+	exitFailed  = 1 // errors found (or warnings with --strict), tests failed
+	exitUsage   = 2 // bad command line
+	exitNoInput = 3 // input that cannot be read
+)
+
+// exitError carries an exit code out of a command; err (if any) is printed first.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func fail(code int, format string, args ...any) error {
+	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "funnel",
+		Short:         "WhatsApp marketing funnels as YAML, proven inside the 24-hour window",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nrun `%s --help` for usage", err, c.CommandPath())}
+	})
+	root.AddCommand(newValidateCmd(), newExplainCmd(), newGraphCmd(), newSchemaCmd())
+	for _, add := range extraCommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// extraCommands lets other files of the package register commands (the runtime
+// commands live beside the engine they drive).
+var extraCommands []func() *cobra.Command
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "funnel:", ee.err)
+		}
+		return ee.code
+	}
+	// Cobra's own errors: unknown command, wrong number of arguments.
+	fmt.Fprintln(os.Stderr, "funnel:", err)
+	return exitUsage
+}

@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// batch is the unit of work of one transaction: it loads what a batch of events
+// needs in a few queries, applies the events in memory (in order, so later events
+// of a contact see the effects of earlier ones) and flushes everything with
+// multi-row statements. It is the engine's only writer of runs, contacts, timers
+// and the outbox.
+type batch struct {
+	e     *Engine
+	tx    store.Tx
+	now   time.Time
+	flows *flowSet
+
+	contacts map[string]*store.Contact
+	liveRuns map[string][]*store.Run // per contact, oldest first
+	loaded   map[string]bool         // contacts whose live runs are loaded
+	envs     map[int64]*dsl.Env      // decoded run state, per run
+
+	dirtyContacts map[string]*store.Contact
+	dirtyRuns     map[int64]*store.Run
+	runOrder      []*store.Run
+	outbox        []*store.OutboxItem
+	timers        []*store.Timer
+	doneTimers    []int64
+	outboxUpdates map[int64]*store.OutboxItem
+	statuses      []*store.StatusRecord
+
+	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
+	outboxByProvider map[string]*store.OutboxItem
+	cancelOutbox  map[string]bool // contacts whose pending messages are cancelled
+}
+
+func (e *Engine) newBatch(tx store.Tx) *batch {
+	return &batch{e: e, tx: tx, now: e.Now(), flows: e.flows.Load(),
+		contacts: map[string]*store.Contact{}, liveRuns: map[string][]*store.Run{}, loaded: map[string]bool{},
+		envs: map[int64]*dsl.Env{}, dirtyContacts: map[string]*store.Contact{}, dirtyRuns: map[int64]*store.Run{},
+		outboxUpdates: map[int64]*store.OutboxItem{}, cancelOutbox: map[string]bool{}}
+}
+
+// load fetches contacts and their live runs (those not loaded yet).
+func (b *batch) load(waIDs []string) error {
+	var need []string
+	seen := map[string]bool{}
+	for _, id := range waIDs {
+		if id != "" && !b.loaded[id] && !seen[id] {
+			need = append(need, id)
+			seen[id] = true
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	cs, err := b.tx.Contacts(need)
+	if err != nil {
+		return err
+	}
+	for id, c := range cs {
+		b.contacts[id] = c
+	}
+	runs, err := b.tx.LiveRuns(need)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		b.liveRuns[r.Contact] = append(b.liveRuns[r.Contact], r)
+	}
+	for _, id := range need {
+		b.loaded[id] = true
+	}
+	return nil
+}
+
+// contact returns a loaded contact, creating it (unsaved until touched) if new.
+func (b *batch) contact(waID string) *store.Contact {
+	if c, ok := b.contacts[waID]; ok {
+		return c
+	}
+	c := &store.Contact{WaID: waID, Attributes: map[string]any{}, CreatedAt: b.now, UpdatedAt: b.now}
+	b.contacts[waID] = c
+	return c
+}
+
+func (b *batch) touchContact(c *store.Contact) {
+	c.UpdatedAt = b.now
+	b.dirtyContacts[c.WaID] = c
+}
+
+func (b *batch) touchRun(r *store.Run) {
+	r.UpdatedAt = b.now
+	if _, ok := b.dirtyRuns[r.ID]; !ok {
+		b.dirtyRuns[r.ID] = r
+		b.runOrder = append(b.runOrder, r)
+	}
+}
+
+// env returns the expression environment of a run, decoded once per batch. Vars
+// and the contact are shared, so `set` and tags are seen by later steps.
+func (b *batch) env(r *store.Run, c *store.Contact) *dsl.Env {
+	env, ok := b.envs[r.ID]
+	if !ok {
+		env = &dsl.Env{Vars: r.Vars}
+		if env.Vars == nil {
+			env.Vars = map[string]any{}
+			r.Vars = env.Vars
+		}
+		_ = json.Unmarshal(r.Entry, &env.Entry)
+		_ = json.Unmarshal(r.Reply, &env.Reply)
+		if len(r.Event) > 2 {
+			_ = json.Unmarshal(r.Event, &env.Event)
+		}
+		if env.Event == nil {
+			env.Event = map[string]any{}
+		}
+		b.envs[r.ID] = env
+	}
+	env.Now = b.now
+	env.Contact = dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
+		OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}
+	return env
+}
+
+// flush writes every change of the batch.
+func (b *batch) flush() error {
+	if len(b.dirtyContacts) > 0 {
+		cs := make([]*store.Contact, 0, len(b.dirtyContacts))
+		for _, c := range b.dirtyContacts {
+			cs = append(cs, c)
+		}
+		if err := b.tx.SaveContacts(cs); err != nil {
+			return err
+		}
+	}
+	if len(b.runOrder) > 0 {
+		if err := b.tx.SaveRuns(b.runOrder); err != nil {
+			return err
+		}
+	}
+	if len(b.cancelOutbox) > 0 {
+		// Before this batch's new messages go in: those are already settled in memory.
+		if err := b.tx.CancelPendingOutbox(keys(b.cancelOutbox), b.now); err != nil {
+			return err
+		}
+	}
+	if len(b.outbox) > 0 {
+		if err := b.tx.InsertOutbox(b.outbox); err != nil {
+			return err
+		}
+	}
+	if len(b.timers) > 0 {
+		if err := b.tx.InsertTimers(b.timers); err != nil {
+			return err
+		}
+	}
+	if len(b.doneTimers) > 0 {
+		if err := b.tx.DeleteTimers(b.doneTimers); err != nil {
+			return err
+		}
+	}
+	if len(b.statuses) > 0 {
+		if _, err := b.tx.InsertStatuses(b.statuses); err != nil {
+			return err
+		}
+	}
+	if len(b.outboxUpdates) > 0 {
+		items := make([]*store.OutboxItem, 0, len(b.outboxUpdates))
+		for _, it := range b.outboxUpdates {
+			items = append(items, it)
+		}
+		if err := b.tx.SaveOutbox(items); err != nil {
+			return err
+		}
+	}
+	if len(b.outbox) > 0 {
+		b.e.notifySender()
+	}
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

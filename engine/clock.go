@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock tells the time. The engine never calls time.Now directly.
+type Clock interface {
+	Now() time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns the current UTC time.
+func (RealClock) Now() time.Time { return time.Now().UTC() }
+
+// VirtualClock is a clock that moves only when told, for tests and simulations.
+type VirtualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewVirtualClock starts a virtual clock at t.
+func NewVirtualClock(t time.Time) *VirtualClock { return &VirtualClock{t: t.UTC()} }
+
+// Now returns the virtual time.
+func (c *VirtualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *VirtualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t (never backwards).
+func (c *VirtualClock) Set(t time.Time) {
+	c.mu.Lock()
+	if t.After(c.t) {
+		c.t = t.UTC()
+	}
+	c.mu.Unlock()
+}

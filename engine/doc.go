@@ -1,0 +1,37 @@
+// Package engine runs compiled flows against persisted conversation state.
+//
+// Three loops move everything forward, each one transaction per batch:
+//
+//   - ProcessInbox takes stored inbound events (webhook messages and statuses,
+//     API events) in arrival order: it updates the contact (the window runs from
+//     the message's own timestamp), resumes the run waiting for a reply or starts
+//     the flow whose trigger matches, advances the run until it pauses, and
+//     writes what it sends to the outbox.
+//   - FireTimers claims due timers (waits, reply timeouts) and schedule triggers,
+//     and advances their runs the same way.
+//   - SendOutbox hands pending messages to the channel, re-checking the window,
+//     opt-out and consent at that moment.
+//
+// Nothing that must survive a restart lives only in memory: runs, timers and the
+// outbox are rows, and a batch's effects commit together or not at all. Time
+// comes from a Clock, so tests and `funnel simulate` run days in milliseconds.
+//
+// Trigger precedence for an inbound message (deterministic):
+//
+//  1. an opt-out keyword (STOP, UNSUBSCRIBE, … configurable) records the opt-out,
+//     cancels the contact's runs and starts nothing;
+//  2. the contact's most recent run waiting for a reply gets the message;
+//  3. click_to_whatsapp flows: those whose `ads` list the referral's source id,
+//     then those without an `ads` filter (a `text` regex must match when given;
+//     a flow without `ads` and `text` needs a referral);
+//  4. message flows: keyword matches, then pattern matches, then flows with
+//     neither (catch-all);
+//
+// ties within a rank go to the flow id that sorts first. A flow the contact is
+// already in (a live run) is skipped unless it sets `reenter: true`.
+//
+// Delivery policy: a message is marked `sending` and committed before the HTTP
+// call. If the process dies before the result is recorded, the message becomes
+// `unknown` at the next start and is not sent again: at-most-once for an unknown
+// outcome, the safer default for marketing (WhatsApp has no idempotency key).
+package engine

@@ -1,0 +1,424 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// Options configure an Engine. Zero values take the documented defaults.
+type Options struct {
+	Clock   Clock        // default RealClock
+	Channel Channel      // where messages go; required for SendOutbox
+	Logger  *slog.Logger // default slog.Default()
+	Metrics *Metrics     // default: unregistered collectors
+
+	// OptOutKeywords are whole messages (case-insensitive, trimmed) that record an
+	// opt-out and cancel the contact's runs. Default: STOP, UNSUBSCRIBE,
+	// STOP PROMOS, OPT OUT, OPTOUT.
+	OptOutKeywords []string
+	// PhoneNumberID sends business-initiated messages to contacts who never wrote;
+	// replies go out from the number the contact wrote to.
+	PhoneNumberID string
+	// Timezone is used for quiet hours and `wait {at}` when a contact has none
+	// (default UTC).
+	Timezone *time.Location
+
+	BatchSize       int           // inbox events / timers per transaction (default 500)
+	SendBatch       int           // messages claimed per send round (default 500)
+	SendConcurrency int           // concurrent API calls (default 32)
+	Rate            float64       // messages per second per phone number (default 80, max 1000)
+	PairBurst       int           // messages to one contact in a burst (default 5)
+	PairInterval    time.Duration // then one per interval (default 6s)
+	MaxAttempts     int           // retryable errors before giving up (default 12)
+	SendTimeout     time.Duration // per API call (default 20s)
+	// NoPacing sends without the per-number and per-recipient pacing (the
+	// simulator: its virtual clock does not pass while messages go out).
+	NoPacing bool
+	Rand            func() float64
+}
+
+// DefaultOptOutKeywords are the messages that mean "stop".
+var DefaultOptOutKeywords = []string{"STOP", "UNSUBSCRIBE", "STOP PROMOS", "OPT OUT", "OPTOUT"}
+
+func (o *Options) defaults() {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.OptOutKeywords == nil {
+		o.OptOutKeywords = DefaultOptOutKeywords
+	}
+	if o.Timezone == nil {
+		o.Timezone = time.UTC
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	if o.SendBatch <= 0 {
+		o.SendBatch = 500
+	}
+	if o.SendConcurrency <= 0 {
+		o.SendConcurrency = 32
+	}
+	if o.Rate <= 0 {
+		o.Rate = 80
+	}
+	if o.Rate > 1000 {
+		o.Rate = 1000
+	}
+	if o.PairBurst <= 0 {
+		o.PairBurst = 5
+	}
+	if o.PairInterval <= 0 {
+		o.PairInterval = 6 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 12
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 20 * time.Second
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+}
+
+// Engine executes flows. It is safe for concurrent use: ProcessInbox, FireTimers
+// and SendOutbox may run in different goroutines (the store serializes writes).
+type Engine struct {
+	st   store.Store
+	opts Options
+	log  *slog.Logger
+	m    *Metrics
+
+	flows    atomic.Pointer[flowSet]
+	versions sync.Map // version id -> *dsl.Flow (every version a run may be pinned to)
+
+	optOut map[string]bool
+	sender *sender
+	wake   chan struct{} // work arrived for the processor
+	wakeTx chan struct{} // work arrived for the sender
+}
+
+// flowSet is the current project, indexed for trigger matching.
+type flowSet struct {
+	project  *dsl.Project
+	byID     map[string]*dsl.Flow
+	version  map[string]int64 // flow id -> version id
+	ctwa     []*dsl.Flow
+	message  []*dsl.Flow
+	schedule []*dsl.Flow
+	event    map[string][]*dsl.Flow
+	catalog  func(*dsl.Flow) *dsl.Catalog
+}
+
+// New creates an engine over a store.
+func New(st store.Store, opts Options) *Engine {
+	opts.defaults()
+	e := &Engine{st: st, opts: opts, log: opts.Logger, m: opts.Metrics,
+		optOut: map[string]bool{}, wake: make(chan struct{}, 1), wakeTx: make(chan struct{}, 1)}
+	for _, k := range opts.OptOutKeywords {
+		e.optOut[normalizeKeyword(k)] = true
+	}
+	e.sender = newSender(e)
+	return e
+}
+
+func normalizeKeyword(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), " ")) }
+
+// Now is the engine's clock.
+func (e *Engine) Now() time.Time { return e.opts.Clock.Now() }
+
+// Store is the engine's store.
+func (e *Engine) Store() store.Store { return e.st }
+
+// Metrics are the engine's collectors.
+func (e *Engine) Metrics() *Metrics { return e.m }
+
+// ErrInvalidProject means Load was given a project with errors.
+var ErrInvalidProject = errors.New("flows have errors")
+
+// Load makes a checked project the running flow set: each flow's exact source is
+// recorded as a version (runs stay pinned to the version they started with), and
+// schedule triggers get their next fire time. A project with errors is refused and
+// the running set stays.
+func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics) error {
+	if diags.HasErrors() {
+		return ErrInvalidProject
+	}
+	fs := &flowSet{project: p, byID: map[string]*dsl.Flow{}, version: map[string]int64{}, event: map[string][]*dsl.Flow{}}
+	now := e.Now()
+	err := e.st.Write(ctx, func(tx store.Tx) error {
+		for _, f := range p.Flows {
+			id, err := tx.FlowVersionID(f.ID, f.Hash)
+			if err != nil {
+				return err
+			}
+			if id == 0 {
+				v := &store.FlowVersion{FlowID: f.ID, Hash: f.Hash, File: f.File, Source: f.Source, CreatedAt: now}
+				if err := tx.InsertFlowVersion(v); err != nil {
+					return err
+				}
+				id = v.ID
+			}
+			fs.version[f.ID] = id
+		}
+		return e.initSchedules(tx, p, now)
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range p.Flows {
+		fs.byID[f.ID] = f
+		e.versions.Store(fs.version[f.ID], f)
+		switch f.Trigger.Kind {
+		case dsl.TriggerClickToWhatsApp:
+			fs.ctwa = append(fs.ctwa, f)
+		case dsl.TriggerMessage:
+			fs.message = append(fs.message, f)
+		case dsl.TriggerSchedule:
+			fs.schedule = append(fs.schedule, f)
+		case dsl.TriggerEvent:
+			fs.event[f.Trigger.Event] = append(fs.event[f.Trigger.Event], f)
+		}
+	}
+	for _, l := range [][]*dsl.Flow{fs.ctwa, fs.message, fs.schedule} {
+		sort.Slice(l, func(i, j int) bool { return l[i].ID < l[j].ID })
+	}
+	for _, l := range fs.event {
+		sort.Slice(l, func(i, j int) bool { return l[i].ID < l[j].ID })
+	}
+	fs.catalog = p.Catalog
+	e.flows.Store(fs)
+	e.Notify()
+	return nil
+}
+
+// Flows returns the running project (nil before Load).
+func (e *Engine) Flows() *dsl.Project {
+	if fs := e.flows.Load(); fs != nil {
+		return fs.project
+	}
+	return nil
+}
+
+// flowForVersion returns the compiled flow a run is pinned to, compiling an older
+// version from its stored source when needed.
+func (e *Engine) flowForVersion(tx store.Tx, id int64) (*dsl.Flow, error) {
+	if f, ok := e.versions.Load(id); ok {
+		return f.(*dsl.Flow), nil
+	}
+	v, err := tx.FlowVersion(id)
+	if err != nil {
+		return nil, fmt.Errorf("flow version %d: %w", id, err)
+	}
+	f, diags := dsl.ParseFlow(v.File, v.Source)
+	if f == nil || dsl.Diagnostics(diags).HasErrors() {
+		return nil, fmt.Errorf("flow version %d (%s) no longer compiles", id, v.FlowID)
+	}
+	// Resolve its templates against the running catalog.
+	var cat func(*dsl.Flow) *dsl.Catalog
+	if fs := e.flows.Load(); fs != nil && fs.catalog != nil {
+		if cur := fs.byID[f.ID]; cur != nil {
+			c := fs.catalog(cur)
+			cat = func(*dsl.Flow) *dsl.Catalog { return c }
+		}
+	}
+	p, _ := dsl.NewProject([]*dsl.Flow{f}, cat)
+	dsl.Check(p, dsl.Options{})
+	e.versions.Store(id, f)
+	return f, nil
+}
+
+// Notify wakes the processing loop (new inbox items).
+func (e *Engine) Notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) notifySender() {
+	select {
+	case e.wakeTx <- struct{}{}:
+	default:
+	}
+}
+
+// Enqueue stores inbound items (deduplicated) and wakes the processor.
+func (e *Engine) Enqueue(ctx context.Context, items []store.InboxItem) (int, error) {
+	n, err := e.st.Enqueue(ctx, items)
+	if err == nil && n > 0 {
+		e.Notify()
+	}
+	return n, err
+}
+
+// Step runs one round of every loop: inbox, timers and schedules, outbox. It
+// returns how much work it did (0 = idle).
+func (e *Engine) Step(ctx context.Context) (int, error) {
+	a, err := e.ProcessInbox(ctx)
+	if err != nil {
+		return a, err
+	}
+	b, err := e.FireTimers(ctx)
+	if err != nil {
+		return a + b, err
+	}
+	c, err := e.RunSchedules(ctx)
+	if err != nil {
+		return a + b + c, err
+	}
+	d, err := e.SendOutbox(ctx)
+	return a + b + c + d, err
+}
+
+// RunUntilIdle steps until nothing is left to do at the current time.
+func (e *Engine) RunUntilIdle(ctx context.Context) error {
+	for {
+		n, err := e.Step(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// Run drives the engine until ctx ends: one goroutine processes inbox, timers and
+// schedules, another sends. On start, messages left `sending` by a crash become
+// `unknown` (at-most-once). It returns when both loops have stopped.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.RecoverSending(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		e.loop(ctx, e.wake, func(ctx context.Context) (int, error) {
+			a, err := e.ProcessInbox(ctx)
+			if err != nil {
+				return a, err
+			}
+			b, err := e.FireTimers(ctx)
+			if err != nil {
+				return a + b, err
+			}
+			c, err := e.RunSchedules(ctx)
+			return a + b + c, err
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		e.loop(ctx, e.wakeTx, e.SendOutbox)
+	}()
+	wg.Wait()
+	return nil
+}
+
+// loop repeats work until idle, then sleeps until woken or a short poll interval
+// passes (timers and retries come due on their own). Errors (a locked or full
+// disk) back off and retry: nothing is lost, it is only late.
+func (e *Engine) loop(ctx context.Context, wake <-chan struct{}, work func(context.Context) (int, error)) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		n, err := work(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Error("engine loop", "err", err)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if n > 0 {
+			continue
+		}
+		t := time.NewTimer(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// RecoverSending marks messages a crash left in `sending` as `unknown`.
+func (e *Engine) RecoverSending(ctx context.Context) error {
+	return e.st.Write(ctx, func(tx store.Tx) error {
+		n, err := tx.MarkSendingUnknown(e.Now())
+		if n > 0 {
+			e.log.Warn("messages interrupted while sending are marked unknown and not resent (at-most-once)", "count", n)
+			e.m.Sends.WithLabelValues("any", "unknown").Add(float64(n))
+		}
+		return err
+	})
+}
+
+// NextWake is the earliest time something is due: a timer, a retry, a schedule.
+// The simulator advances its clock from one to the next, so every wait ends at
+// its own time.
+func (e *Engine) NextWake(ctx context.Context) (time.Time, bool, error) {
+	var best time.Time
+	found := false
+	consider := func(t time.Time, ok bool) {
+		if ok && (!found || t.Before(best)) {
+			best, found = t, true
+		}
+	}
+	err := e.st.Write(ctx, func(tx store.Tx) error {
+		t, ok, err := tx.NextTimer()
+		if err != nil {
+			return err
+		}
+		consider(t, ok)
+		t, ok, err = tx.NextOutboxAttempt()
+		if err != nil {
+			return err
+		}
+		consider(t, ok)
+		if fs := e.flows.Load(); fs != nil && len(fs.schedule) > 0 {
+			ss, err := tx.Schedules()
+			if err != nil {
+				return err
+			}
+			for _, f := range fs.schedule {
+				if s := ss[f.ID]; s != nil && s.Spec == specOf(f) {
+					consider(s.NextAt, true)
+				}
+			}
+		}
+		return nil
+	})
+	return best, found, err
+}

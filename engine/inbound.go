@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// Inbound is what the inbox stores for one event: enough to process it later, on
+// its own, after any restart. Message and Status keep Meta's JSON unchanged.
+type Inbound struct {
+	PhoneNumberID string          `json:"phone_number_id,omitempty"`
+	WaID          string          `json:"wa_id"`
+	Name          string          `json:"name,omitempty"`
+	Time          time.Time       `json:"time"`
+	Message       json.RawMessage `json:"message,omitempty"`
+	Status        json.RawMessage `json:"status,omitempty"`
+	Event         *EventStart     `json:"event,omitempty"`
+}
+
+// EventStart asks to start the `event` flows named Name for a contact.
+type EventStart struct {
+	Name    string         `json:"name"`
+	Payload map[string]any `json:"payload,omitempty"`
+}
+
+// FromWebhook turns a parsed webhook into inbox items (one per message and status),
+// keyed for deduplication: Meta redelivers, and a key seen before is skipped.
+// Items that cannot be processed (a bad timestamp) come back as errors beside the
+// good ones.
+func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxItem, error) {
+	events, err := env.Events()
+	items := make([]store.InboxItem, 0, len(events))
+	for _, ev := range events {
+		in := Inbound{PhoneNumberID: ev.PhoneNumberID, WaID: ev.WaID, Name: ev.ContactName, Time: ev.Time}
+		kind := store.InboxMessage
+		switch {
+		case ev.Message != nil:
+			in.Message = ev.Message.Raw
+		case ev.Status != nil:
+			in.Status = ev.Status.Raw
+			kind = store.InboxStatus
+		default:
+			continue
+		}
+		items = append(items, store.InboxItem{Key: ev.Key(), Kind: kind, Contact: ev.WaID,
+			Payload: mustMarshal(in), ReceivedAt: receivedAt})
+	}
+	return items, err
+}
+
+// EventItem makes the inbox item for an API event. key deduplicates retries of the
+// same request (an Idempotency-Key); empty means every call is new.
+func EventItem(key, name, waID string, payload map[string]any, at time.Time) (store.InboxItem, error) {
+	if name == "" || waID == "" {
+		return store.InboxItem{}, errors.New("an event needs a name and a wa_id")
+	}
+	if key == "" {
+		key = fmt.Sprintf("event:%s:%s:%d", name, waID, at.UnixNano())
+	} else {
+		key = "event:" + key
+	}
+	in := Inbound{WaID: waID, Time: at, Event: &EventStart{Name: name, Payload: payload}}
+	return store.InboxItem{Key: key, Kind: store.InboxEvent, Contact: waID, Payload: mustMarshal(in), ReceivedAt: at}, nil
+}
+
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("engine: encode %T: %v", v, err))
+	}
+	return b
+}

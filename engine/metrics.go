@@ -1,0 +1,52 @@
+package engine
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the engine's Prometheus collectors. Register them on the daemon's
+// registry with NewMetrics(reg); a nil registry gives working, unregistered ones.
+type Metrics struct {
+	Inbox        *prometheus.CounterVec // events processed, by kind and result
+	RunsStarted  *prometheus.CounterVec // by flow
+	RunsEnded    *prometheus.CounterVec // by flow and status
+	Sends        *prometheus.CounterVec // by message type and outcome
+	Refusals     *prometheus.CounterVec // refused before the API, by reason
+	Seen131047   prometheus.Counter     // 131047 from Meta (sync or by status): must stay 0
+	TimersFired  prometheus.Counter     // timers that advanced a run
+	TimerLag     prometheus.Histogram   // how late timers fire
+	SenderPaused *prometheus.GaugeVec   // 1 while the sender is stopped, by reason
+	StatusesIn   *prometheus.CounterVec // delivery statuses, by status
+	StepErrors   *prometheus.CounterVec // expression errors at run time, by flow
+}
+
+// NewMetrics creates the collectors and registers them on reg (when not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Inbox: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_inbox_processed_total",
+			Help: "Inbound events processed, by kind (message, status, event) and result."}, []string{"kind", "result"}),
+		RunsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_runs_started_total",
+			Help: "Runs started, by flow."}, []string{"flow"}),
+		RunsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_runs_ended_total",
+			Help: "Runs ended, by flow and final status."}, []string{"flow", "status"}),
+		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_sends_total",
+			Help: "Send attempts, by message type and outcome (sent, retry, failed, unknown)."}, []string{"type", "outcome"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_send_refusals_total",
+			Help: "Messages refused before reaching the API, by reason (window_closed, opted_out, no_consent)."}, []string{"reason"}),
+		Seen131047: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_whatsapp_131047_total",
+			Help: "Re-engagement errors (131047) returned by Meta. The runtime policy exists to keep this at 0."}),
+		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_timers_fired_total",
+			Help: "Timers (waits, reply timeouts) that advanced a run."}),
+		TimerLag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "funnel_timer_lag_seconds",
+			Help: "How long after its due time a timer fired.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
+		SenderPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "funnel_sender_paused",
+			Help: "1 while the sender is stopped (token expired, policy block, spam limit), by reason."}, []string{"reason"}),
+		StatusesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_statuses_total",
+			Help: "Delivery statuses received, by status."}, []string{"status"}),
+		StepErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_step_errors_total",
+			Help: "Expressions that failed at run time (rendered empty or counted false), by flow."}, []string{"flow"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
+			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors)
+	}
+	return m
+}

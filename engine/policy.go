@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// WindowGuard is how long before the 24h mark the sender already treats the window
+// as closed: a message needs a moment to reach Meta, and arriving at 24h00m01s
+// would fail with 131047.
+const WindowGuard = time.Minute
+
+// decision is what the runtime policy says about one message at send time.
+type decision struct {
+	send    bool
+	payload []byte // what to send: the message or its fallback
+	sentAs  string // "message" or "fallback"
+	status  string // final status when not sent
+	reason  string
+}
+
+// WindowOpen reports whether free-form messages may be sent to the contact now:
+// less than 24h (minus the guard) since the own timestamp of its last message.
+func WindowOpen(c *store.Contact, now time.Time) bool {
+	return c != nil && !c.LastInboundAt.IsZero() && now.Sub(c.LastInboundAt) < dsl.Window-WindowGuard
+}
+
+// decide applies the policy of DESIGN.md at the moment of sending: a free-form
+// message needs an open window, else its fallback template goes out, else it
+// fails as window_closed without calling the API; no template goes to an
+// opted-out contact; MARKETING needs consent unless the flow assumes it.
+func decide(it *store.OutboxItem, c *store.Contact, now time.Time) decision {
+	if c == nil {
+		return decision{status: store.OutFailed, reason: "unknown contact"}
+	}
+	if it.Kind == store.KindFreeForm {
+		if WindowOpen(c, now) {
+			return decision{send: true, payload: it.Payload, sentAs: "message"}
+		}
+		if it.Fallback == nil {
+			return decision{status: store.OutWindowClosed, reason: "the 24h window is closed and the step has no fallback template"}
+		}
+		if d := templateAllowed(it.FallbackCategory, it.AssumeOptIn, c); !d.send {
+			return d
+		}
+		return decision{send: true, payload: it.Fallback, sentAs: "fallback"}
+	}
+	if d := templateAllowed(it.Category, it.AssumeOptIn, c); !d.send {
+		return d
+	}
+	return decision{send: true, payload: it.Payload, sentAs: "message"}
+}
+
+func templateAllowed(category string, assumeOptIn bool, c *store.Contact) decision {
+	if c.Consent == store.ConsentOut {
+		return decision{status: store.OutOptedOut, reason: "the contact opted out: no templates"}
+	}
+	if category == "MARKETING" && c.Consent != store.ConsentIn && !assumeOptIn {
+		return decision{status: store.OutNoConsent, reason: "MARKETING template without the contact's opt-in"}
+	}
+	return decision{send: true}
+}

@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+)
+
+var previewPlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
+
+// Preview renders a message as the contact would read it: the text, the
+// interactive body with its buttons, a caption, or a template's body with its
+// parameters filled in from the catalog (nil catalog: the template name and
+// parameters).
+func Preview(m *whatsapp.Message, cat *dsl.Catalog) string {
+	switch {
+	case m == nil:
+		return ""
+	case m.Text != nil:
+		return m.Text.Body
+	case m.Interactive != nil:
+		var b strings.Builder
+		if m.Interactive.Body != nil {
+			b.WriteString(m.Interactive.Body.Text)
+		}
+		for _, bt := range m.Interactive.Action.Buttons {
+			b.WriteString(" [" + bt.Reply.Title + "]")
+		}
+		if m.Interactive.Action.Button != "" {
+			b.WriteString(" [" + m.Interactive.Action.Button + " ▾]")
+		}
+		return b.String()
+	case m.Image != nil:
+		return m.Image.Caption
+	case m.Video != nil:
+		return m.Video.Caption
+	case m.Document != nil:
+		return m.Document.Caption
+	case m.Template != nil:
+		return previewTemplate(m.Template, cat)
+	}
+	return ""
+}
+
+func previewTemplate(t *whatsapp.Template, cat *dsl.Catalog) string {
+	params := map[string]string{}
+	var positional []string
+	for _, c := range t.Components {
+		if c.Type != "body" {
+			continue
+		}
+		for _, p := range c.Parameters {
+			if p.ParameterName != "" {
+				params[p.ParameterName] = p.Text
+			} else {
+				positional = append(positional, p.Text)
+			}
+		}
+	}
+	for i, v := range positional {
+		params[itoa(i+1)] = v
+	}
+	tpl, ok := cat.Lookup(t.Name, t.Language.Code)
+	if !ok {
+		return t.Name + "(" + strings.Join(positional, ", ") + ")"
+	}
+	body := previewPlaceholder.ReplaceAllStringFunc(tpl.Body, func(s string) string {
+		name := previewPlaceholder.FindStringSubmatch(s)[1]
+		if v, ok := params[name]; ok {
+			return v
+		}
+		return s
+	})
+	for _, bt := range tpl.Buttons {
+		body += " [" + bt.Text + "]"
+	}
+	return body
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}

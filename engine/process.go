@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// Results recorded on processed inbox items.
+const (
+	ResultResumed   = "resumed"    // a waiting run got the reply
+	ResultStarted   = "started"    // a flow started
+	ResultNoMatch   = "no_match"   // recorded; nothing to run
+	ResultOptedOut  = "opted_out"  // an opt-out keyword
+	ResultStatus    = "status"     // a delivery status applied
+	ResultStatusOld = "status_old" // a status for an unknown message, or older than what is known
+)
+
+// ProcessInbox processes one batch of stored inbound events, in arrival order, in
+// one transaction. A poison event (one that cannot be decoded, or makes a bug
+// panic) is recorded with its error as result and never blocks the queue.
+func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
+	if e.flows.Load() == nil {
+		return 0, nil
+	}
+	var n int
+	err := e.st.Write(ctx, func(tx store.Tx) error {
+		items, err := tx.PendingInbox(e.opts.BatchSize)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		n = len(items)
+		b := e.newBatch(tx)
+		decoded := make([]*Inbound, len(items))
+		var contacts []string
+		var statusIDs []int64
+		var providerIDs []string
+		for i, it := range items {
+			in := &Inbound{}
+			if err := json.Unmarshal(it.Payload, in); err != nil {
+				it.Result = "error: undecodable payload: " + err.Error()
+				continue
+			}
+			decoded[i] = in
+			contacts = append(contacts, in.WaID)
+			if in.Status != nil {
+				var st whatsapp.Status
+				if json.Unmarshal(in.Status, &st) == nil {
+					if id := ParseCallbackData(st.BizOpaqueCallbackData); id != 0 {
+						statusIDs = append(statusIDs, id)
+					} else if st.ID != "" {
+						providerIDs = append(providerIDs, st.ID)
+					}
+				}
+			}
+		}
+		if err := b.load(contacts); err != nil {
+			return err
+		}
+		if err := b.loadOutbox(statusIDs, providerIDs); err != nil {
+			return err
+		}
+		for i, it := range items {
+			if decoded[i] == nil {
+				continue
+			}
+			it.Result = b.handle(it, decoded[i])
+			e.m.Inbox.WithLabelValues(it.Kind, resultLabel(it.Result)).Inc()
+		}
+		if err := b.flush(); err != nil {
+			return err
+		}
+		return tx.MarkProcessed(items, b.now)
+	})
+	return n, err
+}
+
+func resultLabel(r string) string {
+	if len(r) > 6 && r[:6] == "error:" {
+		return "error"
+	}
+	return r
+}
+
+// handle applies one event; a panic is contained to the event.
+func (b *batch) handle(it *store.InboxItem, in *Inbound) (result string) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.e.log.Error("event processing panicked", "key", it.Key, "panic", r, "stack", string(debug.Stack()))
+			result = fmt.Sprintf("error: %v", r)
+		}
+	}()
+	switch {
+	case in.Message != nil:
+		return b.handleMessage(in)
+	case in.Status != nil:
+		return b.handleStatus(in)
+	case in.Event != nil:
+		return b.handleEvent(in)
+	}
+	return "error: empty event"
+}
+
+func (b *batch) handleMessage(in *Inbound) string {
+	var m whatsapp.InboundMessage
+	if err := json.Unmarshal(in.Message, &m); err != nil {
+		return "error: " + err.Error()
+	}
+	c := b.contact(in.WaID)
+	if in.Name != "" && c.Name == "" {
+		c.Name = in.Name
+	}
+	if in.PhoneNumberID != "" {
+		c.PhoneNumberID = in.PhoneNumberID
+	}
+	// The window runs from the message's own timestamp, never moved back by a
+	// late-arriving older message.
+	if in.Time.After(c.LastInboundAt) {
+		c.LastInboundAt = in.Time
+	}
+	b.touchContact(c)
+	reply := m.Reply()
+	if b.e.optOut[normalizeKeyword(reply.Text)] {
+		b.optOut(c, "keyword:"+normalizeKeyword(reply.Text))
+		return ResultOptedOut
+	}
+	if r := b.waitingRun(c.WaID); r != nil {
+		f, err := b.e.flowForVersion(b.tx, r.VersionID)
+		if err != nil {
+			b.endRun(r, store.RunFailed, err.Error())
+			return "error: " + err.Error()
+		}
+		env := b.env(r, c)
+		env.Reply = dsl.ReplyEnv{Text: reply.Text, Button: reply.Button, Payload: reply.Payload, Type: reply.Type}
+		r.Reply = mustMarshal(env.Reply)
+		s, _ := f.Step(r.Step)
+		if s == nil {
+			b.endRun(r, store.RunFailed, "step "+r.Step+" no longer exists")
+			return "error: step vanished"
+		}
+		b.advance(r, f, c, f.After(s))
+		return ResultResumed
+	}
+	entry := &dsl.EntryEnv{Text: reply.Text}
+	if ref := m.Referral; ref != nil {
+		entry.SourceID, entry.SourceURL, entry.SourceType = ref.SourceID, ref.SourceURL, ref.SourceType
+		entry.Headline, entry.Body, entry.MediaType, entry.CtwaClid = ref.Headline, ref.Body, ref.MediaType, ref.CtwaClid
+	}
+	for _, f := range b.matchFlows(c, m.Referral, reply.Text) {
+		if r := b.startRun(c, f, entry, nil); r != nil {
+			// The first message is the entry; a flow that waits for a reply at once
+			// still needs a new message.
+			return ResultStarted
+		}
+	}
+	return ResultNoMatch
+}
+
+// waitingRun is the contact's most recent run waiting for a reply.
+func (b *batch) waitingRun(waID string) *store.Run {
+	runs := b.liveRuns[waID]
+	for i := len(runs) - 1; i >= 0; i-- {
+		if r := runs[i]; r.Live() && r.Status == store.RunWaitingReply {
+			return r
+		}
+	}
+	return nil
+}
+
+// optOut records an opt-out, cancels the contact's live runs and the messages
+// they had queued.
+func (b *batch) optOut(c *store.Contact, source string) {
+	c.Consent, c.ConsentAt, c.ConsentSource = store.ConsentOut, b.now, source
+	b.touchContact(c)
+	for _, r := range b.liveRuns[c.WaID] {
+		if r.Live() {
+			b.endRun(r, store.RunCancelled, "opted out")
+		}
+	}
+	for _, it := range b.outbox {
+		if it.Contact == c.WaID && it.Status == store.OutPending {
+			it.Status, it.LastError = store.OutCancelled, "contact opted out before it was sent"
+		}
+	}
+	b.cancelOutbox[c.WaID] = true
+}
+
+func (b *batch) handleEvent(in *Inbound) string {
+	flows := b.flows.event[in.Event.Name]
+	if len(flows) == 0 {
+		return ResultNoMatch
+	}
+	c := b.contact(in.WaID)
+	b.touchContact(c)
+	payload := in.Event.Payload
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	raw := mustMarshal(payload)
+	started := false
+	for _, f := range flows {
+		if b.startRun(c, f, nil, raw) != nil {
+			started = true
+		}
+	}
+	if started {
+		return ResultStarted
+	}
+	return ResultNoMatch
+}

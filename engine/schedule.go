@@ -1,0 +1,116 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// specOf identifies a schedule: a changed cron or zone recomputes the next time.
+func specOf(f *dsl.Flow) string { return f.Trigger.Cron + " @ " + f.Trigger.Location.String() }
+
+// initSchedules gives every schedule flow a next fire time, keeping the stored one
+// when the spec is unchanged: a fire missed while the daemon was down happens once
+// at the next start (not once per missed slot).
+func (e *Engine) initSchedules(tx store.Tx, p *dsl.Project, now time.Time) error {
+	existing, err := tx.Schedules()
+	if err != nil {
+		return err
+	}
+	for _, f := range p.Flows {
+		if f.Trigger.Kind != dsl.TriggerSchedule || f.Trigger.Schedule == nil {
+			continue
+		}
+		s := existing[f.ID]
+		if s != nil && s.Spec == specOf(f) {
+			continue
+		}
+		s = &store.Schedule{FlowID: f.ID, Spec: specOf(f), NextAt: f.Trigger.Schedule.Next(now.In(f.Trigger.Location)).UTC()}
+		if err := tx.SaveSchedule(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunSchedules advances due schedule triggers by one page of contacts each, one
+// transaction per page: the audience expression picks contacts, each gets a run
+// (unless already in the flow). The cursor is saved with the page, so a crash
+// resumes the broadcast where it stopped and nobody gets it twice.
+func (e *Engine) RunSchedules(ctx context.Context) (int, error) {
+	fs := e.flows.Load()
+	if fs == nil || len(fs.schedule) == 0 {
+		return 0, nil
+	}
+	total := 0
+	for _, f := range fs.schedule {
+		n, err := e.schedulePage(ctx, f)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
+	var n int
+	err := e.st.Write(ctx, func(tx store.Tx) error {
+		b := e.newBatch(tx)
+		all, err := tx.Schedules()
+		if err != nil {
+			return err
+		}
+		s := all[f.ID]
+		if s == nil || s.Spec != specOf(f) {
+			return nil
+		}
+		if s.FiringAt.IsZero() {
+			if b.now.Before(s.NextAt) {
+				return nil
+			}
+			s.FiringAt, s.Cursor = s.NextAt, ""
+		}
+		page, err := tx.ContactsPage(s.Cursor, e.opts.BatchSize)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, c := range page {
+			ids = append(ids, c.WaID)
+		}
+		if err := b.load(ids); err != nil {
+			return err
+		}
+		for _, pc := range page {
+			c := b.contacts[pc.WaID]
+			s.Cursor = c.WaID
+			if f.Trigger.Audience != nil {
+				env := &dsl.Env{Now: b.now, Vars: map[string]any{}, Event: map[string]any{},
+					Contact: dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
+						OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}}
+				ok, err := f.Trigger.Audience.Bool(env)
+				if err != nil || !ok {
+					continue
+				}
+			}
+			if b.startRun(c, f, nil, nil) != nil {
+				n++
+			}
+		}
+		if len(page) < e.opts.BatchSize {
+			s.FiringAt, s.Cursor = time.Time{}, ""
+			s.NextAt = f.Trigger.Schedule.Next(b.now.In(f.Trigger.Location)).UTC()
+		}
+		if err := tx.SaveSchedule(s); err != nil {
+			return err
+		}
+		if len(page) > 0 && n == 0 {
+			n = 1 // progress was made: keep the loop going until the audience is done
+		}
+		return b.flush()
+	})
+	return n, err
+}

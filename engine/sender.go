@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// sender owns pacing and the paused state; SendOutbox is its round.
+type sender struct {
+	e      *Engine
+	mu     sync.Mutex
+	phones map[string]*bucket
+	pair   *pairLimiter
+
+	paused      string // reason; "" when sending
+	pausedUntil time.Time
+}
+
+func newSender(e *Engine) *sender {
+	return &sender{e: e, phones: map[string]*bucket{},
+		pair: newPairLimiter(e.opts.PairBurst, e.opts.PairInterval, 100_000)}
+}
+
+func (s *sender) phone(id string) *bucket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.phones[id]
+	if b == nil {
+		// A burst of 1/50 s of messages: the pace holds even over short spans.
+		b = newBucket(s.e.opts.Rate, int(math.Max(1, s.e.opts.Rate/50)))
+		s.phones[id] = b
+	}
+	return b
+}
+
+// Paused returns why the sender is stopped ("" when it is not).
+func (e *Engine) Paused() string {
+	s := e.sender
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused != "" && !s.pausedUntil.IsZero() && !e.Now().Before(s.pausedUntil) {
+		e.m.SenderPaused.WithLabelValues(s.paused).Set(0)
+		s.paused = ""
+	}
+	return s.paused
+}
+
+// ResumeSender clears a pause (after the token was renewed, say).
+func (e *Engine) ResumeSender() {
+	s := e.sender
+	s.mu.Lock()
+	if s.paused != "" {
+		e.m.SenderPaused.WithLabelValues(s.paused).Set(0)
+		e.log.Info("sender resumed", "was", s.paused)
+	}
+	s.paused, s.pausedUntil = "", time.Time{}
+	s.mu.Unlock()
+	e.notifySender()
+}
+
+func (e *Engine) pause(reason string, d time.Duration) {
+	s := e.sender
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused == "" {
+		e.log.Error("sender stopped: WhatsApp refuses every send until this is fixed", "reason", reason, "for", d)
+	}
+	s.paused = reason
+	s.pausedUntil = time.Time{}
+	if d > 0 {
+		s.pausedUntil = e.Now().Add(d)
+	}
+	e.m.SenderPaused.WithLabelValues(reason).Set(1)
+}
+
+type sendJob struct {
+	item    *store.OutboxItem
+	msg     *whatsapp.Message
+	at      time.Time // paced send time
+	id      string
+	err     error
+	sentAs  string
+	payload []byte
+}
+
+// SendOutbox runs one send round: claim pending messages (each contact's oldest
+// only, so a contact's messages keep their order), apply the runtime policy,
+// commit the survivors as `sending`, call the channel paced per phone number, and
+// record the results. It returns how many messages it settled or attempted.
+func (e *Engine) SendOutbox(ctx context.Context) (int, error) {
+	if e.opts.Channel == nil || e.flows.Load() == nil || e.Paused() != "" {
+		return 0, nil
+	}
+	now := e.Now()
+	limit := e.opts.SendBatch
+	if !e.opts.NoPacing {
+		// Claim no more than a quarter second of sends: a crash can only leave
+		// that much in `sending` (and so `unknown`).
+		limit = min(limit, int(e.opts.Rate/4)+1)
+	}
+	var jobs []*sendJob
+	var handled int
+	err := e.st.Write(ctx, func(tx store.Tx) error {
+		items, err := tx.ClaimOutbox(now, limit)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		handled = len(items)
+		var ids []string
+		for _, it := range items {
+			ids = append(ids, it.Contact)
+		}
+		contacts, err := tx.Contacts(ids)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			it.UpdatedAt = now
+			d := decide(it, contacts[it.Contact], now)
+			if !d.send {
+				it.Status, it.LastError = d.status, d.reason
+				e.m.Refusals.WithLabelValues(d.status).Inc()
+				continue
+			}
+			if !e.opts.NoPacing {
+				if ok, when := e.sender.pair.TryTake(it.Contact, now); !ok {
+					it.NextAttemptAt = when // pair rate: later, still pending, never sent twice
+					continue
+				}
+			}
+			var m whatsapp.Message
+			if err := json.Unmarshal(d.payload, &m); err != nil {
+				it.Status, it.LastError = store.OutFailed, "undecodable payload: "+err.Error()
+				continue
+			}
+			it.Status, it.SentAs = store.OutSending, d.sentAs
+			jobs = append(jobs, &sendJob{item: it, msg: &m, sentAs: d.sentAs, payload: d.payload})
+		}
+		return tx.SaveOutbox(items)
+	})
+	if err != nil || len(jobs) == 0 {
+		return handled, err
+	}
+	e.dispatch(ctx, jobs)
+	return handled, e.recordResults(ctx, jobs)
+}
+
+// dispatch sends jobs concurrently, each at its paced time.
+func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
+	now := e.Now()
+	for _, j := range jobs {
+		j.at = now
+		if !e.opts.NoPacing {
+			j.at = e.sender.phone(j.item.PhoneNumberID).Reserve(now)
+		}
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].at.Before(jobs[b].at) })
+	work := make(chan *sendJob)
+	var wg sync.WaitGroup
+	for w := 0; w < min(e.opts.SendConcurrency, len(jobs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				if !e.opts.NoPacing {
+					if d := time.Until(j.at); d > 0 {
+						sleep(context.Background(), d) // a paced send is never abandoned halfway
+					}
+				}
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.SendTimeout)
+				j.id, j.err = e.opts.Channel.Send(cctx, j.item.PhoneNumberID, j.msg)
+				cancel()
+			}
+		}()
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+}
+
+// recordResults settles each attempted message by the class of its outcome.
+func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
+	return e.st.Write(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		now := e.Now()
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.item.ID
+		}
+		// Statuses may have arrived while the call was in flight: merge with them.
+		current, err := tx.OutboxByIDs(ids)
+		if err != nil {
+			return err
+		}
+		items := make([]*store.OutboxItem, 0, len(jobs))
+		for _, j := range jobs {
+			it := j.item
+			if cur := current[it.ID]; cur != nil && statusRank[cur.Status] > statusRank[store.OutSent] {
+				it.Status = cur.Status
+			}
+			it.UpdatedAt = now
+			mtype := j.msg.Type
+			class := whatsapp.Classify(j.err)
+			code := whatsapp.ErrorCode(j.err)
+			if code == 131047 {
+				e.m.Seen131047.Inc()
+			}
+			switch class {
+			case whatsapp.OK:
+				if it.Status == store.OutSending {
+					it.Status = store.OutSent
+				}
+				it.ProviderID, it.SentAt = j.id, now
+				it.ErrorCode, it.LastError = 0, ""
+				e.m.Sends.WithLabelValues(mtype, "sent").Inc()
+			case whatsapp.Retryable:
+				it.Attempts++
+				it.ErrorCode, it.LastError = code, errText(j.err)
+				if it.Attempts >= e.opts.MaxAttempts {
+					it.Status = store.OutFailed
+					e.m.Sends.WithLabelValues(mtype, "failed").Inc()
+				} else {
+					it.Status = store.OutPending
+					it.NextAttemptAt = now.Add(whatsapp.Backoff(class, it.Attempts-1, code, e.opts.Rand))
+					e.m.Sends.WithLabelValues(mtype, "retry").Inc()
+				}
+			case whatsapp.Pause:
+				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
+				e.pause(fmt.Sprintf("error %d (spam rate limit)", code), 10*time.Minute)
+				e.m.Sends.WithLabelValues(mtype, "paused").Inc()
+			case whatsapp.Fatal:
+				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
+				e.pause(fmt.Sprintf("error %d", code), 0)
+				e.m.Sends.WithLabelValues(mtype, "paused").Inc()
+			case whatsapp.Unknown:
+				it.Status, it.LastError = store.OutUnknown, "outcome unknown ("+errText(j.err)+"): not sent again (at-most-once)"
+				e.m.Sends.WithLabelValues(mtype, "unknown").Inc()
+			default: // Permanent
+				it.ErrorCode, it.LastError = code, errText(j.err)
+				it.Status = store.OutFailed
+				if code == 131047 && j.sentAs == "message" && it.Fallback != nil {
+					// Meta saw the window closed before we did: the fallback goes next.
+					it.Status, it.Kind, it.Payload, it.Fallback = store.OutPending, store.KindTemplate, it.Fallback, nil
+					it.Category = it.FallbackCategory
+				}
+				e.m.Sends.WithLabelValues(mtype, "failed").Inc()
+			}
+			items = append(items, it)
+		}
+		return tx.SaveOutbox(items)
+	})
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	var api *whatsapp.APIError
+	if errors.As(err, &api) {
+		return fmt.Sprintf("(#%d) %s", api.Code, api.Message)
+	}
+	return err.Error()
+}

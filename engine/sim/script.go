@@ -1,0 +1,264 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/funnel-dev/funnel/dsl"
+)
+
+// Script is a conversation to simulate.
+type Script struct {
+	File      string
+	Flows     []string // as written, relative to the script's folder
+	Templates string
+	Contact   Contact
+	Start     time.Time
+	Events    []Event
+}
+
+// Contact is the simulated user.
+type Contact struct {
+	WaID       string         `yaml:"wa_id"`
+	Name       string         `yaml:"name"`
+	Timezone   string         `yaml:"timezone"`
+	Tags       []string       `yaml:"tags"`
+	OptedIn    bool           `yaml:"opted_in"`
+	Attributes map[string]any `yaml:"attributes"`
+}
+
+// Event is one script line: exactly one of its fields is set.
+type Event struct {
+	Line    int
+	Inbound *Inbound
+	Advance time.Duration
+	API     *APIEvent
+	Expect  *Expect
+}
+
+// Inbound is a message from the contact.
+type Inbound struct {
+	Text        string
+	Button      string // a template quick-reply tap, by title
+	Interactive string // a reply button or list row tap, by title (or id)
+	Referral    map[string]string
+	Delay       time.Duration
+}
+
+// APIEvent starts `event` flows, like POST /v1/events.
+type APIEvent struct {
+	Name    string         `yaml:"name"`
+	Payload map[string]any `yaml:"payload"`
+}
+
+// Expect checks what was produced since the previous expect.
+type Expect struct {
+	Line        int
+	Sent        []Matcher
+	NothingSent bool
+}
+
+// Matcher matches one produced message.
+type Matcher struct {
+	Line         int
+	TextContains string `yaml:"text_contains"`
+	Template     string `yaml:"template"`
+	Type         string `yaml:"type"`
+	Status       string `yaml:"status"`
+}
+
+// ScriptError is a problem in a script, with its line.
+type ScriptError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ScriptError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// LoadScript reads and parses a script file.
+func LoadScript(path string) (*Script, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseScript(path, data)
+}
+
+// ParseScript parses a script; errors carry the line they are about.
+func ParseScript(file string, data []byte) (*Script, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &ScriptError{file, 1, "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, &ScriptError{file, 1, "a script is a mapping with `contact`, `start` and `events`"}
+	}
+	s := &Script{File: file}
+	errAt := func(n *yaml.Node, format string, args ...any) error {
+		return &ScriptError{file, n.Line, fmt.Sprintf(format, args...)}
+	}
+	m := root.Content[0]
+	var eventsNode *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		switch k.Value {
+		case "flows":
+			if v.Kind == yaml.ScalarNode {
+				s.Flows = []string{v.Value}
+			} else if err := strictDecode(v, &s.Flows); err != nil {
+				return nil, errAt(v, "`flows`: %v", err)
+			}
+		case "templates":
+			s.Templates = v.Value
+		case "contact":
+			if err := strictDecode(v, &s.Contact); err != nil {
+				return nil, errAt(v, "`contact`: %v", err)
+			}
+		case "start":
+			t, err := time.Parse(time.RFC3339, v.Value)
+			if err != nil {
+				return nil, errAt(v, "`start` must be an RFC 3339 time like 2026-07-01T10:00:00Z")
+			}
+			s.Start = t
+		case "events":
+			eventsNode = v
+		default:
+			return nil, errAt(k, "unknown key `%s` (valid: flows, templates, contact, start, events)", k.Value)
+		}
+	}
+	if s.Contact.WaID == "" {
+		s.Contact.WaID = "15550001111"
+	}
+	if s.Start.IsZero() {
+		s.Start = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+	}
+	if eventsNode == nil || eventsNode.Kind != yaml.SequenceNode {
+		return nil, errAt(m, "a script needs `events`: a list of inbound, advance, event and expect")
+	}
+	for _, n := range eventsNode.Content {
+		ev, err := parseEvent(file, n)
+		if err != nil {
+			return nil, err
+		}
+		s.Events = append(s.Events, ev)
+	}
+	return s, nil
+}
+
+func strictDecode(n *yaml.Node, v any) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(n); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func duration(n *yaml.Node) (time.Duration, error) {
+	if d, err := dsl.ParseDuration(n.Value); err == nil {
+		return d, nil
+	}
+	return time.ParseDuration(n.Value)
+}
+
+func parseEvent(file string, n *yaml.Node) (Event, error) {
+	ev := Event{Line: n.Line}
+	errAt := func(n *yaml.Node, format string, args ...any) error {
+		return &ScriptError{file, n.Line, fmt.Sprintf(format, args...)}
+	}
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return ev, errAt(n, "each event is one of `inbound`, `advance`, `event`, `expect`")
+	}
+	k, v := n.Content[0], n.Content[1]
+	switch k.Value {
+	case "inbound":
+		in := &Inbound{}
+		if v.Kind == yaml.ScalarNode {
+			in.Text = v.Value
+		} else {
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				ik, iv := v.Content[i], v.Content[i+1]
+				switch ik.Value {
+				case "text":
+					in.Text = iv.Value
+				case "button":
+					in.Button = iv.Value
+				case "interactive":
+					in.Interactive = iv.Value
+					if iv.Kind == yaml.MappingNode {
+						var x struct {
+							ID    string `yaml:"id"`
+							Title string `yaml:"title"`
+						}
+						if err := strictDecode(iv, &x); err != nil {
+							return ev, errAt(iv, "`interactive`: %v", err)
+						}
+						in.Interactive = x.Title
+						if in.Interactive == "" {
+							in.Interactive = x.ID
+						}
+					}
+				case "referral":
+					if err := strictDecode(iv, &in.Referral); err != nil {
+						return ev, errAt(iv, "`referral`: %v", err)
+					}
+				case "delay":
+					d, err := duration(iv)
+					if err != nil {
+						return ev, errAt(iv, "`delay`: %v", err)
+					}
+					in.Delay = d
+				default:
+					return ev, errAt(ik, "unknown key `%s` in inbound (valid: text, button, interactive, referral, delay)", ik.Value)
+				}
+			}
+		}
+		if in.Text == "" && in.Button == "" && in.Interactive == "" && in.Referral == nil {
+			return ev, errAt(v, "an inbound needs `text`, `button` or `interactive`")
+		}
+		ev.Inbound = in
+	case "advance":
+		d, err := duration(v)
+		if err != nil || d <= 0 {
+			return ev, errAt(v, "`advance` needs a duration like 4h or 3d")
+		}
+		ev.Advance = d
+	case "event":
+		ev.API = &APIEvent{}
+		if err := strictDecode(v, ev.API); err != nil || ev.API.Name == "" {
+			return ev, errAt(v, "`event` needs `name` (and an optional `payload`)")
+		}
+	case "expect":
+		x := &Expect{Line: n.Line}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			ik, iv := v.Content[i], v.Content[i+1]
+			switch ik.Value {
+			case "nothing_sent":
+				x.NothingSent = iv.Value == "true"
+			case "sent":
+				for _, mn := range iv.Content {
+					var m Matcher
+					if err := strictDecode(mn, &m); err != nil {
+						return ev, errAt(mn, "matcher: %v (valid: text_contains, template, type, status)", err)
+					}
+					m.Line = mn.Line
+					x.Sent = append(x.Sent, m)
+				}
+			default:
+				return ev, errAt(ik, "unknown key `%s` in expect (valid: sent, nothing_sent)", ik.Value)
+			}
+		}
+		ev.Expect = x
+	default:
+		return ev, errAt(k, "unknown event `%s` (valid: inbound, advance, event, expect)", k.Value)
+	}
+	return ev, nil
+}

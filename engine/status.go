@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"encoding/json"
+
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// statusRank orders delivery statuses: a later webhook never moves a message
+// back (read before delivered is common), and failed only overrides sent.
+var statusRank = map[string]int{
+	store.OutSending: 1, store.OutSent: 2, store.OutFailed: 3, store.OutDelivered: 4, store.OutRead: 5,
+}
+
+// loadOutbox fetches the outbox rows the batch's statuses refer to.
+func (b *batch) loadOutbox(ids []int64, providerIDs []string) error {
+	b.outboxByID = map[int64]*store.OutboxItem{}
+	b.outboxByProvider = map[string]*store.OutboxItem{}
+	if len(ids) > 0 {
+		m, err := b.tx.OutboxByIDs(ids)
+		if err != nil {
+			return err
+		}
+		b.outboxByID = m
+	}
+	if len(providerIDs) > 0 {
+		m, err := b.tx.OutboxByProvider(providerIDs)
+		if err != nil {
+			return err
+		}
+		b.outboxByProvider = m
+	}
+	return nil
+}
+
+// handleStatus reconciles a delivery status with the outbox row it belongs to
+// (found through biz_opaque_callback_data, else the message id). A `failed` status
+// is how Meta reports most refusals after accepting a send, 131047 included.
+func (b *batch) handleStatus(in *Inbound) string {
+	var st whatsapp.Status
+	if err := json.Unmarshal(in.Status, &st); err != nil {
+		return "error: " + err.Error()
+	}
+	b.e.m.StatusesIn.WithLabelValues(st.Status).Inc()
+	var item *store.OutboxItem
+	if id := ParseCallbackData(st.BizOpaqueCallbackData); id != 0 {
+		item = b.outboxByID[id]
+	}
+	if item == nil {
+		item = b.outboxByProvider[st.ID]
+	}
+	code := 0
+	if len(st.Errors) > 0 {
+		code = st.Errors[0].Code
+	}
+	rec := &store.StatusRecord{ProviderID: st.ID, Status: st.Status, At: in.Time, ErrorCode: code, Payload: in.Status}
+	b.statuses = append(b.statuses, rec)
+	if item == nil {
+		return ResultStatusOld
+	}
+	rec.OutboxID = item.ID
+	if code == 131047 {
+		b.e.m.Seen131047.Inc()
+	}
+	if statusRank[st.Status] <= statusRank[item.Status] {
+		return ResultStatusOld
+	}
+	if item.ProviderID == "" {
+		item.ProviderID = st.ID
+	}
+	item.Status = st.Status
+	if st.Status == store.OutFailed {
+		item.ErrorCode = code
+		if len(st.Errors) > 0 {
+			item.LastError = st.Errors[0].Title + ": " + st.Errors[0].Message
+		}
+	}
+	item.UpdatedAt = b.now
+	b.outboxUpdates[item.ID] = item
+	return ResultStatus
+}
