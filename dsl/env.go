@@ -20,35 +20,35 @@ type Env struct {
 
 // ContactEnv is the contact as expressions see it.
 type ContactEnv struct {
-	WaID       string         `expr:"wa_id"`
-	Name       string         `expr:"name"`
-	Tags       []string       `expr:"tags"`
-	Attributes map[string]any `expr:"attributes"`
-	OptedIn    bool           `expr:"opted_in"`
-	Timezone   string         `expr:"timezone"`
+	WaID       string         `expr:"wa_id" json:"wa_id,omitempty"`
+	Name       string         `expr:"name" json:"name,omitempty"`
+	Tags       []string       `expr:"tags" json:"tags,omitempty"`
+	Attributes map[string]any `expr:"attributes" json:"attributes,omitempty"`
+	OptedIn    bool           `expr:"opted_in" json:"opted_in,omitempty"`
+	Timezone   string         `expr:"timezone" json:"timezone,omitempty"`
 }
 
 // EntryEnv is the click-to-WhatsApp referral of the message that started the run,
 // and that message's text. Every field may be empty: ads differ in what they send.
 type EntryEnv struct {
-	SourceID   string `expr:"source_id"`
-	SourceURL  string `expr:"source_url"`
-	SourceType string `expr:"source_type"`
-	Headline   string `expr:"headline"`
-	Body       string `expr:"body"`
-	MediaType  string `expr:"media_type"`
-	CtwaClid   string `expr:"ctwa_clid"`
-	Text       string `expr:"text"`
+	SourceID   string `expr:"source_id" json:"source_id,omitempty"`
+	SourceURL  string `expr:"source_url" json:"source_url,omitempty"`
+	SourceType string `expr:"source_type" json:"source_type,omitempty"`
+	Headline   string `expr:"headline" json:"headline,omitempty"`
+	Body       string `expr:"body" json:"body,omitempty"`
+	MediaType  string `expr:"media_type" json:"media_type,omitempty"`
+	CtwaClid   string `expr:"ctwa_clid" json:"ctwa_clid,omitempty"`
+	Text       string `expr:"text" json:"text,omitempty"`
 }
 
 // ReplyEnv is the contact's latest reply. Text is the typed text, or the title of a
 // tapped button or list row; Button is the title of a tapped button; Payload is a
 // quick-reply payload or an interactive reply id; Type is the Cloud API message type.
 type ReplyEnv struct {
-	Text    string `expr:"text"`
-	Button  string `expr:"button"`
-	Payload string `expr:"payload"`
-	Type    string `expr:"type"`
+	Text    string `expr:"text" json:"text,omitempty"`
+	Button  string `expr:"button" json:"button,omitempty"`
+	Payload string `expr:"payload" json:"payload,omitempty"`
+	Type    string `expr:"type" json:"type,omitempty"`
 }
 
 // envFields maps each environment name to its field names, for error messages and

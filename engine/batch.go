@@ -35,7 +35,7 @@ type batch struct {
 
 	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
 	outboxByProvider map[string]*store.OutboxItem
-	cancelOutbox  map[string]bool // contacts whose pending messages are cancelled
+	cancelOutbox     map[string]bool // contacts whose pending messages are cancelled
 }
 
 func (e *Engine) newBatch(tx store.Tx) *batch {

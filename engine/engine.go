@@ -45,7 +45,7 @@ type Options struct {
 	// NoPacing sends without the per-number and per-recipient pacing (the
 	// simulator: its virtual clock does not pass while messages go out).
 	NoPacing bool
-	Rand            func() float64
+	Rand     func() float64
 }
 
 // DefaultOptOutKeywords are the messages that mean "stop".

@@ -178,7 +178,7 @@ func (r *runner) inbound(ctx context.Context, in *Inbound) error {
 	r.res.Timeline = append(r.res.Timeline, line)
 	raw, _ := json.Marshal(m)
 	item := store.InboxItem{Key: "message:" + m["id"].(string), Kind: store.InboxMessage, Contact: r.s.Contact.WaID,
-		Payload: mustJSON(engine.Inbound{PhoneNumberID: "sim", WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, Time: written, Message: raw}),
+		Payload:    mustJSON(engine.Inbound{PhoneNumberID: "sim", WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, Time: written, Message: raw}),
 		ReceivedAt: now}
 	if _, err := r.eng.Enqueue(ctx, []store.InboxItem{item}); err != nil {
 		return err
