@@ -47,3 +47,40 @@ func (c *VirtualClock) Set(t time.Time) {
 	}
 	c.mu.Unlock()
 }
+
+// SettableClock is a clock that can be moved forward: the simulator's virtual
+// clock, the sandbox's offset clock.
+type SettableClock interface {
+	Clock
+	Set(t time.Time)
+}
+
+// OffsetClock is the wall clock shifted by an offset that only grows: the
+// sandbox fast-forwards it to show day 3 without waiting three days.
+type OffsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the wall clock plus the offset.
+func (c *OffsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(c.offset)
+}
+
+// Set moves the clock to t (never backwards).
+func (c *OffsetClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := t.Sub(time.Now().UTC().Add(c.offset)); d > 0 {
+		c.offset += d
+	}
+}
+
+// Offset is how far the clock is ahead of the wall clock.
+func (c *OffsetClock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}

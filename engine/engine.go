@@ -385,10 +385,10 @@ func (e *Engine) RecoverSending(ctx context.Context) error {
 	})
 }
 
-// NextWake is the earliest time something is due: a timer, a retry, a schedule.
-// The simulator advances its clock from one to the next, so every wait ends at
-// its own time.
-func (e *Engine) NextWake(ctx context.Context) (time.Time, bool, error) {
+// NextWake is the earliest time after `after` when something is due: a timer, a
+// retry, a schedule. The simulator advances its clock from one to the next, so
+// every wait ends at its own time.
+func (e *Engine) NextWake(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var best time.Time
 	found := false
 	consider := func(t time.Time, ok bool) {
@@ -397,12 +397,12 @@ func (e *Engine) NextWake(ctx context.Context) (time.Time, bool, error) {
 		}
 	}
 	err := e.st.Write(ctx, func(tx store.Tx) error {
-		t, ok, err := tx.NextTimer()
+		t, ok, err := tx.NextTimer(after)
 		if err != nil {
 			return err
 		}
 		consider(t, ok)
-		t, ok, err = tx.NextOutboxAttempt()
+		t, ok, err = tx.NextOutboxAttempt(after)
 		if err != nil {
 			return err
 		}
@@ -413,7 +413,7 @@ func (e *Engine) NextWake(ctx context.Context) (time.Time, bool, error) {
 				return err
 			}
 			for _, f := range fs.schedule {
-				if s := ss[f.ID]; s != nil && s.Spec == specOf(f) {
+				if s := ss[f.ID]; s != nil && s.Spec == specOf(f) && s.NextAt.After(after) {
 					consider(s.NextAt, true)
 				}
 			}
@@ -421,4 +421,33 @@ func (e *Engine) NextWake(ctx context.Context) (time.Time, bool, error) {
 		return nil
 	})
 	return best, found, err
+}
+
+// AdvanceTo moves a settable clock to target, stopping at every due time on the
+// way (timers, retries, schedules) and running the engine until idle at each, so
+// every wait ends at its own time rather than all at target. after (optional) runs
+// after each stop.
+func (e *Engine) AdvanceTo(ctx context.Context, c SettableClock, target time.Time, after func() error) error {
+	for {
+		if err := e.RunUntilIdle(ctx); err != nil {
+			return err
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return err
+			}
+		}
+		now := c.Now()
+		if !now.Before(target) {
+			return nil
+		}
+		next, ok, err := e.NextWake(ctx, now)
+		if err != nil {
+			return err
+		}
+		if !ok || next.After(target) {
+			next = target
+		}
+		c.Set(next)
+	}
 }

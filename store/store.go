@@ -53,12 +53,12 @@ type Tx interface {
 	SaveRuns(rs []*Run) error
 
 	DueTimers(now time.Time, limit int) ([]*Timer, error)
-	NextTimer() (time.Time, bool, error)
+	NextTimer(after time.Time) (time.Time, bool, error) // earliest due time after `after`
 	InsertTimers(ts []*Timer) error
 	DeleteTimers(ids []int64) error
 
 	ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error)
-	NextOutboxAttempt() (time.Time, bool, error)
+	NextOutboxAttempt(after time.Time) (time.Time, bool, error)
 	OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error)
 	OutboxByProvider(ids []string) (map[string]*OutboxItem, error)
 	InsertOutbox(items []*OutboxItem) error

@@ -396,9 +396,9 @@ func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
 	return out, err
 }
 
-func (t *sqliteTx) NextTimer() (time.Time, bool, error) {
+func (t *sqliteTx) NextTimer(after time.Time) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := t.tx.GetContext(t.ctx, &due, "SELECT MIN(due_at) FROM timers"); err != nil {
+	if err := t.tx.GetContext(t.ctx, &due, "SELECT MIN(due_at) FROM timers WHERE due_at > ?", ms(after)); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMS(due), due.Valid, nil
@@ -483,9 +483,9 @@ func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) 
 	return scanOutbox(rows), err
 }
 
-func (t *sqliteTx) NextOutboxAttempt() (time.Time, bool, error) {
+func (t *sqliteTx) NextOutboxAttempt(after time.Time) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := t.tx.GetContext(t.ctx, &at, "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"); err != nil {
+	if err := t.tx.GetContext(t.ctx, &at, "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > ?", ms(after)); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMS(at), at.Valid, nil

@@ -189,25 +189,7 @@ func (r *runner) inbound(ctx context.Context, in *Inbound) error {
 // advance moves the clock by d, stopping at every due time on the way so each
 // wait and timeout fires when it should, not at the end.
 func (r *runner) advance(ctx context.Context, d time.Duration) error {
-	target := r.clock.Now().Add(d)
-	for {
-		next, ok, err := r.eng.NextWake(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok || next.After(target) {
-			break
-		}
-		r.clock.Set(next)
-		if err := r.settle(ctx); err != nil {
-			return err
-		}
-		if !r.clock.Now().Before(target) {
-			break
-		}
-	}
-	r.clock.Set(target)
-	return r.settle(ctx)
+	return r.eng.AdvanceTo(ctx, r.clock, r.clock.Now().Add(d), func() error { return r.collect(ctx) })
 }
 
 // settle runs the engine until idle and puts what it produced on the timeline.
@@ -215,6 +197,11 @@ func (r *runner) settle(ctx context.Context) error {
 	if err := r.eng.RunUntilIdle(ctx); err != nil {
 		return err
 	}
+	return r.collect(ctx)
+}
+
+// collect puts the messages produced since the last call on the timeline.
+func (r *runner) collect(ctx context.Context) error {
 	items, err := r.st.OutboxOf(ctx, r.s.Contact.WaID, 1<<20)
 	if err != nil {
 		return err

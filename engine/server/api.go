@@ -1,0 +1,316 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// auth requires `Authorization: Bearer $FUNNEL_API_TOKEN` (compared in constant
+// time). Without a configured token the API is off.
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.APIToken == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="funnel"`)
+			apiError(w, http.StatusUnauthorized, "the API is disabled: set FUNNEL_API_TOKEN")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="funnel"`)
+			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next(w, r)
+	}
+}
+
+type eventRequest struct {
+	Name    string         `json:"name"`
+	WaID    string         `json:"wa_id"`
+	Payload map[string]any `json:"payload"`
+}
+
+// postEvent starts the `event` flows named in the request for one contact. An
+// Idempotency-Key header makes retries of the same call start them once.
+func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			apiError(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		apiError(w, http.StatusBadRequest, "cannot read body")
+		return
+	}
+	var req eventRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.m.apiEvents.WithLabelValues("bad_request").Inc()
+		apiError(w, http.StatusBadRequest, `invalid JSON: want {"name": "...", "wa_id": "...", "payload": {...}}: `+err.Error())
+		return
+	}
+	if req.Name == "" || req.WaID == "" {
+		s.m.apiEvents.WithLabelValues("bad_request").Inc()
+		apiError(w, http.StatusBadRequest, "`name` and `wa_id` are required")
+		return
+	}
+	if !validWaID(req.WaID) {
+		s.m.apiEvents.WithLabelValues("bad_request").Inc()
+		apiError(w, http.StatusBadRequest, "`wa_id` must be the contact's WhatsApp number in international format, digits only")
+		return
+	}
+	if names := eventNames(s.eng.Flows()); !contains(names, req.Name) {
+		s.m.apiEvents.WithLabelValues("unknown_event").Inc()
+		apiError(w, http.StatusUnprocessableEntity, "no flow starts on event `"+req.Name+"` (events: "+strings.Join(names, ", ")+")")
+		return
+	}
+	item, err := engine.EventItem(r.Header.Get("Idempotency-Key"), req.Name, req.WaID, req.Payload, s.eng.Now())
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.in.Store(r.Context(), []store.InboxItem{item}); err != nil {
+		s.m.apiEvents.WithLabelValues("store_error").Inc()
+		apiError(w, http.StatusServiceUnavailable, "not stored, try again")
+		return
+	}
+	s.m.apiEvents.WithLabelValues("accepted").Inc()
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true, "key": item.Key})
+}
+
+func validWaID(s string) bool {
+	if len(s) < 5 || len(s) > 20 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func eventNames(p *dsl.Project) []string {
+	if p == nil {
+		return nil
+	}
+	var names []string
+	for _, f := range p.Flows {
+		if f.Trigger.Kind == dsl.TriggerEvent && !contains(names, f.Trigger.Event) {
+			names = append(names, f.Trigger.Event)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ContactView is the JSON of GET /v1/contacts/{wa_id}.
+type ContactView struct {
+	WaID          string         `json:"wa_id"`
+	Name          string         `json:"name"`
+	Timezone      string         `json:"timezone"`
+	Tags          []string       `json:"tags"`
+	Attributes    map[string]any `json:"attributes"`
+	PhoneNumberID string         `json:"phone_number_id"`
+	LastInboundAt *time.Time     `json:"last_inbound_at"`
+	Window        WindowView     `json:"window"`
+	Consent       ConsentView    `json:"consent"`
+	Runs          []RunView      `json:"runs"`
+	Messages      []MessageView  `json:"messages"`
+}
+
+// WindowView says whether free-form messages may be sent now, and until when.
+type WindowView struct {
+	Open     bool       `json:"open"`
+	ClosesAt *time.Time `json:"closes_at"`
+}
+
+// ConsentView is the marketing consent: "in", "out" or "unknown".
+type ConsentView struct {
+	State  string     `json:"state"`
+	At     *time.Time `json:"at"`
+	Source string     `json:"source"`
+}
+
+// RunView is one run of the contact.
+type RunView struct {
+	ID        int64          `json:"id"`
+	Flow      string         `json:"flow"`
+	VersionID int64          `json:"version_id"`
+	Step      string         `json:"step"`
+	Status    string         `json:"status"`
+	Vars      map[string]any `json:"vars"`
+	StartedAt time.Time      `json:"started_at"`
+	EndedAt   *time.Time     `json:"ended_at"`
+	EndReason string         `json:"end_reason"`
+}
+
+// MessageView is one outbox message.
+type MessageView struct {
+	ID         int64      `json:"id"`
+	Flow       string     `json:"flow"`
+	Step       string     `json:"step"`
+	Type       string     `json:"type"`
+	Template   string     `json:"template,omitempty"`
+	Status     string     `json:"status"`
+	SentAs     string     `json:"sent_as,omitempty"`
+	Attempts   int        `json:"attempts"`
+	ErrorCode  int        `json:"error_code,omitempty"`
+	LastError  string     `json:"last_error,omitempty"`
+	ProviderID string     `json:"provider_id,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	SentAt     *time.Time `json:"sent_at"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// ContactState reads a contact with its window, consent, recent runs and messages.
+// It returns nil when the contact is unknown.
+func ContactState(ctx context.Context, st store.Reader, waID string, now time.Time) (*ContactView, error) {
+	c, err := st.Contact(ctx, waID)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	v := &ContactView{WaID: c.WaID, Name: c.Name, Timezone: c.Timezone, Tags: c.Tags, Attributes: c.Attributes,
+		PhoneNumberID: c.PhoneNumberID, LastInboundAt: timePtr(c.LastInboundAt), Runs: []RunView{}, Messages: []MessageView{}}
+	if v.Tags == nil {
+		v.Tags = []string{}
+	}
+	v.Window.Open = engine.WindowOpen(c, now)
+	if !c.LastInboundAt.IsZero() {
+		v.Window.ClosesAt = timePtr(c.LastInboundAt.Add(dsl.Window))
+	}
+	v.Consent = ConsentView{State: "unknown", At: timePtr(c.ConsentAt), Source: c.ConsentSource}
+	if c.Consent != "" {
+		v.Consent.State = c.Consent
+	}
+	runs, err := st.RunsOf(ctx, waID, 50)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		v.Runs = append(v.Runs, RunView{ID: r.ID, Flow: r.FlowID, VersionID: r.VersionID, Step: r.Step, Status: r.Status,
+			Vars: r.Vars, StartedAt: r.StartedAt, EndedAt: timePtr(r.EndedAt), EndReason: r.EndReason})
+	}
+	msgs, err := st.OutboxOf(ctx, waID, 50)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		v.Messages = append(v.Messages, messageView(m))
+	}
+	return v, nil
+}
+
+func messageView(m *store.OutboxItem) MessageView {
+	payload := m.Payload
+	if m.SentAs == "fallback" && m.Fallback != nil {
+		payload = m.Fallback
+	}
+	var msg whatsapp.Message
+	_ = json.Unmarshal(payload, &msg)
+	mv := MessageView{ID: m.ID, Flow: m.FlowID, Step: m.Step, Type: msg.Type, Status: m.Status, SentAs: m.SentAs,
+		Attempts: m.Attempts, ErrorCode: m.ErrorCode, LastError: m.LastError, ProviderID: m.ProviderID,
+		CreatedAt: m.CreatedAt, SentAt: timePtr(m.SentAt)}
+	if msg.Template != nil {
+		mv.Template = msg.Template.Name
+	}
+	return mv
+}
+
+func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
+	v, err := ContactState(r.Context(), s.st, r.PathValue("wa_id"), s.eng.Now())
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "cannot read the contact")
+		return
+	}
+	if v == nil {
+		apiError(w, http.StatusNotFound, "unknown contact")
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, "ok\n")
+}
+
+// readyz reports whether funnel can do its job: flows loaded, storage answering,
+// the sender not stopped by Meta, the inbox not piling up.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	ok := true
+	if s.eng.Flows() == nil {
+		checks["flows"], ok = "not loaded", false
+	} else {
+		checks["flows"] = "ok"
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if st, err := s.st.Stats(ctx); err != nil {
+		checks["store"], ok = "error: "+err.Error(), false
+	} else {
+		checks["store"] = "ok"
+		if st.InboxPending > s.cfg.MaxBacklog {
+			checks["backlog"], ok = "too many unprocessed events", false
+		} else {
+			checks["backlog"] = "ok"
+		}
+	}
+	if p := s.eng.Paused(); p != "" {
+		checks["sender"], ok = "stopped: "+p, false
+	} else {
+		checks["sender"] = "ok"
+	}
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			checks["daemon"], ok = err.Error(), false
+		}
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+}

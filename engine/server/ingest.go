@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/funnel-dev/funnel/store"
+)
+
+// ingester commits inbox items for many concurrent requests in shared
+// transactions: the first request in flight starts a commit, and everything that
+// arrives meanwhile goes into the next one.
+type ingester struct {
+	enqueue func(context.Context, []store.InboxItem) (int, error)
+	reqs    chan *ingestReq
+	maxRows int
+	wg      sync.WaitGroup
+}
+
+type ingestReq struct {
+	items []store.InboxItem
+	done  chan error
+}
+
+func newIngester(enqueue func(context.Context, []store.InboxItem) (int, error), maxRows int) *ingester {
+	in := &ingester{enqueue: enqueue, reqs: make(chan *ingestReq, 4096), maxRows: maxRows}
+	in.wg.Add(1)
+	go in.loop()
+	return in
+}
+
+// Store commits items and returns once they are durable (or failed).
+func (in *ingester) Store(ctx context.Context, items []store.InboxItem) error {
+	r := &ingestReq{items: items, done: make(chan error, 1)}
+	select {
+	case in.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The commit may still succeed; the sender retries and dedup absorbs it.
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting work and waits for the last commit.
+func (in *ingester) Close() {
+	close(in.reqs)
+	in.wg.Wait()
+}
+
+func (in *ingester) loop() {
+	defer in.wg.Done()
+	for first := range in.reqs {
+		group := []*ingestReq{first}
+		rows := len(first.items)
+	more:
+		for rows < in.maxRows {
+			select {
+			case r, ok := <-in.reqs:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+				rows += len(r.items)
+			default:
+				break more
+			}
+		}
+		var all []store.InboxItem
+		for _, r := range group {
+			all = append(all, r.items...)
+		}
+		_, err := in.enqueue(context.Background(), all)
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// Config holds the server's secrets and limits. Secrets come from the
+// environment only (cmd/funnel reads them); an empty AppSecret refuses every
+// webhook POST, an empty APIToken disables the events and contacts API.
+type Config struct {
+	AppSecret   string
+	VerifyToken string
+	APIToken    string
+	// MaxBody bounds a webhook or API request body (default 1 MiB): larger gets 413.
+	MaxBody int64
+	// MaxBacklog makes /readyz fail when more inbound events wait (default 100000).
+	MaxBacklog int64
+}
+
+// Server is the HTTP surface over an engine.
+type Server struct {
+	cfg   Config
+	eng   *engine.Engine
+	st    store.Store
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	in    *ingester
+	mux   *http.ServeMux
+	m     metrics
+	ready func() error // extra readiness check (flows loaded, …)
+}
+
+type metrics struct {
+	webhooks   *prometheus.CounterVec
+	latency    prometheus.Histogram
+	apiEvents  *prometheus.CounterVec
+	ingestRows prometheus.Counter
+}
+
+// New builds a server. reg receives the server's, the engine's and the Go
+// runtime's collectors (pass the registry the engine's Metrics were made with).
+func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Logger) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = 100_000
+	}
+	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux()}
+	s.m = metrics{
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhooks_total",
+			Help: "Webhook POSTs, by result (stored, duplicate, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "funnel_webhook_seconds",
+			Help:    "Time to acknowledge a webhook POST, durable store included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		apiEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_api_events_total",
+			Help: "Events API calls, by result."}, []string{"result"}),
+		ingestRows: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_inbox_stored_total",
+			Help: "Inbound events newly stored (duplicates excluded)."}),
+	}
+	reg.MustRegister(s.m.webhooks, s.m.latency, s.m.apiEvents, s.m.ingestRows,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newQueueCollector(s.st, eng))
+	s.in = newIngester(func(ctx context.Context, items []store.InboxItem) (int, error) {
+		n, err := eng.Enqueue(ctx, items)
+		s.m.ingestRows.Add(float64(n))
+		return n, err
+	}, 2000)
+	s.mux.HandleFunc("GET /webhook", s.verify)
+	s.mux.HandleFunc("POST /webhook", s.webhook)
+	s.mux.HandleFunc("POST /v1/events", s.auth(s.postEvent))
+	s.mux.HandleFunc("GET /v1/contacts/{wa_id}", s.auth(s.getContact))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return s
+}
+
+// SetReadiness adds a readiness check (the daemon reports flow load failures).
+func (s *Server) SetReadiness(f func() error) { s.ready = f }
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Mux lets the daemon mount more routes (the sandbox).
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Close stops the ingester after in-flight requests have committed.
+func (s *Server) Close() { s.in.Close() }
+
+// HTTPServer wraps the handler with timeouts that keep slow or stuck clients from
+// holding connections: slowloris headers, slow bodies, idle keep-alives.
+func HTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// queueCollector reports queue depths from the store at scrape time.
+type queueCollector struct {
+	st  store.Store
+	eng *engine.Engine
+	d   map[string]*prometheus.Desc
+}
+
+func newQueueCollector(st store.Store, eng *engine.Engine) *queueCollector {
+	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &queueCollector{st: st, eng: eng, d: map[string]*prometheus.Desc{
+		"inbox":   desc("funnel_inbox_pending", "Inbound events stored but not processed yet."),
+		"outbox":  desc("funnel_outbox_pending", "Messages waiting to be sent."),
+		"sending": desc("funnel_outbox_sending", "Messages being sent now."),
+		"timers":  desc("funnel_timers_pending", "Timers (waits, reply timeouts) not fired yet."),
+		"lag":     desc("funnel_timer_overdue_seconds", "How far past due the oldest pending timer is (0 when none is due)."),
+		"runs":    desc("funnel_runs_live", "Runs not ended."),
+	}}
+}
+
+func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range q.d {
+		ch <- d
+	}
+}
+
+func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := q.st.Stats(ctx)
+	if err != nil {
+		return
+	}
+	g := func(k string, v float64) { ch <- prometheus.MustNewConstMetric(q.d[k], prometheus.GaugeValue, v) }
+	g("inbox", float64(st.InboxPending))
+	g("outbox", float64(st.OutboxPending))
+	g("sending", float64(st.OutboxSending))
+	g("timers", float64(st.Timers))
+	g("runs", float64(st.LiveRuns))
+	lag := 0.0
+	if !st.OldestTimerDue.IsZero() {
+		lag = max(0, q.eng.Now().Sub(st.OldestTimerDue).Seconds())
+	}
+	g("lag", lag)
+}
