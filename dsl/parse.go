@@ -182,6 +182,20 @@ func (p *parser) syntaxError(err error) {
 	}
 	col := 1
 	lines := p.src.lineRunes()
+	if msg == "found character that cannot start any token" && line <= len(lines) {
+		// Most often a tab indenting the line: say so.
+		for j, r := range lines[line-1] {
+			if r == '\t' {
+				msg = "found a tab character where an indentation space is expected (YAML indents with spaces only)"
+				col = j + 1
+				p.errorf(Pos{File: p.src.name, Line: line, Col: col}, RuleSyntax, "invalid YAML: %s", msg)
+				return
+			}
+			if r != ' ' {
+				break
+			}
+		}
+	}
 	if l, c, ok := p.locateSyntaxError(msg, line); ok {
 		line, col = l, c
 	} else if line > len(lines) {
