@@ -45,8 +45,29 @@ func Preview(m *whatsapp.Message, cat *dsl.Catalog) string {
 }
 
 func previewTemplate(t *whatsapp.Template, cat *dsl.Catalog) string {
-	params := map[string]string{}
 	var positional []string
+	for _, c := range t.Components {
+		if c.Type == "body" {
+			for _, p := range c.Parameters {
+				positional = append(positional, p.Text)
+			}
+		}
+	}
+	tpl, ok := cat.Lookup(t.Name, t.Language.Code)
+	if !ok {
+		return t.Name + "(" + strings.Join(positional, ", ") + ")"
+	}
+	body := PreviewBody(t, tpl)
+	for _, bt := range tpl.Buttons {
+		body += " [" + bt.Text + "]"
+	}
+	return body
+}
+
+// PreviewBody is a template's body with the message's parameters filled in.
+func PreviewBody(t *whatsapp.Template, tpl *dsl.Template) string {
+	params := map[string]string{}
+	n := 0
 	for _, c := range t.Components {
 		if c.Type != "body" {
 			continue
@@ -55,28 +76,18 @@ func previewTemplate(t *whatsapp.Template, cat *dsl.Catalog) string {
 			if p.ParameterName != "" {
 				params[p.ParameterName] = p.Text
 			} else {
-				positional = append(positional, p.Text)
+				n++
+				params[itoa(n)] = p.Text
 			}
 		}
 	}
-	for i, v := range positional {
-		params[itoa(i+1)] = v
-	}
-	tpl, ok := cat.Lookup(t.Name, t.Language.Code)
-	if !ok {
-		return t.Name + "(" + strings.Join(positional, ", ") + ")"
-	}
-	body := previewPlaceholder.ReplaceAllStringFunc(tpl.Body, func(s string) string {
+	return previewPlaceholder.ReplaceAllStringFunc(tpl.Body, func(s string) string {
 		name := previewPlaceholder.FindStringSubmatch(s)[1]
 		if v, ok := params[name]; ok {
 			return v
 		}
 		return s
 	})
-	for _, bt := range tpl.Buttons {
-		body += " [" + bt.Text + "]"
-	}
-	return body
 }
 
 func itoa(n int) string {

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -188,4 +189,22 @@ func fromMS(v sql.NullInt64) time.Time {
 func placeholders(rows, cols int) string {
 	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// OpenReadOnly opens a database for reading only, without the writer's lock, so
+// support tools can inspect it while the daemon runs.
+func OpenReadOnly(ctx context.Context, path string) (Reader, io.Closer, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, err
+	}
+	r, err := sqlx.Open("sqlite3", "file:"+url.PathEscape(path)+"?_busy_timeout=10000&mode=ro&_query_only=true")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	s := &SQLite{path: path, r: r}
+	return s, r, nil
 }

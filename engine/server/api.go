@@ -237,12 +237,13 @@ func ContactState(ctx context.Context, st store.Reader, waID string, now time.Ti
 		return nil, err
 	}
 	for _, m := range msgs {
-		v.Messages = append(v.Messages, messageView(m))
+		v.Messages = append(v.Messages, MessageViewOf(m))
 	}
 	return v, nil
 }
 
-func messageView(m *store.OutboxItem) MessageView {
+// MessageViewOf is the JSON view of an outbox message.
+func MessageViewOf(m *store.OutboxItem) MessageView {
 	payload := m.Payload
 	if m.SentAs == "fallback" && m.Fallback != nil {
 		payload = m.Fallback

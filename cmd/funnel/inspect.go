@@ -1,0 +1,275 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/funnel-dev/funnel/engine/server"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newContactsCmd, newRunsCmd, newOutboxCmd, newTemplatesCmd)
+}
+
+// openDB opens the database read-only: safe while the daemon runs.
+func openDB(cmd *cobra.Command, path string) (store.Reader, func(), error) {
+	r, c, err := store.OpenReadOnly(cmd.Context(), path)
+	if err != nil {
+		return nil, nil, &exitError{code: exitNoInput, err: fmt.Errorf("database %s: %w", path, err)}
+	}
+	return r, func() { c.Close() }, nil
+}
+
+func dbFlag(c *cobra.Command, p *string) {
+	def := os.Getenv("FUNNEL_DB")
+	if def == "" {
+		def = "funnel.db"
+	}
+	c.Flags().StringVar(p, "db", def, "SQLite database file")
+}
+
+func formatFlag(c *cobra.Command, p *string) {
+	c.Flags().StringVar(p, "format", "text", "output format: text or json")
+}
+
+func checkFormat(f string) error {
+	if f != "text" && f != "json" {
+		return fail(exitUsage, "unknown --format %q (use text or json)", f)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+func newContactsCmd() *cobra.Command {
+	var db, format string
+	var limit int
+	c := &cobra.Command{
+		Use:   "contacts [WA_ID]",
+		Short: "List contacts, or show one with its window, consent, runs and messages",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			r, closeDB, err := openDB(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			out := cmd.OutOrStdout()
+			if len(args) == 1 {
+				v, err := server.ContactState(cmd.Context(), r, args[0], time.Now().UTC())
+				if err != nil {
+					return fail(exitFailed, "%v", err)
+				}
+				if v == nil {
+					return fail(exitFailed, "unknown contact %s", args[0])
+				}
+				if format == "json" {
+					return printJSON(out, v)
+				}
+				fmt.Fprintf(out, "contact %s (%s)\n", v.WaID, v.Name)
+				fmt.Fprintf(out, "  window:   open=%v, closes %s\n", v.Window.Open, when(v.Window.ClosesAt))
+				fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
+				fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, v.Timezone)
+				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
+				for _, run := range v.Runs {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, run.Flow, run.Step, run.Status, when(&run.StartedAt), when(run.EndedAt), run.EndReason)
+				}
+				tw.Flush()
+				fmt.Fprintln(out)
+				printMessages(out, v.Messages)
+				return nil
+			}
+			cs, err := r.ContactsAfter(cmd.Context(), "", limit)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			if format == "json" {
+				return printJSON(out, cs)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "WA_ID\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
+			for _, c := range cs {
+				last := "-"
+				if !c.LastInboundAt.IsZero() {
+					last = c.LastInboundAt.Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.WaID, c.Name, last, c.Consent, c.Tags)
+			}
+			return tw.Flush()
+		},
+	}
+	dbFlag(c, &db)
+	formatFlag(c, &format)
+	c.Flags().IntVar(&limit, "limit", 100, "how many contacts to list")
+	return c
+}
+
+func printMessages(out io.Writer, ms []server.MessageView) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MSG\tFLOW/STEP\tTYPE\tSTATUS\tCREATED\tSENT\tERROR")
+	for _, m := range ms {
+		typ := m.Type
+		if m.Template != "" {
+			typ = "template " + m.Template
+		}
+		errText := ""
+		if m.ErrorCode != 0 || m.LastError != "" {
+			errText = fmt.Sprintf("%d %s", m.ErrorCode, m.LastError)
+		}
+		fmt.Fprintf(tw, "%d\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Flow, m.Step, typ, m.Status, when(&m.CreatedAt), when(m.SentAt), errText)
+	}
+	tw.Flush()
+}
+
+func newRunsCmd() *cobra.Command {
+	var db, format, flow, status string
+	var limit int
+	c := &cobra.Command{
+		Use:   "runs [--flow ID] [--status STATUS]",
+		Short: "List runs (newest first), filtered by flow and status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			r, closeDB, err := openDB(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			runs, err := r.RunsWhere(cmd.Context(), flow, status, limit)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			out := cmd.OutOrStdout()
+			if format == "json" {
+				return printJSON(out, runs)
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "RUN\tCONTACT\tFLOW\tVERSION\tSTEP\tSTATUS\tSTARTED\tREASON")
+			for _, run := range runs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", run.ID, run.Contact, run.FlowID, run.VersionID, run.Step, run.Status,
+					run.StartedAt.Format("2006-01-02 15:04:05"), run.EndReason)
+			}
+			return tw.Flush()
+		},
+	}
+	dbFlag(c, &db)
+	formatFlag(c, &format)
+	c.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
+	c.Flags().StringVar(&status, "status", "", "only runs in this status (active, waiting, waiting_reply, completed, expired, cancelled, failed)")
+	c.Flags().IntVar(&limit, "limit", 100, "how many runs")
+	return c
+}
+
+func newOutboxCmd() *cobra.Command {
+	var db, format, status string
+	var limit int
+	c := &cobra.Command{
+		Use:   "outbox [--status STATUS]",
+		Short: "List messages (newest first): failed, refused and unknown ones stay visible here",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			r, closeDB, err := openDB(cmd, db)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
+			items, err := r.OutboxWhere(cmd.Context(), status, limit)
+			if err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			var views []server.MessageView
+			for _, it := range items {
+				views = append(views, server.MessageViewOf(it))
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), views)
+			}
+			printMessages(cmd.OutOrStdout(), views)
+			return nil
+		},
+	}
+	dbFlag(c, &db)
+	formatFlag(c, &format)
+	c.Flags().StringVar(&status, "status", "", "only messages in this status (pending, sent, delivered, read, failed, window_closed, opted_out, no_consent, unknown, cancelled)")
+	c.Flags().IntVar(&limit, "limit", 100, "how many messages")
+	return c
+}
+
+func newTemplatesCmd() *cobra.Command {
+	root := &cobra.Command{Use: "templates", Short: "Work with the WhatsApp template catalog"}
+	var waba, output string
+	pull := &cobra.Command{
+		Use:   "pull --waba ID [-o FILE]",
+		Short: "Fetch the approved (and other) templates from the Graph API, in Meta's JSON",
+		Long: `Fetches GET /{waba-id}/message_templates (following paging) with
+FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON unchanged
+({"data": [...]}), ready for funnel validate --templates.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if waba == "" {
+				return fail(exitUsage, "--waba is required (your WhatsApp Business Account id)")
+			}
+			token := os.Getenv("FUNNEL_ACCESS_TOKEN")
+			if token == "" {
+				return fail(exitUsage, "FUNNEL_ACCESS_TOKEN is not set")
+			}
+			base := os.Getenv("FUNNEL_GRAPH_URL")
+			if base == "" {
+				base = whatsapp.DefaultBaseURL
+			}
+			cl := &whatsapp.Client{BaseURL: base, Token: token}
+			ts, err := cl.ListTemplates(cmd.Context(), waba)
+			if err != nil {
+				return fail(exitFailed, "pulling templates: %v", err)
+			}
+			out := cmd.OutOrStdout()
+			if output != "" && output != "-" {
+				f, err := os.Create(output)
+				if err != nil {
+					return fail(exitFailed, "%v", err)
+				}
+				defer f.Close()
+				out = f
+			}
+			if err := whatsapp.WriteTemplates(out, ts); err != nil {
+				return fail(exitFailed, "%v", err)
+			}
+			if output != "" && output != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d templates to %s\n", len(ts), output)
+			}
+			return nil
+		},
+	}
+	pull.Flags().StringVar(&waba, "waba", "", "WhatsApp Business Account id")
+	pull.Flags().StringVarP(&output, "output", "o", "", "file to write (default stdout)")
+	root.AddCommand(pull)
+	return root
+}

@@ -1,0 +1,299 @@
+package server
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/sim"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+)
+
+//go:embed static/sandbox.html
+var sandboxPage []byte
+
+// Sandbox is `funnel serve --dev`: instead of the Graph API, a channel that
+// behaves like it (free-form outside the window fails with 131047), a clock that
+// can be fast-forwarded, and a page at /sandbox where you chat as a contact.
+type Sandbox struct {
+	eng   *engine.Engine
+	clock *engine.OffsetClock
+	ch    *sim.Channel
+	mu    sync.Mutex
+	in    map[string][]SandboxMessage // what contacts wrote, for the transcript
+	n     int
+}
+
+// NewSandbox makes the sandbox's clock and channel; create the engine with them,
+// then call Attach.
+func NewSandbox() (*Sandbox, *engine.OffsetClock, engine.Channel) {
+	clock := &engine.OffsetClock{}
+	sb := &Sandbox{clock: clock, ch: sim.NewChannel(clock), in: map[string][]SandboxMessage{}}
+	return sb, clock, sb.ch
+}
+
+// Attach mounts the sandbox on a server.
+func (sb *Sandbox) Attach(s *Server) {
+	sb.eng = s.eng
+	s.mux.HandleFunc("GET /sandbox", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(sandboxPage)
+	})
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/sandbox", http.StatusFound)
+	})
+	s.mux.HandleFunc("GET /sandbox/api/config", sb.config)
+	s.mux.HandleFunc("GET /sandbox/api/state", sb.state)
+	s.mux.HandleFunc("POST /sandbox/api/inbound", sb.inbound)
+	s.mux.HandleFunc("POST /sandbox/api/advance", sb.advance)
+}
+
+// SandboxMessage is one line of the sandbox transcript.
+type SandboxMessage struct {
+	At        time.Time       `json:"at"`
+	Direction string          `json:"direction"` // in | out
+	Flow      string          `json:"flow,omitempty"`
+	Step      string          `json:"step,omitempty"`
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	Template  string          `json:"template,omitempty"`
+	Status    string          `json:"status,omitempty"`
+	Fallback  bool            `json:"fallback,omitempty"`
+	Window    string          `json:"window"`
+	Choices   []SandboxChoice `json:"choices,omitempty"` // buttons and list rows to tap
+}
+
+// SandboxChoice is a tappable reply: an interactive button or list row, or a
+// template quick reply.
+type SandboxChoice struct {
+	Kind  string `json:"kind"` // button_reply | list_reply | quick_reply
+	ID    string `json:"id"`
+	Title string `json:"title"`
+}
+
+func (sb *Sandbox) config(w http.ResponseWriter, r *http.Request) {
+	type ad struct{ Flow, SourceID string }
+	var ads []map[string]string
+	var keywords []string
+	if p := sb.eng.Flows(); p != nil {
+		for _, f := range p.Flows {
+			switch f.Trigger.Kind {
+			case dsl.TriggerClickToWhatsApp:
+				for _, a := range f.Trigger.Ads {
+					ads = append(ads, map[string]string{"flow": f.ID, "source_id": a})
+				}
+				if len(f.Trigger.Ads) == 0 {
+					ads = append(ads, map[string]string{"flow": f.ID, "source_id": ""})
+				}
+			case dsl.TriggerMessage:
+				keywords = append(keywords, f.Trigger.Keywords...)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"now": sb.clock.Now(), "offset_seconds": int64(sb.clock.Offset().Seconds()),
+		"ads": ads, "keywords": keywords})
+}
+
+type sandboxInbound struct {
+	WaID        string            `json:"wa_id"`
+	Name        string            `json:"name"`
+	Text        string            `json:"text"`
+	Choice      *SandboxChoice    `json:"choice"`
+	Referral    map[string]string `json:"referral"`
+	DelaySecond int64             `json:"delay_seconds"`
+}
+
+// inbound plays a message from the contact and returns once the engine has
+// answered it.
+func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
+	var req sandboxInbound
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil || !validWaID(req.WaID) {
+		apiError(w, http.StatusBadRequest, "want {wa_id (digits), name, text | choice, referral}")
+		return
+	}
+	now := sb.clock.Now()
+	written := now.Add(-time.Duration(req.DelaySecond) * time.Second)
+	sb.mu.Lock()
+	sb.n++
+	id := fmt.Sprintf("wamid.sandbox.%d.%d", time.Now().UnixNano(), sb.n)
+	sb.mu.Unlock()
+	m := map[string]any{"from": req.WaID, "id": id, "timestamp": fmt.Sprint(written.Unix())}
+	line := SandboxMessage{At: now, Direction: "in", Type: "text", Text: req.Text}
+	switch c := req.Choice; {
+	case c != nil && c.Kind == "quick_reply":
+		m["type"], line.Type, line.Text = "button", "button", c.Title
+		m["button"] = map[string]string{"text": c.Title, "payload": c.ID}
+	case c != nil:
+		kind := "button_reply"
+		if c.Kind == "list_reply" {
+			kind = "list_reply"
+		}
+		m["type"], line.Type, line.Text = "interactive", "interactive", c.Title
+		m["interactive"] = map[string]any{"type": kind, kind: map[string]string{"id": c.ID, "title": c.Title}}
+	default:
+		if req.Text == "" && req.Referral == nil {
+			apiError(w, http.StatusBadRequest, "empty message")
+			return
+		}
+		m["type"] = "text"
+		m["text"] = map[string]string{"body": req.Text}
+	}
+	if req.Referral != nil {
+		ref := map[string]string{"source_type": "ad"}
+		for k, v := range req.Referral {
+			ref[k] = v
+		}
+		m["referral"] = ref
+	}
+	raw, _ := json.Marshal(m)
+	sb.ch.Inbound(req.WaID, written)
+	line.Window = sb.window(req.WaID, now)
+	sb.mu.Lock()
+	sb.in[req.WaID] = append(sb.in[req.WaID], line)
+	sb.mu.Unlock()
+	payload, _ := json.Marshal(engine.Inbound{PhoneNumberID: "sandbox", WaID: req.WaID, Name: req.Name, Time: written, Message: raw})
+	item := store.InboxItem{Key: "message:" + id, Kind: store.InboxMessage, Contact: req.WaID, Payload: payload, ReceivedAt: now}
+	if _, err := sb.eng.Enqueue(r.Context(), []store.InboxItem{item}); err != nil {
+		apiError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if err := sb.eng.RunUntilIdle(r.Context()); err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	sb.state(w, r.WithContext(context.WithValue(r.Context(), waIDKey{}, req.WaID)))
+}
+
+type waIDKey struct{}
+
+// advance fast-forwards the clock: every wait and timeout on the way fires at its
+// own time.
+func (sb *Sandbox) advance(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Duration string `json:"duration"`
+		WaID     string `json:"wa_id"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, `want {"duration": "3d"}`)
+		return
+	}
+	d, err := dsl.ParseDuration(req.Duration)
+	if err != nil || d <= 0 || d > 366*dsl.Day {
+		apiError(w, http.StatusBadRequest, "duration like 1h, 4h, 1d, 3d")
+		return
+	}
+	if err := sb.eng.AdvanceTo(r.Context(), sb.clock, sb.clock.Now().Add(d), nil); err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	sb.state(w, r.WithContext(context.WithValue(r.Context(), waIDKey{}, req.WaID)))
+}
+
+func (sb *Sandbox) window(waID string, t time.Time) string {
+	if sb.ch.WindowOpen(waID, t) {
+		return "open"
+	}
+	return "closed"
+}
+
+// state returns the transcript of one contact with the clock and the window.
+func (sb *Sandbox) state(w http.ResponseWriter, r *http.Request) {
+	waID, _ := r.Context().Value(waIDKey{}).(string)
+	if waID == "" {
+		waID = r.URL.Query().Get("wa_id")
+	}
+	now := sb.clock.Now()
+	out := map[string]any{"now": now, "offset_seconds": int64(sb.clock.Offset().Seconds()), "messages": []SandboxMessage{}}
+	if waID == "" {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	st := sb.eng.Store()
+	items, err := st.OutboxOf(r.Context(), waID, 500)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	sb.mu.Lock()
+	msgs := append([]SandboxMessage(nil), sb.in[waID]...)
+	sb.mu.Unlock()
+	p := sb.eng.Flows()
+	for _, it := range items {
+		if it.Status == store.OutPending || it.Status == store.OutSending {
+			continue
+		}
+		msgs = append(msgs, sb.outMessage(it, p))
+	}
+	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].At.Before(msgs[j].At) })
+	out["messages"] = msgs
+	if c, _ := st.Contact(r.Context(), waID); c != nil {
+		out["window"] = map[string]any{"open": engine.WindowOpen(c, now), "closes_at": timePtr(c.LastInboundAt.Add(dsl.Window))}
+		consent := c.Consent
+		if consent == "" {
+			consent = "unknown"
+		}
+		out["consent"] = consent
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (sb *Sandbox) outMessage(it *store.OutboxItem, p *dsl.Project) SandboxMessage {
+	payload := it.Payload
+	if it.SentAs == "fallback" && it.Fallback != nil {
+		payload = it.Fallback
+	}
+	var m whatsapp.Message
+	_ = json.Unmarshal(payload, &m)
+	var cat *dsl.Catalog
+	if p != nil {
+		if f := p.Flow(it.FlowID); f != nil {
+			cat = p.Catalog(f)
+		}
+	}
+	at := it.UpdatedAt
+	if !it.SentAt.IsZero() {
+		at = it.SentAt
+	}
+	sm := SandboxMessage{At: at, Direction: "out", Flow: it.FlowID, Step: it.Step, Type: m.Type, Status: it.Status,
+		Fallback: it.SentAs == "fallback", Window: sb.window(it.Contact, at)}
+	if sm.Status == store.OutDelivered || sm.Status == store.OutRead {
+		sm.Status = store.OutSent
+	}
+	switch {
+	case m.Interactive != nil:
+		if m.Interactive.Body != nil {
+			sm.Text = m.Interactive.Body.Text
+		}
+		for _, b := range m.Interactive.Action.Buttons {
+			sm.Choices = append(sm.Choices, SandboxChoice{"button_reply", b.Reply.ID, b.Reply.Title})
+		}
+		for _, s := range m.Interactive.Action.Sections {
+			for _, row := range s.Rows {
+				sm.Choices = append(sm.Choices, SandboxChoice{"list_reply", row.ID, row.Title})
+			}
+		}
+	case m.Template != nil:
+		sm.Template = m.Template.Name
+		sm.Text = engine.Preview(&whatsapp.Message{Type: m.Type, Template: &whatsapp.Template{Name: m.Template.Name,
+			Language: m.Template.Language, Components: m.Template.Components}}, nil)
+		if tpl, ok := cat.Lookup(m.Template.Name, m.Template.Language.Code); ok {
+			sm.Text = engine.PreviewBody(m.Template, tpl)
+			for _, b := range tpl.Buttons {
+				if b.Type == "QUICK_REPLY" {
+					sm.Choices = append(sm.Choices, SandboxChoice{"quick_reply", b.Text, b.Text})
+				}
+			}
+		}
+	default:
+		sm.Text = engine.Preview(&m, cat)
+	}
+	return sm
+}
