@@ -165,11 +165,37 @@ func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	if err := sb.eng.RunUntilIdle(r.Context()); err != nil {
+	if err := sb.settle(r.Context(), req.WaID); err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	sb.state(w, r.WithContext(context.WithValue(r.Context(), waIDKey{}, req.WaID)))
+}
+
+// settle runs the engine until the contact's messages are out. The daemon's own
+// loops run at the same time and may hold a message mid-send, so it waits (up to
+// a few seconds) until none is pending or sending.
+func (sb *Sandbox) settle(ctx context.Context, waID string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := sb.eng.RunUntilIdle(ctx); err != nil {
+			return err
+		}
+		items, err := sb.eng.Store().OutboxOf(ctx, waID, 20)
+		if err != nil {
+			return err
+		}
+		open := false
+		for _, it := range items {
+			if (it.Status == store.OutPending && !it.NextAttemptAt.After(sb.clock.Now())) || it.Status == store.OutSending {
+				open = true
+			}
+		}
+		if !open || time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type waIDKey struct{}
@@ -190,7 +216,13 @@ func (sb *Sandbox) advance(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "duration like 1h, 4h, 1d, 3d")
 		return
 	}
-	if err := sb.eng.AdvanceTo(r.Context(), sb.clock, sb.clock.Now().Add(d), nil); err != nil {
+	err = sb.eng.AdvanceTo(r.Context(), sb.clock, sb.clock.Now().Add(d), func() error {
+		if req.WaID == "" {
+			return nil
+		}
+		return sb.settle(r.Context(), req.WaID)
+	})
+	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
