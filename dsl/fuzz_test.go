@@ -152,6 +152,9 @@ func FuzzParseFlow(f *testing.F) {
 	cat := testCatalog(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()
+		if src := (&source{data: data}); src.lineCount() != len(src.lineRunes()) {
+			t.Fatalf("lineCount %d, lineRunes %d", src.lineCount(), len(src.lineRunes()))
+		}
 		fl, diags := ParseFlow("fuzz.yaml", data)
 		checkDiags(t, "fuzz.yaml", data, diags)
 		if fl == nil {

@@ -9,9 +9,32 @@ import (
 
 // source is one file being parsed: its name, bytes, and (lazily) its lines as runes.
 type source struct {
-	name  string
-	data  []byte
-	lines [][]rune
+	name   string
+	data   []byte
+	lines  [][]rune
+	nLines int // number of lines, once counted (lineCount)
+}
+
+// lineCount is len(lineRunes()), counted on the bytes (cheaper: most files never
+// need their lines as runes).
+func (s *source) lineCount() int {
+	if s.nLines == 0 {
+		n, d := 1, s.data
+		for i := 0; i < len(d); i++ {
+			switch {
+			case d[i] == '\n':
+				n++
+			case d[i] == '\r' && (i+1 == len(d) || d[i+1] != '\n'):
+				n++
+			case d[i] == 0xc2 && i+1 < len(d) && d[i+1] == 0x85: // NEL
+				n++
+			case d[i] == 0xe2 && i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xa8 || d[i+2] == 0xa9): // LS, PS
+				n++
+			}
+		}
+		s.nLines = n
+	}
+	return s.nLines
 }
 
 // Lines are split where yaml.v3 splits them, so that its line numbers index them:
@@ -47,7 +70,8 @@ func (s *source) pos(n *yaml.Node) Pos {
 		return Pos{File: s.name, Line: 1, Col: 1}
 	}
 	p := Pos{File: s.name, Line: n.Line, Col: n.Column}
-	if lines := s.lineRunes(); p.Line > len(lines) {
+	if p.Line > s.lineCount() {
+		lines := s.lineRunes()
 		p.Line = len(lines)
 		p.Col = len(lines[p.Line-1]) + 1
 	}

@@ -174,3 +174,15 @@ func TestRuneIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestLineCount: the byte count of lines agrees with lineRunes, for every kind
+// of line break and for invalid UTF-8.
+func TestLineCount(t *testing.T) {
+	for _, s := range []string{"", "a", "a\n", "a\nb", "a\r\nb\r\n", "a\rb\rc", "\r", "\r\n", "\n\r",
+		"a\u0085b", "a\u2028b\u2029c", "\xc2", "\xe2\x80", "\xe2\x80\xa8", "x\xffy\n", "é\n😀\r\n"} {
+		src := &source{data: []byte(s)}
+		if got, want := src.lineCount(), len((&source{data: []byte(s)}).lineRunes()); got != want {
+			t.Errorf("%q: lineCount %d, lineRunes %d", s, got, want)
+		}
+	}
+}
