@@ -135,6 +135,10 @@ func buildTemplate(t *dsl.TemplateRef, f *dsl.Flow, to string, render func(*dsl.
 	if t.Header != nil {
 		value := render(t.Header)
 		p := whatsapp.Parameter{Type: "text", Text: value}
+		if tpl != nil && tpl.Named() && len(tpl.HeaderParams) > 0 {
+			// A named template names every text parameter, the header's too.
+			p.ParameterName = tpl.HeaderParams[0]
+		}
 		if tpl != nil && tpl.MediaHeader() {
 			media := &whatsapp.Media{Link: value}
 			switch tpl.HeaderFormat {
