@@ -17,18 +17,21 @@ func (e *Engine) location(c *store.Contact) *time.Location {
 	return e.opts.Timezone
 }
 
-// wakeAt is when a `wait` ends: `for` later; then, with `at`, the next HH:MM in the
-// contact's zone (less than a day later); then, if that falls in the flow's quiet
-// hours, the end of the quiet hours. Offsets are wall-clock differences added as
-// durations, so a wait never exceeds what the validator's analysis assumed
-// (for + up to 24h + the quiet span), even across a daylight-saving change.
+// wakeAt is when a `wait` ends: `for` later; then, with `at`, the next time the
+// wall clock reads HH:MM in the contact's zone (so 09:00 stays 09:00 on the night
+// the clocks change; the wait is then up to an hour longer than `for` + 24h, which
+// the validator's analysis does not need: everything after a `wait {at}` already
+// counts as outside the window); then, if that falls in the flow's quiet hours,
+// the end of the quiet hours. The quiet-hours deferral is a wall-clock difference
+// added as a duration, so it never exceeds the span the analysis assumed, even
+// across a daylight-saving change.
 func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, now time.Time) time.Time {
 	if w == nil {
 		return now
 	}
 	due := now.Add(w.For)
 	if w.At != nil {
-		due = due.Add(untilClock(due.In(e.location(c)), w.At.Duration()))
+		due = nextClock(due.In(e.location(c)), w.At.Duration())
 	}
 	if q := f.QuietHours; q != nil {
 		loc := q.Location
@@ -46,6 +49,19 @@ func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, now time.Tim
 func sinceMidnight(t time.Time) time.Duration {
 	h, m, s := t.Clock()
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(t.Nanosecond())
+}
+
+// nextClock is the first time at or after t when the wall clock of t's zone
+// reads `at` (tomorrow's when today's has passed). A time the clocks skip
+// (01:30 on a spring-forward night) is taken as time.Date normalizes it.
+func nextClock(t time.Time, at time.Duration) time.Time {
+	y, m, d := t.Date()
+	h, min := int(at/time.Hour), int(at%time.Hour/time.Minute)
+	next := time.Date(y, m, d, h, min, 0, 0, t.Location())
+	if next.Before(t) {
+		next = time.Date(y, m, d+1, h, min, 0, 0, t.Location())
+	}
+	return next.UTC()
 }
 
 // untilClock is the wall-clock time from t to the next time of day `at` (0 if t is
