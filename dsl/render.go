@@ -213,6 +213,9 @@ func (g *graphWriter) nodeLabel(s *Step) string {
 	if b := g.p.Analysis.Budget(s); b.Reached && (b.Inf || b.D > 0) {
 		l += "\n≤ " + b.String() + " since last message"
 	}
+	if s.Kind == ActSend && s.Send != nil && s.Send.FreeForm() && s.Send.Fallback == nil && g.templateOnly(s) {
+		l += "\n⚠ free-form outside the 24h window"
+	}
 	return l
 }
 

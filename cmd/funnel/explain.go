@@ -65,8 +65,9 @@ and READMEs; dot is for Graphviz.`,
 }
 
 // loadOne loads a flow file with the flows beside it (which may start it), and
-// returns it. Errors in the file itself are printed and fail the command; problems
-// in its neighbours don't concern it.
+// returns it. Errors that leave the model incomplete (syntax, schema, reference,
+// expression) are printed and fail the command; window and template findings
+// don't stop it — the table and the diagram are how you fix those.
 func loadOne(cmd *cobra.Command, file string, opts dsl.Options) (*dsl.Project, *dsl.Flow, error) {
 	paths := []string{file}
 	if siblings, _, err := dsl.FindFlowFiles([]string{filepath.Dir(file)}); err == nil {
@@ -78,7 +79,7 @@ func loadOne(cmd *cobra.Command, file string, opts dsl.Options) (*dsl.Project, *
 	}
 	var own dsl.Diagnostics
 	for _, d := range diags {
-		if d.Pos.File == file && d.Severity == dsl.SevError {
+		if d.Pos.File == file && d.Severity == dsl.SevError && blocking[d.Rule] {
 			own = append(own, d)
 		}
 	}
@@ -96,6 +97,8 @@ func loadOne(cmd *cobra.Command, file string, opts dsl.Options) (*dsl.Project, *
 	}
 	return p, flow, nil
 }
+
+var blocking = map[string]bool{dsl.RuleSyntax: true, dsl.RuleSchema: true, dsl.RuleReference: true, dsl.RuleExpression: true}
 
 func newSchemaCmd() *cobra.Command {
 	return &cobra.Command{

@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -64,12 +65,15 @@ func newRoot() *cobra.Command {
 var extraCommands []func() *cobra.Command
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// run executes a command line and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -77,11 +81,11 @@ func run(args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "funnel:", ee.err)
+			fmt.Fprintln(stderr, "funnel:", ee.err)
 		}
 		return ee.code
 	}
 	// Cobra's own errors: unknown command, wrong number of arguments.
-	fmt.Fprintln(os.Stderr, "funnel:", err)
+	fmt.Fprintln(stderr, "funnel:", err)
 	return exitUsage
 }
