@@ -187,7 +187,7 @@ func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 			c.Name = dsl.FormatValue(v)
 		case "timezone":
 			tz := dsl.FormatValue(v)
-			if _, err := time.LoadLocation(tz); err != nil || tz == "" {
+			if _, err := time.LoadLocation(tz); err != nil || tz == "" || strings.EqualFold(tz, "local") {
 				b.stepError(f, s, fmt.Errorf("contact.timezone: unknown time zone %q", tz))
 				continue
 			}

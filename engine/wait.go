@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"time"
 
 	"github.com/funnel-dev/funnel/dsl"
@@ -9,7 +10,7 @@ import (
 
 // location is the contact's time zone, or the engine's default.
 func (e *Engine) location(c *store.Contact) *time.Location {
-	if c != nil && c.Timezone != "" {
+	if c != nil && c.Timezone != "" && !strings.EqualFold(c.Timezone, "local") {
 		if loc, err := time.LoadLocation(c.Timezone); err == nil {
 			return loc
 		}
