@@ -36,6 +36,10 @@ type batch struct {
 	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
 	outboxByProvider map[string]*store.OutboxItem
 	cancelOutbox     map[string]bool // contacts whose pending messages are cancelled
+
+	// chain is how many steps the advance in progress has taken before the
+	// current run (runs that start each other with start_flow share the budget).
+	chain int
 }
 
 func (e *Engine) newBatch(tx store.Tx) *batch {

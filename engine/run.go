@@ -63,10 +63,12 @@ func (b *batch) pause(r *store.Run, status, timerKind string, due time.Time) {
 // advance executes steps from s until the run pauses or ends. Instant steps (send,
 // set, tag, branch, goto, …) run back to back; a run that takes
 // dsl.MaxStepsPerAdvance steps without pausing is failed rather than spun forever.
+// Runs started by start_flow continue on the same budget, so flows that start
+// each other without waiting stop the same way.
 func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 	r.Status = store.RunActive
 	b.touchRun(r)
-	for n := 0; ; n++ {
+	for n := b.chain; ; n++ {
 		if s == nil {
 			b.endRun(r, store.RunCompleted, "completed")
 			return
@@ -137,7 +139,10 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 				e := env.Entry
 				entry = &e
 			}
+			saved := b.chain
+			b.chain = n + 1
 			b.startRun(c, target, entry, r.Event)
+			b.chain = saved
 			return
 		case dsl.ActEnd:
 			b.endRun(r, store.RunCompleted, s.EndReason)
