@@ -40,6 +40,8 @@ type batch struct {
 	// chain is how many steps the advance in progress has taken before the
 	// current run (runs that start each other with start_flow share the budget).
 	chain int
+	// chainOut is where the advance in progress began in outbox.
+	chainOut int
 }
 
 func (e *Engine) newBatch(tx store.Tx) *batch {

@@ -66,6 +66,9 @@ func (b *batch) pause(r *store.Run, status, timerKind string, due time.Time) {
 // Runs started by start_flow continue on the same budget, so flows that start
 // each other without waiting stop the same way.
 func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
+	if b.chain == 0 {
+		b.chainOut = len(b.outbox)
+	}
 	r.Status = store.RunActive
 	b.touchRun(r)
 	for n := b.chain; ; n++ {
@@ -75,6 +78,13 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		}
 		if n >= dsl.MaxStepsPerAdvance {
 			b.endRun(r, store.RunFailed, fmt.Sprintf("%d steps without waiting (loop at %s)", n, s.ID))
+			// A loop that sends would flood the contact: what this advance queued
+			// is cancelled with the run.
+			for _, it := range b.outbox[b.chainOut:] {
+				if it.Status == store.OutPending {
+					it.Status, it.LastError = store.OutCancelled, "the run was stopped: a loop without waiting"
+				}
+			}
 			b.e.log.Warn("run stopped: too many steps without waiting", "run", r.ID, "flow", f.ID, "step", s.ID)
 			return
 		}
