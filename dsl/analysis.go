@@ -335,10 +335,13 @@ func (a *Analysis) cycleThrough(e aEdge, comp []int, out [][]int) []int {
 	}
 	var path []int
 	for i := e.from; i != -1; i = prev[i] {
-		path = append([]int{i}, path...)
+		path = append(path, i)
 		if len(path) > len(a.nodes) {
 			break
 		}
+	}
+	for l, r := 0, len(path)-1; l < r; l, r = l+1, r-1 {
+		path[l], path[r] = path[r], path[l]
 	}
 	return path
 }
