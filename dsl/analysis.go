@@ -53,6 +53,9 @@ type Analysis struct {
 	edges []aEdge
 	// loop holds, for an unbounded node, the steps of the loop that makes it so.
 	loop map[int][]int
+	// hopNote is the note of the first non-reply edge from one node to another
+	// (built when there are loops, for Loop).
+	hopNote map[[2]int]string
 	// infFrom is the business-initiated flow that makes a node unbounded.
 	infFrom map[int]*Flow
 }
@@ -142,6 +145,16 @@ func Analyze(p *Project) *Analysis {
 		if !e.Resets() && comp[e.from] == comp[e.to] && e.Max() > 0 && reached[e.from] {
 			if _, ok := pumping[comp[e.from]]; !ok {
 				pumping[comp[e.from]] = a.cycleThrough(e, comp, out)
+			}
+		}
+	}
+
+	if len(pumping) > 0 {
+		a.hopNote = map[[2]int]string{}
+		for _, e := range a.edges {
+			k := [2]int{e.from, e.to}
+			if _, ok := a.hopNote[k]; !ok && !e.Resets() {
+				a.hopNote[k] = e.Note
 			}
 		}
 	}
@@ -401,13 +414,7 @@ func (a *Analysis) Loop(s *Step) []Hop {
 	hops := make([]Hop, 0, len(l)+1)
 	for k, j := range l {
 		h := Hop{Flow: a.nodes[j].flow, Step: a.nodes[j].step}
-		next := l[(k+1)%len(l)]
-		for _, e := range a.edges {
-			if e.from == j && e.to == next && !e.Resets() {
-				h.Note = e.Note
-				break
-			}
-		}
+		h.Note = a.hopNote[[2]int{j, l[(k+1)%len(l)]}]
 		hops = append(hops, h)
 	}
 	hops = append(hops, Hop{Flow: a.nodes[l[0]].flow, Step: a.nodes[l[0]].step})
