@@ -142,7 +142,11 @@ func (e *Engine) SendOutbox(ctx context.Context) (int, error) {
 				it.Status, it.LastError = store.OutFailed, "undecodable payload: "+err.Error()
 				continue
 			}
-			it.Status, it.SentAs = store.OutSending, d.sentAs
+			sentAs := d.sentAs
+			if it.SentAs == "fallback" && it.Fallback == nil {
+				sentAs = "fallback" // it replaced a message Meta refused with 131047
+			}
+			it.Status, it.SentAs = store.OutSending, sentAs
 			jobs = append(jobs, &sendJob{item: it, msg: &m, sentAs: d.sentAs, payload: d.payload})
 		}
 		return tx.SaveOutbox(items)
@@ -251,7 +255,7 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 				if code == 131047 && j.sentAs == "message" && it.Fallback != nil {
 					// Meta saw the window closed before we did: the fallback goes next.
 					it.Status, it.Kind, it.Payload, it.Fallback = store.OutPending, store.KindTemplate, it.Fallback, nil
-					it.Category = it.FallbackCategory
+					it.Category, it.SentAs = it.FallbackCategory, "fallback"
 				}
 				e.m.Sends.WithLabelValues(mtype, "failed").Inc()
 			}
