@@ -515,15 +515,15 @@ func TestFormatSARIFStructure(t *testing.T) {
 	}
 	fp := func(log any, i int) any { return get(log, "runs", 0, "results", i, "partialFingerprints") }
 	n := len(moved)
-	if a, b := fp(log, n-1), fp(log2, n-1); !jsonEqual(a, b) {
+	if a, b := fp(log, n-1), fp(log2, n-1); !formatJSONEqual(a, b) {
 		t.Errorf("moving a finding changed its fingerprint: %v → %v", a, b)
 	}
-	if a, b := fp(log, n-2), fp(log2, n-2); jsonEqual(a, b) {
+	if a, b := fp(log, n-2), fp(log2, n-2); formatJSONEqual(a, b) {
 		t.Errorf("another message kept the fingerprint %v", a)
 	}
 }
 
-func jsonEqual(a, b any) bool {
+func formatJSONEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
