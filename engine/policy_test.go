@@ -1,0 +1,266 @@
+package engine_test
+
+// One test per runtime refusal: the sender re-checks the window, the opt-out and
+// the consent at the moment of sending, whatever the validator said.
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// lateFlow answers "hi" after 23h: inside the window for a message that arrived
+// on time, outside it for one that was written two hours before it arrived.
+func lateFlow(send string) string {
+	return onHi("late", "", `
+  - id: pause
+    wait: 23h
+  - id: nudge
+    send:
+`+send)
+}
+
+const nudgeWithFallback = `      text: "Still interested, ${contact.name}?"
+      fallback: {template: reminder, params: ["${contact.name}"]}
+`
+
+const nudgeNoFallback = `      text: "Still interested, ${contact.name}?"
+`
+
+func (r *rig) refusals(reason string) float64 {
+	return testutil.ToFloat64(r.eng.Metrics().Refusals.WithLabelValues(reason))
+}
+
+// assertNoLateFreeForm fails if the channel ever got a free-form message 24h or
+// more after the contact last wrote.
+func assertNoLateFreeForm(t *testing.T, r *rig) {
+	t.Helper()
+	for _, c := range r.ch.sent("") {
+		if c.Msg.Type != "template" && (c.Gap < 0 || c.Gap >= dsl.Window) {
+			t.Errorf("free-form %s to %s handed to the channel %s after the contact's last message", c.Msg.Type, c.Msg.To, c.Gap)
+		}
+	}
+	if n := testutil.ToFloat64(r.eng.Metrics().Seen131047); n != 0 {
+		t.Errorf("131047 seen %v times", n)
+	}
+}
+
+func TestPolicyWindowClosedSendsTheFallback(t *testing.T) {
+	r := newRig(t, []string{lateFlow(nudgeWithFallback)})
+	r.sendWritten(ana, textMsg("hi"), r.now().Add(-2*time.Hour))
+	r.advance(23 * time.Hour)
+	it := r.lastOut(ana)
+	if it.Status != store.OutSent || it.SentAs != "fallback" || it.Step != "nudge" {
+		t.Fatalf("row: %+v", it)
+	}
+	calls := r.ch.sent(ana)
+	if len(calls) != 1 || calls[0].Msg.Type != "template" || calls[0].Msg.Template.Name != "reminder" {
+		t.Fatalf("calls: %+v", calls)
+	}
+	if calls[0].Msg.BizOpaqueCallbackData != wantCallback(it) {
+		t.Errorf("callback %q", calls[0].Msg.BizOpaqueCallbackData)
+	}
+	assertNoLateFreeForm(t, r)
+}
+
+func TestPolicyWindowClosedWithoutFallbackNeverCallsTheAPI(t *testing.T) {
+	r := newRig(t, []string{lateFlow(nudgeNoFallback)})
+	r.sendWritten(ana, textMsg("hi"), r.now().Add(-2*time.Hour))
+	r.advance(23 * time.Hour)
+	it := r.lastOut(ana)
+	if it.Status != store.OutWindowClosed || it.LastError == "" || it.Attempts != 0 || it.SentAs != "" {
+		t.Fatalf("row: %+v", it)
+	}
+	if n := len(r.ch.sent("")); n != 0 {
+		t.Fatalf("the channel was called %d times", n)
+	}
+	if n := r.refusals(store.OutWindowClosed); n != 1 {
+		t.Errorf("refusals %v", n)
+	}
+	// The run goes on: a refused message does not fail the flow.
+	if run := r.run(ana); run.Status != store.RunCompleted {
+		t.Errorf("run %+v", run)
+	}
+	// On time, the same flow sends the message itself.
+	r2 := newRig(t, []string{lateFlow(nudgeNoFallback)})
+	r2.send(ana, textMsg("hi"))
+	r2.advance(23 * time.Hour)
+	if it := r2.lastOut(ana); it.Status != store.OutSent || it.SentAs != "message" {
+		t.Fatalf("on time: %+v", it)
+	}
+}
+
+// The window guard: a minute before the 24h mark the window counts as closed.
+func TestPolicyWindowGuard(t *testing.T) {
+	r := newRigUnchecked(t, []string{onHi("edge", "", `
+  - id: pause
+    wait: 23h59m30s
+  - id: nudge
+    send: "last chance"
+`)})
+	r.send(ana, textMsg("hi"))
+	r.advance(24 * time.Hour)
+	if it := r.lastOut(ana); it.Status != store.OutWindowClosed {
+		t.Fatalf("row %+v", it)
+	}
+	assertNoLateFreeForm(t, r)
+}
+
+func TestPolicyOptedOutContactGetsNoTemplate(t *testing.T) {
+	r := newRig(t, []string{`flow: notify
+language: en_US
+assume_opt_in: true
+trigger:
+  event: {name: ping}
+steps:
+  - id: utility
+    send:
+      template: reminder
+      params: ["${contact.name}"]
+  - id: marketing
+    send:
+      template: promo
+      params: ["${contact.name}", "10%"]
+`})
+	r.seedContacts(&store.Contact{WaID: ana, Name: "Ana", Consent: store.ConsentOut, ConsentSource: "keyword:STOP"})
+	r.event(ana, "ping", nil)
+	for _, it := range r.outbox(ana) {
+		if it.Status != store.OutOptedOut {
+			t.Errorf("%s: %s", it.Step, it.Status)
+		}
+	}
+	if n := len(r.ch.sent("")); n != 0 {
+		t.Fatalf("%d calls", n)
+	}
+	if n := r.refusals(store.OutOptedOut); n != 2 {
+		t.Errorf("refusals %v", n)
+	}
+}
+
+// A closed window with a fallback still never sends the fallback to a contact
+// who opted out.
+func TestPolicyFallbackToOptedOutContact(t *testing.T) {
+	r := newRig(t, []string{lateFlow(nudgeWithFallback)})
+	r.sendWritten(ana, textMsg("hi"), r.now().Add(-2*time.Hour))
+	r.seedContacts(func() *store.Contact {
+		c := r.contact(ana)
+		c.Consent = store.ConsentOut
+		return c
+	}())
+	r.advance(23 * time.Hour)
+	if it := r.lastOut(ana); it.Status != store.OutOptedOut {
+		t.Fatalf("row %+v", it)
+	}
+	if n := len(r.ch.sent("")); n != 0 {
+		t.Fatalf("%d calls", n)
+	}
+}
+
+func marketingFlow(id, head, before string) string {
+	return "flow: " + id + "\nlanguage: en_US\n" + head + `trigger:
+  event: {name: promo}
+steps:
+` + before + `  - id: promo
+    send:
+      template: promo
+      params: ["${contact.name}", "20%"]
+  - id: utility
+    send:
+      template: reminder
+      params: ["${contact.name}"]
+`
+}
+
+func TestPolicyMarketingNeedsConsent(t *testing.T) {
+	cases := []struct {
+		name    string
+		flow    string
+		consent string
+		want    string
+	}{
+		{"no consent", marketingFlow("m", "", ""), "", store.OutNoConsent},
+		{"assume_opt_in", marketingFlow("m", "assume_opt_in: true\n", ""), "", store.OutSent},
+		{"opted in before", marketingFlow("m", "", ""), store.ConsentIn, store.OutSent},
+		{"opt_in step first", marketingFlow("m", "", "  - id: consent\n    opt_in: true\n"), "", store.OutSent},
+		{"opt_out step first", marketingFlow("m", "assume_opt_in: true\n", "  - id: withdraw\n    opt_out: true\n"), store.ConsentIn, store.OutOptedOut},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []string{tc.flow})
+			r.seedContacts(&store.Contact{WaID: ana, Name: "Ana", Consent: tc.consent})
+			r.event(ana, "promo", nil)
+			var promo, utility *store.OutboxItem
+			for _, it := range r.outbox(ana) {
+				switch it.Step {
+				case "promo":
+					promo = it
+				case "utility":
+					utility = it
+				}
+			}
+			if promo.Status != tc.want || promo.Category != "MARKETING" {
+				t.Errorf("MARKETING: %s (%s)", promo.Status, promo.LastError)
+			}
+			// UTILITY needs no marketing consent, only no opt-out.
+			wantUtility := store.OutSent
+			if tc.want == store.OutOptedOut {
+				wantUtility = store.OutOptedOut
+			}
+			if utility.Status != wantUtility {
+				t.Errorf("UTILITY: %s", utility.Status)
+			}
+			for _, c := range r.ch.sent(ana) {
+				if c.Msg.Template.Name == "promo" && tc.want != store.OutSent {
+					t.Error("the refused template reached the channel")
+				}
+			}
+		})
+	}
+}
+
+// A webhook Meta delivered 25h late: the contact's window runs from the message's
+// own timestamp, so the free-form answer is refused (or replaced by its
+// fallback) and never meets a 131047.
+func TestPolicyWebhookDelayed25h(t *testing.T) {
+	answer := func(send string) string {
+		return onHi("answer", "", "  - id: reply\n    send:\n"+send)
+	}
+	t.Run("no fallback", func(t *testing.T) {
+		r := newRig(t, []string{answer(nudgeNoFallback)})
+		r.sendWritten(ana, textMsg("hi"), r.now().Add(-25*time.Hour))
+		if c := r.contact(ana); !c.LastInboundAt.Equal(rigStart.Add(-25 * time.Hour)) {
+			t.Errorf("last inbound %s", c.LastInboundAt)
+		}
+		if it := r.lastOut(ana); it.Status != store.OutWindowClosed {
+			t.Fatalf("row %+v", it)
+		}
+		if n := len(r.ch.sent("")); n != 0 {
+			t.Fatalf("%d calls", n)
+		}
+		assertNoLateFreeForm(t, r)
+	})
+	t.Run("fallback", func(t *testing.T) {
+		r := newRig(t, []string{answer(nudgeWithFallback)})
+		r.sendWritten(ana, textMsg("hi"), r.now().Add(-25*time.Hour))
+		if it := r.lastOut(ana); it.Status != store.OutSent || it.SentAs != "fallback" {
+			t.Fatalf("row %+v", it)
+		}
+		assertNoLateFreeForm(t, r)
+	})
+	t.Run("an older message does not move the window back", func(t *testing.T) {
+		r := newRig(t, []string{answer(nudgeNoFallback)})
+		r.sendWritten(ana, textMsg("hello"), r.now().Add(-time.Hour))
+		r.sendWritten(ana, textMsg("hi"), r.now().Add(-25*time.Hour))
+		if c := r.contact(ana); !c.LastInboundAt.Equal(rigStart.Add(-time.Hour)) {
+			t.Errorf("last inbound %s", c.LastInboundAt)
+		}
+		if it := r.lastOut(ana); it.Status != store.OutSent {
+			t.Errorf("%s: %s", it.Step, it.Status)
+		}
+		assertNoLateFreeForm(t, r)
+	})
+}
