@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -39,6 +40,51 @@ type SQLite struct {
 	r      *sqlx.DB // read-only pool
 	lock   *os.File
 	nextID map[string]*atomic.Int64
+
+	// Statements prepared on the writer connection, reused by every transaction
+	// (tx.StmtContext finds them already prepared on the one connection). A
+	// statement is first prepared inside the transaction that needs it, then here
+	// after that transaction ends: preparing on the pool while a transaction holds
+	// its only connection would wait forever.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the statement cache. Statement texts come from a small
+// fixed set (multi-row statements use a few fixed row counts), so it is not
+// reached in practice.
+const maxCachedStmts = 512
+
+// cachedStmt returns the writer-connection statement for query, or nil.
+func (s *SQLite) cachedStmt(query string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return s.stmts[query]
+}
+
+// cacheStmts prepares queries on the writer pool for the next transactions. It
+// runs outside any transaction; a failure only means the next one prepares again.
+func (s *SQLite) cacheStmts(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		s.stmtMu.Lock()
+		_, ok := s.stmts[q]
+		full := len(s.stmts) >= maxCachedStmts
+		s.stmtMu.Unlock()
+		if ok || full || ctx.Err() != nil {
+			continue
+		}
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		s.stmtMu.Lock()
+		if _, ok := s.stmts[q]; ok {
+			st.Close()
+		} else {
+			s.stmts[q] = st
+		}
+		s.stmtMu.Unlock()
+	}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -54,7 +100,7 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
 	}
-	s := &SQLite{path: path, nextID: map[string]*atomic.Int64{}}
+	s := &SQLite{path: path, nextID: map[string]*atomic.Int64{}, stmts: map[string]*sql.Stmt{}}
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -122,6 +168,12 @@ func (s *SQLite) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
+	s.stmtMu.Lock()
+	for q, st := range s.stmts {
+		errs = append(errs, st.Close())
+		delete(s.stmts, q)
+	}
+	s.stmtMu.Unlock()
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
 	}
@@ -151,7 +203,13 @@ func (s *SQLite) Write(ctx context.Context, fn func(Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if len(t.uncached) > 0 {
+		s.cacheStmts(ctx, t.uncached)
+	}
+	return nil
 }
 
 // Enqueue stores inbound items, skipping keys already stored, in one commit. It

@@ -16,10 +16,11 @@ import (
 const maxRows = 256
 
 type sqliteTx struct {
-	s     *SQLite
-	tx    *sqlx.Tx
-	ctx   context.Context
-	stmts map[string]*sql.Stmt // prepared in this transaction, reused by its chunks
+	s        *SQLite
+	tx       *sqlx.Tx
+	ctx      context.Context
+	stmts    map[string]*sql.Stmt // used in this transaction, reused by its chunks
+	uncached []string             // prepared here; the store caches them after the commit
 }
 
 func (t *sqliteTx) closeStmts() {
@@ -30,18 +31,65 @@ func (t *sqliteTx) closeStmts() {
 
 func (t *sqliteTx) NewID(table string) int64 { return t.s.newID(table) }
 
-// exec runs a statement prepared once per transaction: a batch reuses it for
-// every chunk of rows.
-func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
-	st, ok := t.stmts[query]
-	if !ok {
+// stmt returns the statement for query in this transaction: the store's cached
+// one when there is one, else prepared here (and cached after the commit).
+func (t *sqliteTx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if parent := t.s.cachedStmt(query); parent != nil {
+		st = t.tx.StmtContext(t.ctx, parent)
+	} else {
 		var err error
 		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
 			return nil, err
 		}
-		t.stmts[query] = st
+		t.uncached = append(t.uncached, query)
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+// exec runs a prepared statement: a batch reuses it for every chunk of rows, and
+// later transactions reuse it from the store's cache.
+func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
 	}
 	return st.ExecContext(t.ctx, args...)
+}
+
+// selectRows runs a prepared query and scans every row into dest (a pointer to a
+// slice of db-tagged structs).
+func (t *sqliteTx) selectRows(dest any, query string, args ...any) error {
+	st, err := t.stmt(query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := sqlx.StructScan(rows, dest); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// chunkRows is the row count of the next multi-row statement for n remaining
+// rows: maxRows, then powers of two, so statement texts (and the cache) stay few.
+func chunkRows(n int) int {
+	if n >= maxRows {
+		return maxRows
+	}
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
 }
 
 // bulk runs "prefix VALUES (…),(…) suffix" over n rows in chunks; row appends the
@@ -49,8 +97,8 @@ func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
 func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) []any) (int64, error) {
 	var total int64
 	args := make([]any, 0, maxRows*cols)
-	for start := 0; start < n; start += maxRows {
-		end := min(start+maxRows, n)
+	for start := 0; start < n; {
+		end := start + chunkRows(n-start)
 		args = args[:0]
 		for i := start; i < end; i++ {
 			args = row(i, args)
@@ -61,6 +109,7 @@ func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(
 		}
 		k, _ := res.RowsAffected()
 		total += k
+		start = end
 	}
 	return total, nil
 }
@@ -84,14 +133,34 @@ func intArgs(xs []int64) []any {
 	return a
 }
 
-// chunked calls fn on slices of at most maxRows values.
+// chunked calls fn on slices of at most maxRows values, for IN (…) lists. A
+// shorter last slice is padded to a power of two by repeating its last value
+// (harmless in IN), so the statement texts (and the cache) stay few.
 func chunked[T any](xs []T, fn func([]T) error) error {
 	for start := 0; start < len(xs); start += maxRows {
-		if err := fn(xs[start:min(start+maxRows, len(xs))]); err != nil {
+		c := xs[start:min(start+maxRows, len(xs))]
+		if p := padTo(len(c)); p > len(c) {
+			padded := make([]T, p)
+			n := copy(padded, c)
+			for i := n; i < p; i++ {
+				padded[i] = c[n-1]
+			}
+			c = padded
+		}
+		if err := fn(c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// padTo is the smallest power of two ≥ n (n ≤ maxRows).
+func padTo(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 func mustJSON(v any) []byte {
@@ -140,7 +209,7 @@ func (t *sqliteTx) EnqueueInbox(items []InboxItem) (int, error) { return t.inser
 
 func (t *sqliteTx) PendingInbox(limit int) ([]*InboxItem, error) {
 	var rows []inboxRow
-	err := t.tx.SelectContext(t.ctx, &rows, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
+	err := t.selectRows(&rows, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
 	out := make([]*InboxItem, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
@@ -202,7 +271,7 @@ func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 	out := make(map[string]*Contact, len(waIDs))
 	err := chunked(waIDs, func(ids []string) error {
 		var rows []contactRow
-		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+		if err := t.selectRows(&rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -215,7 +284,7 @@ func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 
 func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
 	var rows []contactRow
-	err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
+	err := t.selectRows(&rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
 	out := make([]*Contact, len(rows))
 	for i, r := range rows {
 		out[i] = r.contact()
@@ -333,7 +402,7 @@ func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
 	var out []*Run
 	err := chunked(contacts, func(ids []string) error {
 		var rows []runRow
-		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...); err != nil {
+		if err := t.selectRows(&rows, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...); err != nil {
 			return err
 		}
 		out = append(out, scanRuns(rows)...)
@@ -346,7 +415,7 @@ func (t *sqliteTx) Runs(ids []int64) (map[int64]*Run, error) {
 	out := make(map[int64]*Run, len(ids))
 	err := chunked(ids, func(ids []int64) error {
 		var rows []runRow
-		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+		if err := t.selectRows(&rows, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -388,7 +457,7 @@ type timerRow struct {
 
 func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
 	var rows []timerRow
-	err := t.tx.SelectContext(t.ctx, &rows, "SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", ms(now), limit)
+	err := t.selectRows(&rows, "SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", ms(now), limit)
 	out := make([]*Timer, len(rows))
 	for i, r := range rows {
 		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq}
@@ -476,7 +545,7 @@ func scanOutbox(rows []outboxRow) []*OutboxItem {
 // still open: messages to one contact go out one at a time, in order.
 func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
 	var rows []outboxRow
-	err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+` FROM outbox o
+	err := t.selectRows(&rows, "SELECT "+outboxCols+` FROM outbox o
 		WHERE o.status = 'pending' AND o.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'sending'))
 		ORDER BY o.next_attempt_at, o.id LIMIT ?`, ms(now), limit)
@@ -495,7 +564,7 @@ func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
 	out := map[int64]*OutboxItem{}
 	err := chunked(ids, func(ids []int64) error {
 		var rows []outboxRow
-		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+		if err := t.selectRows(&rows, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -510,7 +579,7 @@ func (t *sqliteTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error
 	out := map[string]*OutboxItem{}
 	err := chunked(ids, func(ids []string) error {
 		var rows []outboxRow
-		if err := t.tx.SelectContext(t.ctx, &rows, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+		if err := t.selectRows(&rows, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -593,7 +662,7 @@ type scheduleRow struct {
 
 func (t *sqliteTx) Schedules() (map[string]*Schedule, error) {
 	var rows []scheduleRow
-	if err := t.tx.SelectContext(t.ctx, &rows, "SELECT flow_id, spec, next_at, firing_at, cursor FROM schedules"); err != nil {
+	if err := t.selectRows(&rows, "SELECT flow_id, spec, next_at, firing_at, cursor FROM schedules"); err != nil {
 		return nil, err
 	}
 	out := map[string]*Schedule{}
