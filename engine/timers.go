@@ -22,17 +22,9 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(timers)
-		ids := make([]int64, len(timers))
-		for i, t := range timers {
-			ids[i] = t.RunID
-		}
-		runs, err := tx.Runs(ids)
-		if err != nil {
-			return err
-		}
-		var contacts []string
-		for _, r := range runs {
-			contacts = append(contacts, r.Contact)
+		contacts := make([]string, 0, len(timers))
+		for _, t := range timers {
+			contacts = append(contacts, t.Contact)
 		}
 		if err := b.load(contacts); err != nil {
 			return err

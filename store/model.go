@@ -96,6 +96,9 @@ type Timer struct {
 	RunID int64
 	Kind  string
 	Seq   int64
+	// Contact is the run's contact, filled by DueTimers ("" when the run is gone);
+	// InsertTimers ignores it.
+	Contact string
 }
 
 // Inbox kinds.

@@ -448,19 +448,24 @@ func (t *sqliteTx) SaveRuns(rs []*Run) error {
 // ---- timers ----
 
 type timerRow struct {
-	ID    int64  `db:"id"`
-	DueAt int64  `db:"due_at"`
-	RunID int64  `db:"run_id"`
-	Kind  string `db:"kind"`
-	Seq   int64  `db:"seq"`
+	ID      int64  `db:"id"`
+	DueAt   int64  `db:"due_at"`
+	RunID   int64  `db:"run_id"`
+	Kind    string `db:"kind"`
+	Seq     int64  `db:"seq"`
+	Contact string `db:"contact"`
 }
 
+// DueTimers returns the timers due at now, earliest first, with their run's
+// contact (so the caller can load contacts and live runs without reading the
+// runs first).
 func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
 	var rows []timerRow
-	err := t.selectRows(&rows, "SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?", ms(now), limit)
+	err := t.selectRows(&rows, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, COALESCE(r.contact, '') AS contact
+		FROM timers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?`, ms(now), limit)
 	out := make([]*Timer, len(rows))
 	for i, r := range rows {
-		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq}
+		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq, Contact: r.Contact}
 	}
 	return out, err
 }
