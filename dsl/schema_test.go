@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -917,6 +918,7 @@ var schemaTestRejected = []struct{ name, yaml string }{
 	{"branch if null", schemaTestFlow("  - id: a\n    branch:\n      - if:\n        goto: a\n")},
 	{"branch if a list", schemaTestFlow("  - id: a\n    branch:\n      - if: [a]\n        goto: a\n")},
 	{"branch goto a boolean", schemaTestFlow("  - id: a\n    branch:\n      - goto: true\n")},
+	{"branch goto empty", schemaTestFlow("  - id: a\n    branch:\n      - goto: ''\n")},
 
 	// set
 	{"set null", schemaTestFlow("  - id: a\n    set:\n")},
@@ -987,14 +989,20 @@ func TestJSONSchemaRejects(t *testing.T) {
 }
 
 // schemaTestStricter are mistakes the schema refuses while ParseFlow lets them
-// through silently: empty names where the parser takes nothing and says
-// nothing (parser gaps, reported with the change that added this test). When
-// the parser reports them, they move to schemaTestRejected.
+// through silently: empty names, which the parser takes as nothing and says
+// nothing about (parser gaps, reported with the change that added this test;
+// an empty `goto` inside a branch case is refused). When the parser reports
+// them, they move to schemaTestRejected.
 var schemaTestStricter = []struct{ name, yaml, why string }{
 	{"empty cron", schemaTestTrigger("{schedule: {cron: ''}}"), "no schedule at all, no diagnostic"},
 	{"empty event name", schemaTestTrigger("{event: ''}"), "`event: {name: ''}` is refused, `event: ''` is not"},
 	{"empty template name", schemaTestFlow("  - id: a\n    send: {template: ''}\n"), "a send with no message at all, no diagnostic"},
 	{"empty fallback name", schemaTestFlow("  - id: a\n    send: {text: hi, fallback: ''}\n"), "the fallback is dropped, no diagnostic"},
+	{"empty fallback template", schemaTestFlow("  - id: a\n    send: {text: hi, fallback: {template: ''}}\n"), "the fallback is dropped, no diagnostic"},
+	{"empty next", schemaTestFlow("  - id: a\n    send: hi\n    next: ''\n"), "taken as no `next`, no diagnostic"},
+	{"empty goto", schemaTestFlow("  - id: a\n    goto: ''\n"), "a goto to nowhere, no diagnostic (not even from the reference check)"},
+	{"empty on_timeout", schemaTestFlow("  - id: a\n    wait_for_reply: {timeout: 1h, on_timeout: ''}\n"), "taken as no `on_timeout`, no diagnostic"},
+	{"empty start_flow", schemaTestFlow("  - id: a\n    start_flow: ''\n"), "a start_flow to nothing, no diagnostic (not even from the reference check)"},
 }
 
 func TestJSONSchemaStricterThanParser(t *testing.T) {
@@ -1024,6 +1032,7 @@ var schemaTestLenient = []struct{ name, yaml string }{
 	{"duration too long", schemaTestFlow("  - id: a\n    wait: 99999999999w\n")},
 	{"default case not last", schemaTestFlow("  - id: a\n    branch:\n      - goto: a\n      - if: reply.text == \"x\"\n        goto: a\n")},
 	{"wait_for_reply True", schemaTestFlow("  - id: a\n    wait_for_reply: True\n")},
+	{"hexadecimal step id", schemaTestFlow("  - id: 0x1F\n    end: true\n")},
 }
 
 // schemaTestReferences are references the schema takes as any name, like the
@@ -1207,4 +1216,124 @@ func TestJSONSchemaAgreesOnErrorCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the schema rejects %d of %d error cases", rejected, total)
+}
+
+// TestJSONSchemaMutations changes the accepted flows at random, a value or a key
+// at a time (with a fixed seed), and requires the schema and the parser to agree
+// on every result: both accept it, or both refuse it (the parser with a schema
+// or syntax diagnostic). Values that only the parser can judge (cron specs, time
+// zones, an `if` removed from a branch case, which makes a default case that
+// may not be last) and the differences listed in schemaTestStricter and
+// schemaTestLenient are left out.
+func TestJSONSchemaMutations(t *testing.T) {
+	var srcs [][]byte
+	var names []string
+	for name := range schemaTestFlows {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		srcs = append(srcs, []byte(schemaTestFlows[name]))
+	}
+	for _, f := range schemaTestAcceptedFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, b)
+	}
+	values := []string{`x`, `Day 3`, `0`, `-1`, `1.5`, `true`, `false`, `null`, `1h`, `0s`,
+		`25:00`, `"09:00"`, `[]`, `{}`, `[a]`, `{a: 1}`, `[1]`, `[true]`, `[null]`, `contact`,
+		`message`, `"  "`, `{text: hi}`, `{template: t}`, `{link: x}`, `{title: t}`, `{for: 1h}`,
+		`{timeout: 1h}`, `[{goto: a}]`, `[{title: a}]`, `2024-01-01`, `1e3`, `.inf`, `"1h1d"`}
+	var keys []string
+	for _, ks := range [][]string{flowKeys, triggerKeys, actionKeys, sendKeys, {"id", "next",
+		"from", "to", "timezone", "ads", "text", "keywords", "pattern", "cron", "audience", "name",
+		"title", "link", "caption", "filename", "body", "button", "header", "footer", "rows",
+		"sections", "description", "for", "at", "timeout", "on_timeout", "if", "goto"}} {
+		keys = append(keys, ks...)
+	}
+	judgedByParser := map[string]bool{"cron": true, "timezone": true}
+
+	rng := rand.New(rand.NewSource(20260101))
+	n := 1500
+	if testing.Short() {
+		n = 200
+	}
+	tried := 0
+	for range n {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(srcs[rng.Intn(len(srcs))], &doc); err != nil {
+			t.Fatal(err)
+		}
+		// Every mapping, with the key it is the value of.
+		type mapping struct {
+			node  *yaml.Node
+			under string
+		}
+		var maps []mapping
+		var walk func(n *yaml.Node, under string)
+		walk = func(n *yaml.Node, under string) {
+			if n.Kind == yaml.MappingNode && len(n.Content) > 0 {
+				maps = append(maps, mapping{n, under})
+			}
+			for i, c := range n.Content {
+				if n.Kind == yaml.MappingNode && i%2 == 1 {
+					walk(c, n.Content[i-1].Value)
+				} else if n.Kind != yaml.MappingNode {
+					walk(c, under)
+				}
+			}
+		}
+		walk(&doc, "")
+		m := maps[rng.Intn(len(maps))]
+		i := 2 * rng.Intn(len(m.node.Content)/2)
+		key := m.node.Content[i].Value
+		var what string
+		switch rng.Intn(3) {
+		case 0: // replace a value
+			if judgedByParser[key] || m.under == "set" && rng.Intn(2) == 0 {
+				continue
+			}
+			var repl yaml.Node
+			v := values[rng.Intn(len(values))]
+			if err := yaml.Unmarshal([]byte("v: "+v), &repl); err != nil {
+				t.Fatal(err)
+			}
+			m.node.Content[i+1] = repl.Content[0].Content[1]
+			what = fmt.Sprintf("`%s: %s`", key, v)
+		case 1: // drop a key
+			if key == "if" {
+				continue
+			}
+			m.node.Content = slices.Delete(slices.Clone(m.node.Content), i, i+2)
+			what = fmt.Sprintf("`%s` dropped", key)
+		case 2: // rename a key
+			k := keys[rng.Intn(len(keys))]
+			if judgedByParser[k] || key == "if" {
+				continue
+			}
+			m.node.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}
+			what = fmt.Sprintf("`%s` renamed `%s`", key, k)
+		}
+		out, err := yaml.Marshal(&doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tried++
+		parser := schemaTestDiags("mutated.yaml", out)
+		var schemaErr error
+		if v, err := schemaTestJSON(out); err != nil {
+			schemaErr = err
+		} else {
+			schemaErr = schemaTestSchema(t).Validate(v)
+		}
+		switch {
+		case schemaErr != nil && len(parser) == 0:
+			t.Errorf("%s: the schema refuses it, the parser does not:\n%s\n%v", what, out, schemaErr)
+		case schemaErr == nil && len(parser) > 0:
+			t.Errorf("%s: the parser refuses it (%v), the schema does not:\n%s", what, parser, out)
+		}
+	}
+	t.Logf("%d mutated flows", tried)
 }
