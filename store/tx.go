@@ -79,6 +79,36 @@ func (t *sqliteTx) selectRows(dest any, query string, args ...any) error {
 	return rows.Err()
 }
 
+// rowPtr is a row struct that lists its fields' addresses in column order.
+type rowPtr[R any] interface {
+	*R
+	ptrs() []any
+}
+
+// selectAll runs a prepared query and scans every row with rows.Scan (no
+// reflection: these are the hot reads of every batch).
+func selectAll[R any, P rowPtr[R]](t *sqliteTx, query string, args ...any) ([]R, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []R
+	var r R
+	dst := P(&r).ptrs()
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
 // chunkRows is the row count of the next multi-row statement for n remaining
 // rows: maxRows, then powers of two, so statement texts (and the cache) stay few.
 func chunkRows(n int) int {
@@ -171,6 +201,27 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+var (
+	emptyObject = []byte("{}")
+	emptyArray  = []byte("[]")
+)
+
+// jsonObject encodes a map; an empty one is "{}" without the encoder.
+func jsonObject(m map[string]any) []byte {
+	if len(m) == 0 {
+		return emptyObject
+	}
+	return mustJSON(m)
+}
+
+// jsonArray encodes a list of strings; an empty one is "[]" without the encoder.
+func jsonArray(xs []string) []byte {
+	if len(xs) == 0 {
+		return emptyArray
+	}
+	return mustJSON(xs)
+}
+
 func rawOrEmpty(r json.RawMessage) []byte {
 	if len(r) == 0 {
 		return []byte("{}")
@@ -191,6 +242,10 @@ type inboxRow struct {
 	Result      string        `db:"result"`
 }
 
+func (r *inboxRow) ptrs() []any {
+	return []any{&r.ID, &r.Key, &r.Kind, &r.Contact, &r.Payload, &r.ReceivedAt, &r.ProcessedAt, &r.Result}
+}
+
 func (r inboxRow) item() *InboxItem {
 	return &InboxItem{ID: r.ID, Key: r.Key, Kind: r.Kind, Contact: r.Contact, Payload: r.Payload,
 		ReceivedAt: time.UnixMilli(r.ReceivedAt).UTC(), ProcessedAt: fromMS(r.ProcessedAt), Result: r.Result}
@@ -208,8 +263,7 @@ func (t *sqliteTx) insertInbox(items []InboxItem) (int, error) {
 func (t *sqliteTx) EnqueueInbox(items []InboxItem) (int, error) { return t.insertInbox(items) }
 
 func (t *sqliteTx) PendingInbox(limit int) ([]*InboxItem, error) {
-	var rows []inboxRow
-	err := t.selectRows(&rows, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
+	rows, err := selectAll[inboxRow](t, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
 	out := make([]*InboxItem, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
@@ -255,12 +309,24 @@ type contactRow struct {
 	UpdatedAt     int64         `db:"updated_at"`
 }
 
+func (r *contactRow) ptrs() []any {
+	return []any{&r.WaID, &r.Name, &r.Timezone, &r.Attributes, &r.Tags, &r.PhoneNumberID, &r.LastInboundAt,
+		&r.Consent, &r.ConsentAt, &r.ConsentSource, &r.CreatedAt, &r.UpdatedAt}
+}
+
 func (r contactRow) contact() *Contact {
 	c := &Contact{WaID: r.WaID, Name: r.Name, Timezone: r.Timezone, PhoneNumberID: r.PhoneNumberID,
 		LastInboundAt: fromMS(r.LastInboundAt), Consent: r.Consent, ConsentAt: fromMS(r.ConsentAt),
 		ConsentSource: r.ConsentSource, CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
-	_ = json.Unmarshal(r.Attributes, &c.Attributes)
-	_ = json.Unmarshal(r.Tags, &c.Tags)
+	// Most contacts have no attributes or tags: skip the decoder for those.
+	if string(r.Attributes) != "{}" {
+		_ = json.Unmarshal(r.Attributes, &c.Attributes)
+	}
+	if string(r.Tags) == "[]" {
+		c.Tags = []string{}
+	} else {
+		_ = json.Unmarshal(r.Tags, &c.Tags)
+	}
 	if c.Attributes == nil {
 		c.Attributes = map[string]any{}
 	}
@@ -270,8 +336,8 @@ func (r contactRow) contact() *Contact {
 func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 	out := make(map[string]*Contact, len(waIDs))
 	err := chunked(waIDs, func(ids []string) error {
-		var rows []contactRow
-		if err := t.selectRows(&rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+		rows, err := selectAll[contactRow](t, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...)
+		if err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -283,8 +349,7 @@ func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 }
 
 func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
-	var rows []contactRow
-	err := t.selectRows(&rows, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
+	rows, err := selectAll[contactRow](t, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
 	out := make([]*Contact, len(rows))
 	for i, r := range rows {
 		out[i] = r.contact()
@@ -308,7 +373,7 @@ func (t *sqliteTx) SaveContacts(cs []*Contact) error {
 			if tags == nil {
 				tags = []string{}
 			}
-			return append(a, c.WaID, c.Name, c.Timezone, mustJSON(attrs), mustJSON(tags), c.PhoneNumberID,
+			return append(a, c.WaID, c.Name, c.Timezone, jsonObject(attrs), jsonArray(tags), c.PhoneNumberID,
 				nullMS(c.LastInboundAt), c.Consent, nullMS(c.ConsentAt), c.ConsentSource, ms(c.CreatedAt), ms(c.UpdatedAt))
 		})
 	return err
@@ -378,12 +443,19 @@ type runRow struct {
 	EndReason string        `db:"end_reason"`
 }
 
+func (r *runRow) ptrs() []any {
+	return []any{&r.ID, &r.Contact, &r.FlowID, &r.VersionID, &r.Step, &r.Status, &r.Vars, &r.Entry, &r.Reply, &r.Event,
+		&r.WaitSeq, &r.StepSeq, &r.StartedAt, &r.UpdatedAt, &r.EndedAt, &r.EndReason}
+}
+
 func (r runRow) run() *Run {
 	run := &Run{ID: r.ID, Contact: r.Contact, FlowID: r.FlowID, VersionID: r.VersionID, Step: r.Step, Status: r.Status,
 		Entry: r.Entry, Reply: r.Reply, Event: r.Event, WaitSeq: r.WaitSeq, StepSeq: r.StepSeq,
 		StartedAt: time.UnixMilli(r.StartedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
 		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason}
-	_ = json.Unmarshal(r.Vars, &run.Vars)
+	if string(r.Vars) != "{}" {
+		_ = json.Unmarshal(r.Vars, &run.Vars)
+	}
 	if run.Vars == nil {
 		run.Vars = map[string]any{}
 	}
@@ -401,8 +473,8 @@ func scanRuns(rows []runRow) []*Run {
 func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
 	var out []*Run
 	err := chunked(contacts, func(ids []string) error {
-		var rows []runRow
-		if err := t.selectRows(&rows, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...); err != nil {
+		rows, err := selectAll[runRow](t, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...)
+		if err != nil {
 			return err
 		}
 		out = append(out, scanRuns(rows)...)
@@ -414,8 +486,8 @@ func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
 func (t *sqliteTx) Runs(ids []int64) (map[int64]*Run, error) {
 	out := make(map[int64]*Run, len(ids))
 	err := chunked(ids, func(ids []int64) error {
-		var rows []runRow
-		if err := t.selectRows(&rows, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+		rows, err := selectAll[runRow](t, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		if err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -438,7 +510,7 @@ func (t *sqliteTx) SaveRuns(rs []*Run) error {
 			if vars == nil {
 				vars = map[string]any{}
 			}
-			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, mustJSON(vars),
+			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, jsonObject(vars),
 				rawOrEmpty(r.Entry), rawOrEmpty(r.Reply), rawOrEmpty(r.Event), r.WaitSeq, r.StepSeq,
 				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason)
 		})
@@ -456,12 +528,13 @@ type timerRow struct {
 	Contact string `db:"contact"`
 }
 
+func (r *timerRow) ptrs() []any { return []any{&r.ID, &r.DueAt, &r.RunID, &r.Kind, &r.Seq, &r.Contact} }
+
 // DueTimers returns the timers due at now, earliest first, with their run's
 // contact (so the caller can load contacts and live runs without reading the
 // runs first).
 func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
-	var rows []timerRow
-	err := t.selectRows(&rows, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, COALESCE(r.contact, '') AS contact
+	rows, err := selectAll[timerRow](t, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, COALESCE(r.contact, '') AS contact
 		FROM timers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?`, ms(now), limit)
 	out := make([]*Timer, len(rows))
 	for i, r := range rows {
@@ -529,6 +602,12 @@ type outboxRow struct {
 	UpdatedAt        int64         `db:"updated_at"`
 }
 
+func (r *outboxRow) ptrs() []any {
+	return []any{&r.ID, &r.Key, &r.RunID, &r.FlowID, &r.Step, &r.Contact, &r.PhoneNumberID, &r.Kind, &r.Category,
+		&r.AssumeOptIn, &r.Payload, &r.Fallback, &r.FallbackCategory, &r.Status, &r.SentAs, &r.Attempts,
+		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt}
+}
+
 func (r outboxRow) item() *OutboxItem {
 	return &OutboxItem{ID: r.ID, Key: r.Key, RunID: r.RunID, FlowID: r.FlowID, Step: r.Step, Contact: r.Contact,
 		PhoneNumberID: r.PhoneNumberID, Kind: r.Kind, Category: r.Category, AssumeOptIn: r.AssumeOptIn,
@@ -549,8 +628,7 @@ func scanOutbox(rows []outboxRow) []*OutboxItem {
 // ClaimOutbox selects pending messages due now whose contact has no earlier message
 // still open: messages to one contact go out one at a time, in order.
 func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
-	var rows []outboxRow
-	err := t.selectRows(&rows, "SELECT "+outboxCols+` FROM outbox o
+	rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+` FROM outbox o
 		WHERE o.status = 'pending' AND o.next_attempt_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'sending'))
 		ORDER BY o.next_attempt_at, o.id LIMIT ?`, ms(now), limit)
@@ -568,8 +646,8 @@ func (t *sqliteTx) NextOutboxAttempt(after time.Time) (time.Time, bool, error) {
 func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
 	out := map[int64]*OutboxItem{}
 	err := chunked(ids, func(ids []int64) error {
-		var rows []outboxRow
-		if err := t.selectRows(&rows, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+		rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		if err != nil {
 			return err
 		}
 		for _, r := range rows {
@@ -583,8 +661,8 @@ func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
 func (t *sqliteTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error) {
 	out := map[string]*OutboxItem{}
 	err := chunked(ids, func(ids []string) error {
-		var rows []outboxRow
-		if err := t.selectRows(&rows, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...); err != nil {
+		rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...)
+		if err != nil {
 			return err
 		}
 		for _, r := range rows {
