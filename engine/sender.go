@@ -158,9 +158,15 @@ func (e *Engine) SendOutbox(ctx context.Context) (int, error) {
 	return handled, e.recordResults(ctx, jobs)
 }
 
-// dispatch sends jobs concurrently, each at its paced time.
+// errNotAttempted marks a job dropped before its call (shutdown while waiting for
+// its paced time): it goes back to pending, never counted as sent or unknown.
+var errNotAttempted = errors.New("not attempted")
+
+// dispatch sends jobs concurrently, each at its paced time. Pacing is about real
+// throughput, so it runs on the wall clock even when the engine's clock is
+// virtual or offset (the sandbox fast-forwards days).
 func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
-	now := e.Now()
+	now := time.Now()
 	for _, j := range jobs {
 		j.at = now
 		if !e.opts.NoPacing {
@@ -224,6 +230,11 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 				it.Status = cur.Status
 			}
 			it.UpdatedAt = now
+			if errors.Is(j.err, errNotAttempted) {
+				it.Status = store.OutPending
+				items = append(items, it)
+				continue
+			}
 			mtype := j.msg.Type
 			class := whatsapp.Classify(j.err)
 			code := whatsapp.ErrorCode(j.err)
