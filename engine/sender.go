@@ -181,8 +181,9 @@ func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				if !e.opts.NoPacing {
-					e.pace(j.at)
+				if !e.opts.NoPacing && !pace(ctx, j.at) {
+					j.err = errNotAttempted
+					continue
 				}
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.SendTimeout)
 				j.id, j.err = e.opts.Channel.Send(cctx, j.item.PhoneNumberID, j.msg)
@@ -197,16 +198,21 @@ func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
 	wg.Wait()
 }
 
-// pace waits until a send's paced time on the engine's clock (not the wall
-// clock: an OffsetClock fast-forwarded by days would otherwise sleep for days).
-// A VirtualClock does not move while the sender sleeps, so there sends keep their
-// paced order without waiting. A paced send is never abandoned halfway.
-func (e *Engine) pace(at time.Time) {
-	if _, virtual := e.opts.Clock.(*VirtualClock); virtual {
-		return
+// pace waits until a send's paced time on the wall clock (dispatch reserves
+// slots in wall-clock time: pacing is about real throughput, whatever the
+// engine's clock). It returns false when ctx ends first: the send was not made.
+func pace(ctx context.Context, at time.Time) bool {
+	d := time.Until(at)
+	if d <= 0 {
+		return true
 	}
-	if d := at.Sub(e.Now()); d > 0 {
-		sleep(context.Background(), d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
