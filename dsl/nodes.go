@@ -254,6 +254,16 @@ func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 	return b, true
 }
 
+// id reads a required, non-empty reference (a step or flow id, a template name).
+func (p *parser) id(n *yaml.Node, what string) (string, bool) {
+	s, ok := p.str(n, what)
+	if ok && strings.TrimSpace(s) == "" {
+		p.errorf(p.pos(p.resolve(n)), RuleSchema, "%s is empty", what)
+		return "", false
+	}
+	return s, ok
+}
+
 // strList reads a list of strings; a single string is accepted as a list of one.
 func (p *parser) strList(n *yaml.Node, what string) ([]string, []*yaml.Node) {
 	n = p.resolve(n)
@@ -316,19 +326,40 @@ func (p *parser) text(n *yaml.Node, what string) *Text {
 		return nil
 	}
 	base := p.pos(n)
-	var positions []Pos
-	posAt := func(i int) Pos {
-		if positions == nil {
-			positions = p.src.scalarPositions(p.original(n))
+	t, diags := parseText(s, base, p.positionsOf(n, base))
+	p.addDiags(diags)
+	return t
+}
+
+// positionsOf returns, for a scalar, the function from a rune offset of its value
+// (0 to its length) to the source position, computed when first needed; other
+// offsets map to base. A single-line scalar written as is (no escapes, no
+// folding: most of them) needs no alignment.
+func (p *parser) positionsOf(n *yaml.Node, base Pos) func(int) Pos {
+	var (
+		done      bool
+		start     Pos
+		verbatim  bool
+		runes     int
+		positions []Pos
+	)
+	return func(i int) Pos {
+		if !done {
+			done = true
+			start, runes, verbatim = p.src.verbatimStart(p.original(n))
+			if !verbatim {
+				positions = p.src.scalarPositions(p.original(n))
+				runes = len(positions) - 1
+			}
 		}
-		if i < 0 || i >= len(positions) {
+		if i < 0 || i > runes {
 			return base
+		}
+		if verbatim {
+			return Pos{File: start.File, Line: start.Line, Col: start.Col + i}
 		}
 		return positions[i]
 	}
-	t, diags := parseText(s, base, posAt)
-	p.addDiags(diags)
-	return t
 }
 
 // expr compiles a bare expression (if:, audience:).
@@ -341,17 +372,7 @@ func (p *parser) expr(n *yaml.Node, what string, kind exprKind) *Expr {
 	if !ok {
 		return nil
 	}
-	var positions []Pos
-	posAt := func(i int) Pos {
-		if positions == nil {
-			positions = p.src.scalarPositions(p.original(n))
-		}
-		if i < 0 || i >= len(positions) {
-			return p.pos(n)
-		}
-		return positions[i]
-	}
-	e, d := compileExpr(s, kind, posAt)
+	e, d := compileExpr(s, kind, p.positionsOf(n, p.pos(n)))
 	if d != nil {
 		p.addDiags([]Diagnostic{*d})
 		return nil

@@ -114,7 +114,7 @@ func (p *parser) parseFile() *Flow {
 	if root == nil {
 		return nil
 	}
-	if root.Kind != yaml.MappingNode || (root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
+	if root.Kind != yaml.MappingNode {
 		p.errorf(p.pos(root), RuleSchema, "a flow file is a mapping with `flow`, `trigger` and `steps`, found %s", describeNode(root))
 		return nil
 	}
@@ -425,7 +425,7 @@ func (p *parser) parseTriggerBody(t *Trigger, n *yaml.Node) {
 		}
 	case TriggerEvent:
 		if n.Kind == yaml.ScalarNode && !null {
-			t.Event, _ = p.str(n, "the event name")
+			t.Event, _ = p.id(n, "the event name")
 			return
 		}
 	}
@@ -468,7 +468,7 @@ func (p *parser) parseTriggerBody(t *Trigger, n *yaml.Node) {
 			switch kv.key {
 			case "cron":
 				cronNode = kv.value
-				t.Cron, _ = p.str(kv.value, "`cron`")
+				t.Cron, _ = p.id(kv.value, "`cron`")
 			case "audience":
 				t.Audience = p.expr(kv.value, "`audience`", exprBool)
 			case "timezone":
@@ -576,7 +576,7 @@ func (p *parser) parseStep(n *yaml.Node, i int) *Step {
 	for _, kv := range ps {
 		switch {
 		case kv.key == "next":
-			if id, ok := p.str(kv.value, "`next`"); ok {
+			if id, ok := p.id(kv.value, "`next`"); ok {
 				s.Next, s.NextPos = id, p.pos(p.resolve(kv.value))
 			}
 		case contains(actionKeys, kv.key):

@@ -46,7 +46,7 @@ func (p *parser) parseAction(s *Step, n *yaml.Node) {
 			p.errorf(p.pos(n), RuleSchema, "`%s: false` does nothing: write `%s: true`, or use `%s: true`", s.Kind, s.Kind, other)
 		}
 	case ActStartFlow, ActGoto:
-		if id, ok := p.str(n, "`"+string(s.Kind)+"`"); ok {
+		if id, ok := p.id(n, "`"+string(s.Kind)+"`"); ok {
 			s.Target, s.TargetPos = id, p.pos(n)
 		}
 	case ActEnd:
@@ -123,7 +123,13 @@ func (p *parser) parseWait(n *yaml.Node) *Wait {
 
 func (p *parser) parseWaitForReply(n *yaml.Node) *WaitForReply {
 	w := &WaitForReply{Pos: p.pos(n)}
-	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Tag == "!!bool" && n.Value == "true") {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return w
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		if b, _ := p.boolean(n, "`wait_for_reply`"); !b {
+			p.errorf(p.pos(n), RuleSchema, "`wait_for_reply: false` does nothing: remove the step, or write `wait_for_reply: {}`")
+		}
 		return w
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag != "!!bool" {
@@ -145,7 +151,7 @@ func (p *parser) parseWaitForReply(n *yaml.Node) *WaitForReply {
 			hasTimeout = true
 			w.Timeout, _ = p.duration(kv.value, "`timeout`")
 		case "on_timeout":
-			if id, ok := p.str(kv.value, "`on_timeout`"); ok {
+			if id, ok := p.id(kv.value, "`on_timeout`"); ok {
 				w.OnTimeout, w.OnTimeoutPos = id, p.pos(p.resolve(kv.value))
 			}
 		}

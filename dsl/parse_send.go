@@ -247,7 +247,7 @@ func (p *parser) parseTemplateRef(ps []pair, at Pos) *TemplateRef {
 	for _, kv := range ps {
 		switch kv.key {
 		case "template":
-			if name, ok := p.str(kv.value, "the template name"); ok {
+			if name, ok := p.id(kv.value, "the template name"); ok {
 				t.Name, t.Pos = name, p.pos(p.resolve(kv.value))
 			}
 		case "language":
