@@ -430,12 +430,27 @@ func (a *Analysis) BusinessEntry(s *Step) *Flow {
 	return nil
 }
 
+// maxShownHops bounds how many hops a message spells out: a path through a long
+// loop would otherwise make every finding's message as long as the flow.
+const maxShownHops = 16
+
 // FormatPath writes hops the way messages show them:
 // `welcome → answer (no reply in 4h: +4h) → day3 (+3d) → reengage`. Steps of a
-// flow other than home are written flow/step.
+// flow other than home are written flow/step. Long paths keep their first and
+// last hops around "… N more steps …".
 func FormatPath(hops []Hop, home *Flow) string {
 	var b strings.Builder
+	skipFrom, skipTo := len(hops), len(hops)
+	if len(hops) > maxShownHops {
+		skipFrom, skipTo = maxShownHops/2, len(hops)-maxShownHops/2+1
+	}
 	for k, h := range hops {
+		if k >= skipFrom && k < skipTo {
+			if k == skipFrom {
+				b.WriteString(" → … " + itoa(skipTo-skipFrom) + " more steps …")
+			}
+			continue
+		}
 		if k > 0 {
 			b.WriteString(" → ")
 		}
@@ -447,8 +462,16 @@ func FormatPath(hops []Hop, home *Flow) string {
 	return b.String()
 }
 
+// maxPathIDs bounds the JSON path the same way (an "…" entry marks the cut).
+const maxPathIDs = 200
+
 // PathIDs is the path as step ids (flow/step for other flows), for JSON.
 func PathIDs(hops []Hop, home *Flow) []string {
+	if len(hops) > maxPathIDs {
+		head := PathIDs(hops[:maxPathIDs/2], home)
+		tail := PathIDs(hops[len(hops)-maxPathIDs/2+1:], home)
+		return append(append(head, "…"), tail...)
+	}
 	ids := make([]string, len(hops))
 	for k, h := range hops {
 		ids[k] = hopName(h, home)
