@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/whatsapp/whatsapptest"
+	"github.com/funnel-dev/funnel/store"
+)
+
+// The test binary doubles as the funnel binary: FUNNEL_TEST_MAIN=1 runs main, so
+// the daemon is tested as a real process (signals, exit codes) without a build.
+func TestMain(m *testing.M) {
+	if os.Getenv("FUNNEL_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func funnelCmd(t *testing.T, dir string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "FUNNEL_TEST_MAIN=1"), env...)
+	return cmd
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// copyFlows puts the example flows in a fresh folder.
+func copyFlows(t *testing.T) string {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "flows"), 0o755)
+	for _, name := range []string{"menu.yaml", "summer_sale.yaml", "templates.json"} {
+		b, err := os.ReadFile(filepath.Join("../../flows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "flows", name), b, 0o644)
+	}
+	return dir
+}
+
+func TestServeRefusesFlowsWithErrors(t *testing.T) {
+	dir := copyFlows(t)
+	os.WriteFile(filepath.Join(dir, "flows", "bad.yaml"), []byte("flow: bad\ntrigger: {message: {keywords: [x]}}\nsteps:\n  - id: a\n    wait: 2d\n  - id: b\n    send: {text: late}\n"), 0o644)
+	cmd := funnelCmd(t, dir, nil, "serve", "--dev", "--listen", freePort(t))
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitFailed {
+		t.Fatalf("exit %d (%v), want %d; output:\n%s", code, err, exitFailed, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "bad.yaml:7:18: error: free-form text outside the 24h window") {
+		t.Fatalf("the validator's output should explain the refusal:\n%s", stderr.String())
+	}
+}
+
+func TestServeNeedsCredentialsOutsideDev(t *testing.T) {
+	dir := copyFlows(t)
+	cmd := funnelCmd(t, dir, []string{"FUNNEL_ACCESS_TOKEN=", "FUNNEL_APP_SECRET=", "FUNNEL_VERIFY_TOKEN="}, "serve", "--listen", freePort(t))
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage || !strings.Contains(string(out), "FUNNEL_APP_SECRET") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+}
+
+// TestServeReloadsAndDrains runs the daemon, chats through the sandbox, breaks a
+// flow (the running version stays), fixes it (the new version runs), and stops it
+// with SIGTERM.
+func TestServeReloadsAndDrains(t *testing.T) {
+	dir := copyFlows(t)
+	addr := freePort(t)
+	cmd := funnelCmd(t, dir, nil, "serve", "--dev", "--listen", addr, "--db", filepath.Join(dir, "dev.db"))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + addr
+	waitFor(t, "readiness", func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	say := func(waID, text string) string {
+		body, _ := json.Marshal(map[string]string{"wa_id": waID, "name": "Ana", "text": text})
+		resp, err := http.Post(base+"/sandbox/api/inbound", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if out := say("15550000001", "menu"); !strings.Contains(out, "What can we help you with?") {
+		t.Fatalf("menu reply missing:\n%s", out)
+	}
+	menu := filepath.Join(dir, "flows", "menu.yaml")
+	orig, _ := os.ReadFile(menu)
+	os.WriteFile(menu, bytes.Replace(orig, []byte("wait_for_reply: {timeout: 1h}"), []byte("wait_for_reply: {timeout: 1h, on_timeout: nowhere}"), 1), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the refused reload in the log", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	if out := say("15550000002", "menu"); !strings.Contains(out, "What can we help you with?") {
+		t.Fatalf("after a refused reload the running flows must stay:\n%s", out)
+	}
+	os.WriteFile(menu, bytes.Replace(orig, []byte("What can we help you with?"), []byte("How can we help today?"), 1), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the new version", func() bool { return strings.Contains(say(fmt.Sprint(15550000100+time.Now().UnixNano()%1000), "menu"), "How can we help today?") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("did not stop after SIGTERM:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTemplatesPull(t *testing.T) {
+	p, _, err := dsl.Load([]string{"../../flows"}, dsl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []whatsapptest.Template
+	for _, tpl := range p.Catalog(p.Flows[0]).All() {
+		ts = append(ts, whatsapptest.Template{Name: tpl.Name, Language: tpl.Language, Category: tpl.Category, Status: tpl.Status,
+			Params: len(tpl.BodyParams), Body: tpl.Body})
+	}
+	fake := whatsapptest.New(t, whatsapptest.Options{Templates: ts, TemplatePageSize: 2})
+	out := filepath.Join(t.TempDir(), "templates.json")
+	t.Setenv("FUNNEL_GRAPH_URL", fake.URL())
+	t.Setenv("FUNNEL_ACCESS_TOKEN", fake.Token())
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"templates", "pull", "--waba", fake.WABAID(), "-o", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	cat, err := dsl.LoadCatalog(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(cat.All()); got != len(ts) {
+		t.Fatalf("pulled %d templates over pages of 2, want %d", got, len(ts))
+	}
+	t.Setenv("FUNNEL_ACCESS_TOKEN", "wrong")
+	if code := run([]string{"templates", "pull", "--waba", fake.WABAID()}, &stdout, &stderr); code != exitFailed {
+		t.Fatalf("a wrong token: exit %d", code)
+	}
+}
+
+func TestInspectCommands(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f.db")
+	st, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	err = st.Write(ctx, func(tx store.Tx) error {
+		if err := tx.SaveContacts([]*store.Contact{{WaID: "16505551234", Name: "Ana", LastInboundAt: now, Consent: store.ConsentIn, CreatedAt: now, UpdatedAt: now}}); err != nil {
+			return err
+		}
+		v := &store.FlowVersion{FlowID: "menu", Hash: "h", Source: []byte("flow: menu"), CreatedAt: now}
+		if err := tx.InsertFlowVersion(v); err != nil {
+			return err
+		}
+		r := &store.Run{ID: tx.NewID("runs"), Contact: "16505551234", FlowID: "menu", VersionID: v.ID, Step: "choice", Status: store.RunWaitingReply, StartedAt: now, UpdatedAt: now}
+		if err := tx.SaveRuns([]*store.Run{r}); err != nil {
+			return err
+		}
+		return tx.InsertOutbox([]*store.OutboxItem{{Key: "1/1", RunID: r.ID, FlowID: "menu", Step: "show-menu", Contact: "16505551234",
+			Kind: store.KindFreeForm, Payload: []byte(`{"type":"interactive"}`), Status: store.OutFailed, ErrorCode: 131026, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daemon holds the database while the support tools read it.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"contacts", "--db", path}, []string{"16505551234", "Ana", "in"}},
+		{[]string{"contacts", "16505551234", "--db", path}, []string{"window:   open=true", "waiting_reply", "131026"}},
+		{[]string{"runs", "--db", path, "--status", "waiting_reply"}, []string{"menu", "choice"}},
+		{[]string{"outbox", "--db", path, "--status", "failed"}, []string{"menu/show-menu", "131026"}},
+		{[]string{"contacts", "16505551234", "--db", path, "--format", "json"}, []string{`"wa_id": "16505551234"`, `"state": "in"`}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(c.args, &out, &errOut); code != 0 {
+			t.Fatalf("funnel %v: exit %d %s", c.args, code, errOut.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("funnel %v: missing %q in:\n%s", c.args, w, out.String())
+			}
+		}
+	}
+	st.Close()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"contacts", "--db", filepath.Join(t.TempDir(), "none.db")}, &out, &errOut); code != exitNoInput {
+		t.Fatalf("missing database: exit %d", code)
+	}
+}
