@@ -42,6 +42,9 @@ type Options struct {
 	PairInterval    time.Duration // then one per interval (default 6s)
 	MaxAttempts     int           // retryable errors before giving up (default 12)
 	SendTimeout     time.Duration // per API call (default 20s)
+	// InboxRetention is how long processed inbound events are kept: their ids
+	// deduplicate Meta's redeliveries, which go on for days (default 30 days).
+	InboxRetention time.Duration
 	// NoPacing sends without the per-number and per-recipient pacing (the
 	// simulator: its virtual clock does not pass while messages go out).
 	NoPacing bool
@@ -93,6 +96,9 @@ func (o *Options) defaults() {
 	}
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = 20 * time.Second
+	}
+	if o.InboxRetention <= 0 {
+		o.InboxRetention = 30 * 24 * time.Hour
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -313,7 +319,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		var purged time.Time
 		e.loop(ctx, e.wake, func(ctx context.Context) (int, error) {
+			if time.Since(purged) > time.Hour {
+				purged = time.Now()
+				if err := e.PurgeInbox(ctx); err != nil {
+					e.log.Warn("purging old inbox events", "err", err)
+				}
+			}
 			a, err := e.ProcessInbox(ctx)
 			if err != nil {
 				return a, err
@@ -370,6 +383,23 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// PurgeInbox deletes processed inbound events older than the retention, in
+// chunks so the writer is never held long.
+func (e *Engine) PurgeInbox(ctx context.Context) error {
+	before := e.Now().Add(-e.opts.InboxRetention)
+	for {
+		var n int
+		err := e.st.Write(ctx, func(tx store.Tx) error {
+			var err error
+			n, err = tx.PurgeInbox(before, 5000)
+			return err
+		})
+		if err != nil || n < 5000 {
+			return err
+		}
 	}
 }
 

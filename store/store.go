@@ -38,6 +38,8 @@ type Tx interface {
 
 	PendingInbox(limit int) ([]*InboxItem, error)
 	MarkProcessed(items []*InboxItem, at time.Time) error
+	// PurgeInbox deletes up to limit events processed before `before`.
+	PurgeInbox(before time.Time, limit int) (int, error)
 	EnqueueInbox(items []InboxItem) (int, error)
 
 	Contacts(waIDs []string) (map[string]*Contact, error)

@@ -170,3 +170,33 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 		t.Fatalf("id after reopen = %d, want %d", id, last+1)
 	}
 }
+
+func TestPurgeInboxKeepsRecentAndUnprocessed(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var items []InboxItem
+	for i := 0; i < 5; i++ {
+		items = append(items, InboxItem{Key: "k" + string(rune('a'+i)), Kind: InboxMessage, Payload: []byte(`{}`), ReceivedAt: t0})
+	}
+	s.Enqueue(ctx, items)
+	err := s.Write(ctx, func(tx Tx) error {
+		p, _ := tx.PendingInbox(10)
+		if err := tx.MarkProcessed(p[:2], t0); err != nil { // old
+			return err
+		}
+		if err := tx.MarkProcessed(p[2:4], t0.Add(40*24*time.Hour)); err != nil { // recent
+			return err
+		}
+		n, err := tx.PurgeInbox(t0.Add(24*time.Hour), 100)
+		if n != 2 {
+			t.Errorf("purged %d, want the 2 old processed events", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Enqueue(ctx, items); n != 2 {
+		t.Fatalf("after the purge the 2 purged keys are new again (%d), the rest still deduplicated", n)
+	}
+}
