@@ -126,7 +126,7 @@ func chunkRows(n int) int {
 // args of row i.
 func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) []any) (int64, error) {
 	var total int64
-	args := make([]any, 0, maxRows*cols)
+	args := make([]any, 0, min(n, maxRows)*cols)
 	for start := 0; start < n; {
 		end := start + chunkRows(n-start)
 		args = args[:0]
