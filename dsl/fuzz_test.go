@@ -8,6 +8,7 @@ package dsl
 // Crashers land in testdata/fuzz/FuzzX/ and are replayed by every `go test`.
 
 import (
+	"bytes"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 )
 
 // fuzzDeadline is how long one input may take. Real files take milliseconds.
@@ -157,6 +160,12 @@ func FuzzParseFlow(f *testing.F) {
 		}
 		fl, diags := ParseFlow("fuzz.yaml", data)
 		checkDiags(t, "fuzz.yaml", data, diags)
+		if len(data) <= MaxFileSize && utf8.Valid(data) {
+			var doc yaml.Node
+			if decodeSafely(yaml.NewDecoder(bytes.NewReader(data)), &doc) == nil {
+				checkVerbatim(t, &source{name: "fuzz.yaml", data: data}, &doc)
+			}
+		}
 		if fl == nil {
 			if len(diags) == 0 {
 				t.Fatalf("no flow and no diagnostic")

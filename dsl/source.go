@@ -12,29 +12,67 @@ type source struct {
 	name   string
 	data   []byte
 	lines  [][]rune
-	nLines int // number of lines, once counted (lineCount)
+	starts []int // byte offset of each line, once computed (lineStarts)
 }
 
 // lineCount is len(lineRunes()), counted on the bytes (cheaper: most files never
 // need their lines as runes).
-func (s *source) lineCount() int {
-	if s.nLines == 0 {
-		n, d := 1, s.data
+func (s *source) lineCount() int { return len(s.lineStarts()) }
+
+// lineStarts is the byte offset where each line starts, with the breaks of
+// lineRunes.
+func (s *source) lineStarts() []int {
+	if s.starts == nil {
+		d := s.data
+		s.starts = append(make([]int, 0, 64), 0)
 		for i := 0; i < len(d); i++ {
 			switch {
 			case d[i] == '\n':
-				n++
+				s.starts = append(s.starts, i+1)
 			case d[i] == '\r' && (i+1 == len(d) || d[i+1] != '\n'):
-				n++
+				s.starts = append(s.starts, i+1)
 			case d[i] == 0xc2 && i+1 < len(d) && d[i+1] == 0x85: // NEL
-				n++
+				s.starts = append(s.starts, i+2)
 			case d[i] == 0xe2 && i+2 < len(d) && d[i+1] == 0x80 && (d[i+2] == 0xa8 || d[i+2] == 0xa9): // LS, PS
-				n++
+				s.starts = append(s.starts, i+3)
 			}
 		}
-		s.nLines = n
 	}
-	return s.nLines
+	return s.starts
+}
+
+// verbatimStart reports whether a scalar sits on one line exactly as its value
+// reads (plain, or quoted without escapes), so that rune i of the value is at
+// column start.Col+i; it also returns the value's length in runes.
+func (s *source) verbatimStart(n *yaml.Node) (start Pos, runes int, ok bool) {
+	v := n.Value
+	if n.Kind != yaml.ScalarNode || n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 ||
+		strings.ContainsAny(v, "\n\r\u0085\u2028\u2029") {
+		return Pos{}, 0, false
+	}
+	starts := s.lineStarts()
+	if n.Line < 1 || n.Line > len(starts) || n.Column < 1 {
+		return Pos{}, 0, false
+	}
+	col := n.Column
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		col++
+	}
+	off := starts[n.Line-1]
+	for k := 1; k < col; k++ {
+		if off >= len(s.data) {
+			return Pos{}, 0, false
+		}
+		r, size := utf8.DecodeRune(s.data[off:])
+		if isLineBreak(r) {
+			return Pos{}, 0, false
+		}
+		off += size
+	}
+	if len(s.data)-off < len(v) || string(s.data[off:off+len(v)]) != v {
+		return Pos{}, 0, false
+	}
+	return Pos{File: s.name, Line: n.Line, Col: col}, utf8.RuneCountInString(v), true
 }
 
 // Lines are split where yaml.v3 splits them, so that its line numbers index them:

@@ -186,3 +186,61 @@ func TestLineCount(t *testing.T) {
 		}
 	}
 }
+
+// checkVerbatim: where verbatimStart takes its shortcut, it agrees with the full
+// alignment of scalarPositions, rune for rune.
+func checkVerbatim(t *testing.T, s *source, n *yaml.Node) {
+	t.Helper()
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		start, runes, ok := s.verbatimStart(n)
+		if ok {
+			full := s.scalarPositions(n)
+			if runes != len(full)-1 {
+				t.Fatalf("%q: %d runes, scalarPositions has %d", n.Value, runes, len(full)-1)
+			}
+			for i := 0; i <= runes; i++ {
+				if got := (Pos{File: start.File, Line: start.Line, Col: start.Col + i}); got != full[i] {
+					t.Fatalf("%q rune %d: verbatim %v, aligned %v", n.Value, i, got, full[i])
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		checkVerbatim(t, s, c)
+	}
+}
+
+func TestVerbatimStart(t *testing.T) {
+	for _, src := range []string{
+		"v: plain text\n",
+		"v: \"quoted text\"\n",
+		"v: 'single quoted'\n",
+		"v: \"with \\\"escapes\\\"\"\n",
+		"v: 'it''s'\n",
+		"v: {a: \"x\", b: y, c: 'z'}\n",
+		"- [a, \"b\", 'c', é😀]\n",
+		"v: Olá ção 😀 ${contact.name}\n",
+		"v: |\n  block\n",
+		"v: plain\n  continued\n",
+		"a: 1\r\nv: crlf\r\n",
+		"a: 1\rv: cr\r",
+		"v: \"a\u2028b\"\n",
+		"k: 'x' # comment\nv:   spaced   \n",
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		checkVerbatim(t, &source{name: "f.yaml", data: []byte(src)}, &doc)
+	}
+	// The shortcut is taken where it should be.
+	var doc yaml.Node
+	_ = yaml.Unmarshal([]byte("v: \"Hi ${contact.name}\"\n"), &doc)
+	s := &source{name: "f.yaml", data: []byte("v: \"Hi ${contact.name}\"\n")}
+	if start, runes, ok := s.verbatimStart(doc.Content[0].Content[1]); !ok || start.Col != 5 || runes != 18 {
+		t.Errorf("verbatimStart: %v %d %v", start, runes, ok)
+	}
+}
