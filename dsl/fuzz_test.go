@@ -155,8 +155,16 @@ func FuzzParseFlow(f *testing.F) {
 	cat := testCatalog(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()
-		if src := (&source{data: data}); src.lineCount() != len(src.lineRunes()) {
-			t.Fatalf("lineCount %d, lineRunes %d", src.lineCount(), len(src.lineRunes()))
+		if len(data) <= MaxFileSize {
+			one, all := &source{data: data}, (&source{data: data}).lineRunes()
+			if one.lineCount() != len(all) {
+				t.Fatalf("lineCount %d, lineRunes %d", one.lineCount(), len(all))
+			}
+			for i := range all {
+				if string(one.lineAt(i)) != string(all[i]) {
+					t.Fatalf("line %d: lineAt %q, lineRunes %q", i, string(one.lineAt(i)), string(all[i]))
+				}
+			}
 		}
 		fl, diags := ParseFlow("fuzz.yaml", data)
 		checkDiags(t, "fuzz.yaml", data, diags)

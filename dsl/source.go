@@ -13,6 +13,44 @@ type source struct {
 	data   []byte
 	lines  [][]rune
 	starts []int // byte offset of each line, once computed (lineStarts)
+	// one and oneDone cache lines converted one at a time (lineAt).
+	one     [][]rune
+	oneDone []bool
+}
+
+// lineAt is lineRunes()[i], converting only that line: aligning one scalar need
+// not convert the whole file.
+func (s *source) lineAt(i int) []rune {
+	if s.lines != nil {
+		return s.lines[i]
+	}
+	starts := s.lineStarts()
+	if s.one == nil {
+		s.one = make([][]rune, len(starts))
+		s.oneDone = make([]bool, len(starts))
+	}
+	if !s.oneDone[i] {
+		end := len(s.data)
+		if i+1 < len(starts) {
+			end = starts[i+1] - breakLen(s.data, starts[i+1])
+		}
+		s.one[i] = []rune(string(s.data[starts[i]:end]))
+		s.oneDone[i] = true
+	}
+	return s.one[i]
+}
+
+// breakLen is the length in bytes of the line break that ends just before d[k].
+func breakLen(d []byte, k int) int {
+	switch {
+	case k >= 2 && d[k-2] == '\r' && d[k-1] == '\n':
+		return 2
+	case d[k-1] == '\n' || d[k-1] == '\r':
+		return 1
+	case k >= 2 && d[k-2] == 0xc2 && d[k-1] == 0x85:
+		return 2
+	}
+	return 3 // LS, PS
 }
 
 // lineCount is len(lineRunes()), counted on the bytes (cheaper: most files never
@@ -109,9 +147,8 @@ func (s *source) pos(n *yaml.Node) Pos {
 	}
 	p := Pos{File: s.name, Line: n.Line, Col: n.Column}
 	if p.Line > s.lineCount() {
-		lines := s.lineRunes()
-		p.Line = len(lines)
-		p.Col = len(lines[p.Line-1]) + 1
+		p.Line = s.lineCount()
+		p.Col = len(s.lineAt(p.Line-1)) + 1
 	}
 	return p
 }
@@ -124,7 +161,7 @@ func (s *source) pos(n *yaml.Node) Pos {
 func (s *source) scalarPositions(n *yaml.Node) []Pos {
 	val := []rune(n.Value)
 	out := make([]Pos, len(val)+1) // +1: the position just after the value
-	lines := s.lineRunes()
+	nLines := s.lineCount()
 	line, col := n.Line-1, n.Column-1
 	block := n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
 	dq := n.Style&yaml.DoubleQuotedStyle != 0
@@ -140,11 +177,11 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 	nextLine := func() {
 		line++
 		col = 0
-		if line < len(lines) {
+		if line < nLines {
 			if block {
-				col = min(indent, leading(lines[line]))
+				col = min(indent, leading(s.lineAt(line)))
 			} else {
-				col = leading(lines[line])
+				col = leading(s.lineAt(line))
 			}
 		}
 	}
@@ -156,9 +193,9 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 		// leading white space the value keeps there (an indentation indicator,
 		// `|2`, lets the first line be more indented than the rest, and a tab
 		// after the indentation is content).
-		for l := line + 1; l < len(lines); l++ {
-			if strings.TrimSpace(string(lines[l])) != "" {
-				indent = leading(lines[l])
+		for l := line + 1; l < nLines; l++ {
+			if strings.TrimSpace(string(s.lineAt(l))) != "" {
+				indent = leading(s.lineAt(l))
 				for _, vl := range strings.Split(n.Value, "\n") {
 					if strings.TrimSpace(vl) != "" {
 						indent = max(indent-leading([]rune(vl)), 0)
@@ -168,13 +205,13 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 				break
 			}
 		}
-		col = len(lines[min(line, len(lines)-1)])
+		col = len(s.lineAt(min(line, nLines-1)))
 		nextLine()
 	}
 	last := s.pos(n)
 	budget := len(s.data) + 16
 	for i := 0; i <= len(val); i++ {
-		if line >= len(lines) {
+		if line >= nLines {
 			out[i] = last
 			continue
 		}
@@ -185,11 +222,11 @@ func (s *source) scalarPositions(n *yaml.Node) []Pos {
 		v := val[i]
 		for budget > 0 {
 			budget--
-			if line >= len(lines) {
+			if line >= nLines {
 				out[i] = last
 				break
 			}
-			cur := lines[line]
+			cur := s.lineAt(line)
 			here := Pos{File: s.name, Line: line + 1, Col: col + 1}
 			if col >= len(cur) {
 				if v == ' ' || isLineBreak(v) {

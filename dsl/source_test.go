@@ -181,8 +181,15 @@ func TestLineCount(t *testing.T) {
 	for _, s := range []string{"", "a", "a\n", "a\nb", "a\r\nb\r\n", "a\rb\rc", "\r", "\r\n", "\n\r",
 		"a\u0085b", "a\u2028b\u2029c", "\xc2", "\xe2\x80", "\xe2\x80\xa8", "x\xffy\n", "é\n😀\r\n"} {
 		src := &source{data: []byte(s)}
-		if got, want := src.lineCount(), len((&source{data: []byte(s)}).lineRunes()); got != want {
+		all := (&source{data: []byte(s)}).lineRunes()
+		if got, want := src.lineCount(), len(all); got != want {
 			t.Errorf("%q: lineCount %d, lineRunes %d", s, got, want)
+			continue
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			if got := string(src.lineAt(i)); got != string(all[i]) {
+				t.Errorf("%q line %d: lineAt %q, lineRunes %q", s, i, got, string(all[i]))
+			}
 		}
 	}
 }
