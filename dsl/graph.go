@@ -110,13 +110,24 @@ func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
 		} else {
 			note = "until " + w.At.String() + ": up to +24h"
 		}
-		if q := f.QuietHours; q != nil && q.Contains(*w.At) {
-			extra := q.To.Duration() - w.At.Duration()
-			if extra < 0 {
-				extra += Day
+		if q := f.QuietHours; q != nil {
+			// `at` is a time in the contact's zone. Quiet hours in the same zone
+			// defer it only when it falls inside them, to their end; quiet hours
+			// in a named zone can cover any contact's HH:MM, so the whole span.
+			var extra time.Duration
+			switch {
+			case q.Location != nil:
+				extra = q.Span()
+			case q.Contains(*w.At):
+				extra = q.To.Duration() - w.At.Duration()
+				if extra < 0 {
+					extra += Day
+				}
 			}
-			deferral += extra
-			note += ", up to +" + FormatDuration(extra) + " quiet hours"
+			if extra > 0 {
+				deferral += extra
+				note += ", up to +" + FormatDuration(extra) + " quiet hours"
+			}
 		}
 		return
 	}
