@@ -72,7 +72,12 @@ type aEdge struct {
 
 // Analyze runs the window analysis.
 func Analyze(p *Project) *Analysis {
-	a := &Analysis{p: p, index: map[*Step]int{}, loop: map[int][]int{}, infFrom: map[int]*Flow{}}
+	total := 0
+	for _, f := range p.Flows {
+		total += len(f.Steps)
+	}
+	a := &Analysis{p: p, index: make(map[*Step]int, total), loop: map[int][]int{}, infFrom: map[int]*Flow{},
+		nodes: make([]node, 0, total), edges: make([]aEdge, 0, 2*total)}
 	for _, f := range p.Flows {
 		for _, s := range f.Steps {
 			a.index[s] = len(a.nodes)
@@ -202,11 +207,23 @@ func Analyze(p *Project) *Analysis {
 
 	// Longest path over the rest, in topological order of the components (Tarjan
 	// numbers components in reverse topological order).
-	members := map[int][]int{}
-	maxComp := 0
+	maxComp := -1
+	for i := 0; i < n; i++ {
+		maxComp = max(maxComp, comp[i])
+	}
+	// members[c] lists the nodes of component c, all in one backing array.
+	members := make([][]int, maxComp+1)
+	count := make([]int, maxComp+1)
+	for i := 0; i < n; i++ {
+		count[comp[i]]++
+	}
+	flat := make([]int, 0, n)
+	for c := range members {
+		members[c] = flat[len(flat) : len(flat) : len(flat)+count[c]]
+		flat = flat[:len(flat)+count[c]]
+	}
 	for i := 0; i < n; i++ {
 		members[comp[i]] = append(members[comp[i]], i)
-		maxComp = max(maxComp, comp[i])
 	}
 	for c := maxComp; c >= 0; c-- {
 		ms := members[c]
