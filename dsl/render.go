@@ -224,10 +224,41 @@ func mermaidText(s string) string {
 	return `"` + s + `"`
 }
 
+// link is one drawn edge between node ids. e is nil for an `end` step's edge to
+// the stop node; toFlow is set when the edge enters another flow.
+type link struct {
+	from, to string
+	e        *Edge
+	toFlow   *Flow
+}
+
+// links lists the diagram's edges (both formats draw the same ones) and whether
+// a stop node is needed.
+func (g *graphWriter) links() (ls []link, needEnd bool) {
+	for _, s := range g.f.Steps {
+		for _, e := range g.f.Edges(s, g.p.Flow) {
+			l := link{from: g.ids[s], to: "stop", e: &e}
+			switch {
+			case e.ToFlow != nil:
+				l.to, l.toFlow = "flow_"+sanitizeID(e.ToFlow.ID), e.ToFlow
+			case e.To != nil:
+				l.to = g.ids[e.To]
+			default:
+				needEnd = true
+			}
+			ls = append(ls, l)
+		}
+		if s.Kind == ActEnd {
+			needEnd = true
+			ls = append(ls, link{from: g.ids[s], to: "stop"})
+		}
+	}
+	return ls, needEnd
+}
+
 func (g *graphWriter) mermaid(w io.Writer) {
 	fmt.Fprintln(w, "flowchart TD")
 	fmt.Fprintf(w, "  entry([%s])\n", mermaidText(string(g.f.Trigger.Kind)))
-	needEnd := false
 	for _, s := range g.f.Steps {
 		id, label := g.ids[s], mermaidText(g.nodeLabel(s))
 		switch s.Kind {
@@ -245,32 +276,22 @@ func (g *graphWriter) mermaid(w io.Writer) {
 	if len(g.f.Steps) > 0 {
 		fmt.Fprintf(w, "  entry --> %s\n", g.ids[g.f.Steps[0]])
 	}
-	for _, s := range g.f.Steps {
-		for _, e := range g.f.Edges(s, g.p.Flow) {
-			to := "stop"
-			switch {
-			case e.ToFlow != nil:
-				to = "flow_" + sanitizeID(e.ToFlow.ID)
-				fmt.Fprintf(w, "  %s[[%s]]\n", to, mermaidText("flow "+e.ToFlow.ID))
-			case e.To != nil:
-				to = g.ids[e.To]
-			default:
-				needEnd = true
-			}
-			label := g.edgeLabel(e)
-			arrow := "-->"
-			if e.Kind == EdgeTimeout {
+	ls, needEnd := g.links()
+	for _, l := range ls {
+		if l.toFlow != nil {
+			fmt.Fprintf(w, "  %s[[%s]]\n", l.to, mermaidText("flow "+l.toFlow.ID))
+		}
+		arrow, label := "-->", ""
+		if l.e != nil {
+			label = g.edgeLabel(*l.e)
+			if l.e.Kind == EdgeTimeout {
 				arrow = "-.->"
 			}
-			if label != "" {
-				fmt.Fprintf(w, "  %s %s|%s| %s\n", g.ids[s], arrow, mermaidText(label), to)
-			} else {
-				fmt.Fprintf(w, "  %s %s %s\n", g.ids[s], arrow, to)
-			}
 		}
-		if s.Kind == ActEnd {
-			needEnd = true
-			fmt.Fprintf(w, "  %s --> stop\n", g.ids[s])
+		if label != "" {
+			fmt.Fprintf(w, "  %s %s|%s| %s\n", l.from, arrow, mermaidText(label), l.to)
+		} else {
+			fmt.Fprintf(w, "  %s %s %s\n", l.from, arrow, l.to)
 		}
 	}
 	if needEnd {
@@ -287,50 +308,42 @@ func (g *graphWriter) dot(w io.Writer) {
 	fmt.Fprintf(w, "digraph %s {\n", dotText(g.f.ID))
 	fmt.Fprintln(w, "  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [fontname=\"Helvetica\", fontsize=10];")
 	fmt.Fprintf(w, "  entry [shape=oval, label=%s];\n", dotText(string(g.f.Trigger.Kind)))
-	needEnd := false
 	for _, s := range g.f.Steps {
-		shape := "box"
+		shape, style := "box", ""
 		switch s.Kind {
 		case ActBranch:
 			shape = "diamond"
 		case ActWait, ActWaitForReply:
-			shape = "box, style=rounded"
+			style = "rounded"
 		}
 		extra := ""
 		if g.templateOnly(s) {
-			extra = ", color=\"#c0392b\", penwidth=2, style=\"filled" + map[bool]string{true: ",rounded", false: ""}[shape == "box, style=rounded"] + "\", fillcolor=\"#fde2e2\""
-			shape = strings.TrimSuffix(shape, ", style=rounded")
+			style = strings.TrimPrefix(style+",filled", ",")
+			extra = `, color="#c0392b", penwidth=2, fillcolor="#fde2e2"`
+		}
+		if style != "" {
+			extra = ", style=\"" + style + "\"" + extra
 		}
 		fmt.Fprintf(w, "  %s [shape=%s, label=%s%s];\n", g.ids[s], shape, dotText(g.nodeLabel(s)), extra)
 	}
 	if len(g.f.Steps) > 0 {
 		fmt.Fprintf(w, "  entry -> %s;\n", g.ids[g.f.Steps[0]])
 	}
-	for _, s := range g.f.Steps {
-		for _, e := range g.f.Edges(s, g.p.Flow) {
-			to := "stop"
-			switch {
-			case e.ToFlow != nil:
-				to = "flow_" + sanitizeID(e.ToFlow.ID)
-				fmt.Fprintf(w, "  %s [shape=box, peripheries=2, label=%s];\n", to, dotText("flow "+e.ToFlow.ID))
-			case e.To != nil:
-				to = g.ids[e.To]
-			default:
-				needEnd = true
+	ls, needEnd := g.links()
+	for _, l := range ls {
+		if l.toFlow != nil {
+			fmt.Fprintf(w, "  %s [shape=box, peripheries=2, label=%s];\n", l.to, dotText("flow "+l.toFlow.ID))
+		}
+		var attrs []string
+		if l.e != nil {
+			if label := g.edgeLabel(*l.e); label != "" {
+				attrs = append(attrs, "label="+dotText(label))
 			}
-			attrs := []string{}
-			if l := g.edgeLabel(e); l != "" {
-				attrs = append(attrs, "label="+dotText(l))
-			}
-			if e.Kind == EdgeTimeout {
+			if l.e.Kind == EdgeTimeout {
 				attrs = append(attrs, "style=dashed")
 			}
-			fmt.Fprintf(w, "  %s -> %s [%s];\n", g.ids[s], to, strings.Join(attrs, ", "))
 		}
-		if s.Kind == ActEnd {
-			needEnd = true
-			fmt.Fprintf(w, "  %s -> stop;\n", g.ids[s])
-		}
+		fmt.Fprintf(w, "  %s -> %s [%s];\n", l.from, l.to, strings.Join(attrs, ", "))
 	}
 	if needEnd {
 		fmt.Fprintln(w, "  stop [shape=doublecircle, label=\"end\"];")
