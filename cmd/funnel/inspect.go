@@ -47,6 +47,26 @@ func checkFormat(f string) error {
 	return nil
 }
 
+// inspectCmd builds a read-only database command: --db and --format flags, the
+// format checked and the database opened before body runs.
+func inspectCmd(c *cobra.Command, body func(cmd *cobra.Command, r store.Reader, format string, args []string) error) *cobra.Command {
+	var db, format string
+	dbFlag(c, &db)
+	formatFlag(c, &format)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkFormat(format); err != nil {
+			return err
+		}
+		r, closeDB, err := openDB(cmd, db)
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		return body(cmd, r, format, args)
+	}
+	return c
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -61,68 +81,56 @@ func when(t *time.Time) string {
 }
 
 func newContactsCmd() *cobra.Command {
-	var db, format string
 	var limit int
-	c := &cobra.Command{
+	c := inspectCmd(&cobra.Command{
 		Use:   "contacts [WA_ID]",
 		Short: "List contacts, or show one with its window, consent, runs and messages",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			r, closeDB, err := openDB(cmd, db)
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			out := cmd.OutOrStdout()
-			if len(args) == 1 {
-				v, err := server.ContactState(cmd.Context(), r, args[0], time.Now().UTC())
-				if err != nil {
-					return fail(exitFailed, "%v", err)
-				}
-				if v == nil {
-					return fail(exitFailed, "unknown contact %s", args[0])
-				}
-				if format == "json" {
-					return printJSON(out, v)
-				}
-				fmt.Fprintf(out, "contact %s (%s)\n", v.WaID, v.Name)
-				fmt.Fprintf(out, "  window:   open=%v, closes %s\n", v.Window.Open, when(v.Window.ClosesAt))
-				fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
-				fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, v.Timezone)
-				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
-				for _, run := range v.Runs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, run.Flow, run.Step, run.Status, when(&run.StartedAt), when(run.EndedAt), run.EndReason)
-				}
-				tw.Flush()
-				fmt.Fprintln(out)
-				printMessages(out, v.Messages)
-				return nil
-			}
-			cs, err := r.ContactsAfter(cmd.Context(), "", limit)
+	}, func(cmd *cobra.Command, r store.Reader, format string, args []string) error {
+		out := cmd.OutOrStdout()
+		if len(args) == 1 {
+			v, err := server.ContactState(cmd.Context(), r, args[0], time.Now().UTC())
 			if err != nil {
 				return fail(exitFailed, "%v", err)
 			}
+			if v == nil {
+				return fail(exitFailed, "unknown contact %s", args[0])
+			}
 			if format == "json" {
-				return printJSON(out, cs)
+				return printJSON(out, v)
 			}
+			fmt.Fprintf(out, "contact %s (%s)\n", v.WaID, v.Name)
+			fmt.Fprintf(out, "  window:   open=%v, closes %s\n", v.Window.Open, when(v.Window.ClosesAt))
+			fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
+			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, v.Timezone)
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "WA_ID\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
-			for _, c := range cs {
-				last := "-"
-				if !c.LastInboundAt.IsZero() {
-					last = c.LastInboundAt.Format("2006-01-02 15:04:05")
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.WaID, c.Name, last, c.Consent, c.Tags)
+			fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
+			for _, run := range v.Runs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", run.ID, run.Flow, run.Step, run.Status, when(&run.StartedAt), when(run.EndedAt), run.EndReason)
 			}
-			return tw.Flush()
-		},
-	}
-	dbFlag(c, &db)
-	formatFlag(c, &format)
+			tw.Flush()
+			fmt.Fprintln(out)
+			printMessages(out, v.Messages)
+			return nil
+		}
+		cs, err := r.ContactsAfter(cmd.Context(), "", limit)
+		if err != nil {
+			return fail(exitFailed, "%v", err)
+		}
+		if format == "json" {
+			return printJSON(out, cs)
+		}
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "WA_ID\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
+		for _, c := range cs {
+			last := "-"
+			if !c.LastInboundAt.IsZero() {
+				last = c.LastInboundAt.Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.WaID, c.Name, last, c.Consent, c.Tags)
+		}
+		return tw.Flush()
+	})
 	c.Flags().IntVar(&limit, "limit", 100, "how many contacts to list")
 	return c
 }
@@ -145,40 +153,29 @@ func printMessages(out io.Writer, ms []server.MessageView) {
 }
 
 func newRunsCmd() *cobra.Command {
-	var db, format, flow, status string
+	var flow, status string
 	var limit int
-	c := &cobra.Command{
+	c := inspectCmd(&cobra.Command{
 		Use:   "runs [--flow ID] [--status STATUS]",
 		Short: "List runs (newest first), filtered by flow and status",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			r, closeDB, err := openDB(cmd, db)
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			runs, err := r.RunsWhere(cmd.Context(), flow, status, limit)
-			if err != nil {
-				return fail(exitFailed, "%v", err)
-			}
-			out := cmd.OutOrStdout()
-			if format == "json" {
-				return printJSON(out, runs)
-			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tCONTACT\tFLOW\tVERSION\tSTEP\tSTATUS\tSTARTED\tREASON")
-			for _, run := range runs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", run.ID, run.Contact, run.FlowID, run.VersionID, run.Step, run.Status,
-					run.StartedAt.Format("2006-01-02 15:04:05"), run.EndReason)
-			}
-			return tw.Flush()
-		},
-	}
-	dbFlag(c, &db)
-	formatFlag(c, &format)
+	}, func(cmd *cobra.Command, r store.Reader, format string, _ []string) error {
+		runs, err := r.RunsWhere(cmd.Context(), flow, status, limit)
+		if err != nil {
+			return fail(exitFailed, "%v", err)
+		}
+		out := cmd.OutOrStdout()
+		if format == "json" {
+			return printJSON(out, runs)
+		}
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tCONTACT\tFLOW\tVERSION\tSTEP\tSTATUS\tSTARTED\tREASON")
+		for _, run := range runs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", run.ID, run.Contact, run.FlowID, run.VersionID, run.Step, run.Status,
+				run.StartedAt.Format("2006-01-02 15:04:05"), run.EndReason)
+		}
+		return tw.Flush()
+	})
 	c.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
 	c.Flags().StringVar(&status, "status", "", "only runs in this status (active, waiting, waiting_reply, completed, expired, cancelled, failed)")
 	c.Flags().IntVar(&limit, "limit", 100, "how many runs")
@@ -186,38 +183,27 @@ func newRunsCmd() *cobra.Command {
 }
 
 func newOutboxCmd() *cobra.Command {
-	var db, format, status string
+	var status string
 	var limit int
-	c := &cobra.Command{
+	c := inspectCmd(&cobra.Command{
 		Use:   "outbox [--status STATUS]",
 		Short: "List messages (newest first): failed, refused and unknown ones stay visible here",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
-				return err
-			}
-			r, closeDB, err := openDB(cmd, db)
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			items, err := r.OutboxWhere(cmd.Context(), status, limit)
-			if err != nil {
-				return fail(exitFailed, "%v", err)
-			}
-			var views []server.MessageView
-			for _, it := range items {
-				views = append(views, server.MessageViewOf(it))
-			}
-			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), views)
-			}
-			printMessages(cmd.OutOrStdout(), views)
-			return nil
-		},
-	}
-	dbFlag(c, &db)
-	formatFlag(c, &format)
+	}, func(cmd *cobra.Command, r store.Reader, format string, _ []string) error {
+		items, err := r.OutboxWhere(cmd.Context(), status, limit)
+		if err != nil {
+			return fail(exitFailed, "%v", err)
+		}
+		views := []server.MessageView{}
+		for _, it := range items {
+			views = append(views, server.MessageViewOf(it))
+		}
+		if format == "json" {
+			return printJSON(cmd.OutOrStdout(), views)
+		}
+		printMessages(cmd.OutOrStdout(), views)
+		return nil
+	})
 	c.Flags().StringVar(&status, "status", "", "only messages in this status (pending, sent, delivered, read, failed, window_closed, opted_out, no_consent, unknown, cancelled)")
 	c.Flags().IntVar(&limit, "limit", 100, "how many messages")
 	return c
