@@ -42,6 +42,10 @@ type batch struct {
 	chain int
 	// chainOut is where the advance in progress began in outbox.
 	chainOut int
+	// overdue holds timers already due when an inbox batch starts, by run: a
+	// message first fires the reply timeouts due before it was written (see
+	// fireOverdue).
+	overdue map[int64][]*store.Timer
 }
 
 func (e *Engine) newBatch(tx store.Tx) *batch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
@@ -40,6 +41,7 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 		var contacts []string
 		var statusIDs []int64
 		var providerIDs []string
+		hasMessages := false
 		for i, it := range items {
 			in := &Inbound{}
 			if err := json.Unmarshal(it.Payload, in); err != nil {
@@ -48,6 +50,7 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 			}
 			decoded[i] = in
 			contacts = append(contacts, in.WaID)
+			hasMessages = hasMessages || in.Message != nil
 			if in.Status != nil {
 				var st whatsapp.Status
 				if json.Unmarshal(in.Status, &st) == nil {
@@ -64,6 +67,16 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 		}
 		if err := b.loadOutbox(statusIDs, providerIDs); err != nil {
 			return err
+		}
+		if hasMessages {
+			due, err := tx.DueTimers(b.now, e.opts.BatchSize)
+			if err != nil {
+				return err
+			}
+			b.overdue = map[int64][]*store.Timer{}
+			for _, t := range due {
+				b.overdue[t.RunID] = append(b.overdue[t.RunID], t)
+			}
 		}
 		for i, it := range items {
 			if decoded[i] == nil {
@@ -129,6 +142,7 @@ func (b *batch) handleMessage(in *Inbound) string {
 		b.optOut(c, "keyword:"+normalizeKeyword(reply.Text))
 		return ResultOptedOut
 	}
+	b.fireOverdue(c.WaID, in.Time)
 	if r := b.waitingRun(c.WaID); r != nil {
 		f, err := b.e.flowForVersion(b.tx, r.VersionID)
 		if err != nil {
@@ -159,6 +173,45 @@ func (b *batch) handleMessage(in *Inbound) string {
 		}
 	}
 	return ResultNoMatch
+}
+
+// fireOverdue fires the contact's reply timeouts that fell due before the
+// message was written, earliest first, before the message is handled (the
+// daemon was down, or the timer loop has not caught up yet): a reply written
+// after the timeout does not resume the wait that timed out. (Overdue `wait`
+// timers are left to FireTimers: the message is not a reply to a question the
+// contact has not been sent yet.)
+func (b *batch) fireOverdue(waID string, written time.Time) {
+	if len(b.overdue) == 0 {
+		return
+	}
+	for {
+		var next *store.Timer
+		var run *store.Run
+		for _, r := range b.liveRuns[waID] {
+			if !r.Live() {
+				continue
+			}
+			for _, t := range b.overdue[r.ID] {
+				if t.Kind == store.TimerReplyTimeout && t.Seq == r.WaitSeq && !t.DueAt.After(written) &&
+					(next == nil || t.DueAt.Before(next.DueAt)) {
+					next, run = t, r
+				}
+			}
+		}
+		if next == nil {
+			return
+		}
+		ts := b.overdue[run.ID]
+		for i, t := range ts {
+			if t == next {
+				b.overdue[run.ID] = append(ts[:i:i], ts[i+1:]...)
+				break
+			}
+		}
+		b.doneTimers = append(b.doneTimers, next.ID)
+		b.fire(next, run)
+	}
 }
 
 // waitingRun is the contact's most recent run waiting for a reply.
