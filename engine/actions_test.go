@@ -587,6 +587,29 @@ func TestWaitForReplyTimeout(t *testing.T) {
 			t.Errorf("last inbound %s", c.LastInboundAt)
 		}
 	})
+	// The daemon was down when the timeout fell due: what the contact wrote after
+	// the timeout does not resume the wait, what they wrote before it does.
+	for _, tc := range []struct {
+		written time.Duration
+		want    string
+	}{{2 * time.Hour, "late"}, {50 * time.Minute, "echo"}} {
+		t.Run(fmt.Sprintf("daemon down, reply written at +%s", tc.written), func(t *testing.T) {
+			r := newRig(t, []string{onHi("reply", "", replyFlow)})
+			r.send(ana, textMsg("hi"))
+			r.clock.Set(rigStart.Add(3 * time.Hour))
+			r.restart(onHi("reply", "", replyFlow))
+			r.ch.inbound(ana, rigStart.Add(tc.written))
+			r.enqueue(r.inboundItem(ana, textMsg("yes"), rigStart.Add(tc.written)))
+			r.settle()
+			out := r.outbox(ana)
+			if len(out) != 2 || out[1].Step != tc.want {
+				t.Fatalf("rows: %+v", out)
+			}
+			if run := r.run(ana); run.Status != store.RunCompleted {
+				t.Fatalf("run %+v", run)
+			}
+		})
+	}
 	t.Run("wait indefinitely", func(t *testing.T) {
 		r := newRig(t, []string{onHi("forever", "", `
   - id: answer
