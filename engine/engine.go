@@ -310,10 +310,20 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 
 // Run drives the engine until ctx ends: one goroutine processes inbox, timers and
 // schedules, another sends. On start, messages left `sending` by a crash become
-// `unknown` (at-most-once). It returns when both loops have stopped.
+// `unknown` (at-most-once); a store that fails then (locked, full) is retried
+// with backoff like any later failure, and nothing runs before it succeeds. It
+// returns when both loops have stopped.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.RecoverSending(ctx); err != nil {
-		return err
+	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		err := e.RecoverSending(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		e.log.Error("marking interrupted sends unknown; retrying", "err", err)
+		sleep(ctx, backoff)
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
