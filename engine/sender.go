@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -165,15 +164,13 @@ var errNotAttempted = errors.New("not attempted")
 // dispatch sends jobs concurrently, each at its paced time. Pacing is about real
 // throughput, so it runs on the wall clock even when the engine's clock is
 // virtual or offset (the sandbox fast-forwards days).
+//
+// A worker reserves its slot when it takes a job, not when the round is
+// claimed: slots reserved ahead for a whole round would all be overdue after a
+// stall of the process (a GC pause, a busy host) and go out back to back, over
+// Meta's limit (130429). Reserved when taken, at most SendConcurrency slots are
+// outstanding, so a stall releases at most that many plus the bucket's burst.
 func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
-	now := time.Now()
-	for _, j := range jobs {
-		j.at = now
-		if !e.opts.NoPacing {
-			j.at = e.sender.phone(j.item.PhoneNumberID).Reserve(now)
-		}
-	}
-	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].at.Before(jobs[b].at) })
 	work := make(chan *sendJob)
 	var wg sync.WaitGroup
 	for w := 0; w < min(e.opts.SendConcurrency, len(jobs)); w++ {
@@ -181,9 +178,13 @@ func (e *Engine) dispatch(ctx context.Context, jobs []*sendJob) {
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				if !e.opts.NoPacing && !pace(ctx, j.at) {
-					j.err = errNotAttempted
-					continue
+				j.at = time.Now()
+				if !e.opts.NoPacing {
+					j.at = e.sender.phone(j.item.PhoneNumberID).Reserve(j.at)
+					if !pace(ctx, j.at) {
+						j.err = errNotAttempted
+						continue
+					}
 				}
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.SendTimeout)
 				j.id, j.err = e.opts.Channel.Send(cctx, j.item.PhoneNumberID, j.msg)
