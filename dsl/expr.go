@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -58,7 +59,14 @@ type cached struct {
 
 // programs caches compilations: the same expression (`contact.name`) recurs across
 // hundreds of steps and files, and a compiled program is immutable.
-var programs sync.Map
+// The cache is bounded: a daemon that reloads edited flows for months must not
+// keep every expression it ever compiled; past maxPrograms it starts afresh.
+var (
+	programs      sync.Map
+	programsCount atomic.Int64
+)
+
+const maxPrograms = 50_000
 
 // compileExpr compiles src against Env. posAt maps a rune offset inside src to its
 // source position, so errors point at the exact character.
@@ -73,6 +81,10 @@ func compileExpr(src string, kind exprKind, posAt func(int) Pos) (*Expr, *Diagno
 			opts = append(opts, expr.AsBool())
 		}
 		c.prog, c.err = compileSafely(src, opts)
+		if programsCount.Add(1) > maxPrograms {
+			programs.Clear()
+			programsCount.Store(1)
+		}
 		programs.Store(key, c)
 	}
 	if c.err != nil {
