@@ -135,7 +135,9 @@ func TestServeReloadsAndDrains(t *testing.T) {
 	}
 	os.WriteFile(menu, bytes.Replace(orig, []byte("What can we help you with?"), []byte("How can we help today?"), 1), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, "the new version", func() bool { return strings.Contains(say(fmt.Sprint(15550000100+time.Now().UnixNano()%1000), "menu"), "How can we help today?") })
+	waitFor(t, "the new version", func() bool {
+		return strings.Contains(say(fmt.Sprint(15550000100+time.Now().UnixNano()%1000), "menu"), "How can we help today?")
+	})
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
