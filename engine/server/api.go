@@ -70,7 +70,15 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	var req eventRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err = dec.Decode(&req)
+	if err == nil {
+		// One object and nothing after it: a second event (or garbage) would
+		// otherwise be dropped behind a 202.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err != nil {
 		s.m.apiEvents.WithLabelValues("bad_request").Inc()
 		apiError(w, http.StatusBadRequest, `invalid JSON: want {"name": "...", "wa_id": "...", "payload": {...}}: `+err.Error())
 		return
