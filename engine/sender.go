@@ -218,8 +218,36 @@ func pace(ctx context.Context, at time.Time) bool {
 }
 
 // recordResults settles each attempted message by the class of its outcome.
+// The outcomes exist only in memory until this write commits, so a store that
+// fails it (locked, full disk) is retried with backoff until it takes them, or
+// until ctx ends: then the rows stay `sending` and become `unknown` at the next
+// start (at-most-once). Giving up at once left them `sending` for the life of
+// the process: the outcomes lost, and every later message to those contacts
+// held behind them. Each try works on copies of the rows; the metrics count
+// once, after the commit.
 func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
-	return e.st.Write(context.WithoutCancel(ctx), func(tx store.Tx) error {
+	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		counts, err := e.writeResults(ctx, jobs)
+		if err == nil {
+			for _, inc := range counts {
+				inc()
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		e.log.Error("recording send results; retrying", "err", err, "messages", len(jobs))
+		sleep(ctx, backoff)
+	}
+}
+
+// writeResults is one try of recordResults; it returns the metric increments
+// to apply once committed.
+func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), error) {
+	var counts []func()
+	err := e.st.Write(context.WithoutCancel(ctx), func(tx store.Tx) error {
+		counts = counts[:0]
 		now := e.Now()
 		ids := make([]int64, len(jobs))
 		for i, j := range jobs {
@@ -232,7 +260,8 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 		}
 		items := make([]*store.OutboxItem, 0, len(jobs))
 		for _, j := range jobs {
-			it := j.item
+			row := *j.item
+			it := &row
 			if cur := current[it.ID]; cur != nil && statusRank[cur.Status] > statusRank[store.OutSent] {
 				it.Status = cur.Status
 			}
@@ -246,7 +275,7 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 			class := whatsapp.Classify(j.err)
 			code := whatsapp.ErrorCode(j.err)
 			if code == 131047 {
-				e.m.Seen131047.Inc()
+				counts = append(counts, e.m.Seen131047.Inc)
 			}
 			switch class {
 			case whatsapp.OK:
@@ -255,29 +284,29 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 				}
 				it.ProviderID, it.SentAt = j.id, now
 				it.ErrorCode, it.LastError = 0, ""
-				e.m.Sends.WithLabelValues(mtype, "sent").Inc()
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "sent").Inc)
 			case whatsapp.Retryable:
 				it.Attempts++
 				it.ErrorCode, it.LastError = code, errText(j.err)
 				if it.Attempts >= e.opts.MaxAttempts {
 					it.Status = store.OutFailed
-					e.m.Sends.WithLabelValues(mtype, "failed").Inc()
+					counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 				} else {
 					it.Status = store.OutPending
 					it.NextAttemptAt = now.Add(whatsapp.Backoff(class, it.Attempts-1, code, e.opts.Rand))
-					e.m.Sends.WithLabelValues(mtype, "retry").Inc()
+					counts = append(counts, e.m.Sends.WithLabelValues(mtype, "retry").Inc)
 				}
 			case whatsapp.Pause:
 				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
 				e.pause(fmt.Sprintf("error %d (spam rate limit)", code), 10*time.Minute)
-				e.m.Sends.WithLabelValues(mtype, "paused").Inc()
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Fatal:
 				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
 				e.pause(fmt.Sprintf("error %d", code), 0)
-				e.m.Sends.WithLabelValues(mtype, "paused").Inc()
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Unknown:
 				it.Status, it.LastError = store.OutUnknown, "outcome unknown ("+errText(j.err)+"): not sent again (at-most-once)"
-				e.m.Sends.WithLabelValues(mtype, "unknown").Inc()
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "unknown").Inc)
 			default: // Permanent
 				it.ErrorCode, it.LastError = code, errText(j.err)
 				it.Status = store.OutFailed
@@ -286,12 +315,13 @@ func (e *Engine) recordResults(ctx context.Context, jobs []*sendJob) error {
 					it.Status, it.Kind, it.Payload, it.Fallback = store.OutPending, store.KindTemplate, it.Fallback, nil
 					it.Category, it.SentAs = it.FallbackCategory, "fallback"
 				}
-				e.m.Sends.WithLabelValues(mtype, "failed").Inc()
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 			}
 			items = append(items, it)
 		}
 		return tx.SaveOutbox(items)
 	})
+	return counts, err
 }
 
 func errText(err error) string {
