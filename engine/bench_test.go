@@ -1,0 +1,777 @@
+package engine_test
+
+// Throughput benchmarks of the engine's loops, each beside a raw-SQLite baseline
+// that writes the same rows with the same durability (same pragmas, same
+// transaction size) in the same run. The ratio (x_raw) is what to compare across
+// machines; the absolute rates depend on the disk and the noise of the host.
+//
+//	go test -run '^$' -bench 'Inbound|Timers' -benchtime 20000x -count 5 ./engine/
+//
+// See docs/BENCHMARKS.md for what each one measures and recorded figures.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
+	"github.com/funnel-dev/funnel/store"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// benchT0 is the virtual time the benchmarks run at.
+var benchT0 = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+
+// benchBatch is the engine's default batch size (Options.BatchSize); the raw
+// baselines commit the same number of events per transaction.
+const benchBatch = 500
+
+// The flows of the benchmarks. bench-ad and bench-chat are what a new contact
+// meets (a send, then a wait_for_reply with a timeout: a contact, a run, an outbox
+// row and a timer per event); bench-drip (wait → send → end) and bench-chain
+// (wait → wait) are what timers wake.
+const (
+	benchAdFlow = `flow: bench-ad
+language: en_US
+trigger:
+  click_to_whatsapp:
+    ads: ["ad-1", "ad-2"]
+steps:
+  - id: hello
+    send:
+      text: "Hi ${contact.name}! You came from “${entry.headline}”. Want 20% off your first order?"
+      buttons: ["Yes please", "Not now"]
+  - id: answer
+    wait_for_reply: {timeout: 4h, on_timeout: nudge}
+  - id: thanks
+    send: {text: "Great! Your code is SUMMER20."}
+    next: done
+  - id: nudge
+    send: {text: "Still there, ${contact.name}? Your 20% is waiting."}
+  - id: done
+    end: completed
+`
+	benchChatFlow = `flow: bench-chat
+language: en_US
+trigger:
+  message:
+steps:
+  - id: hello
+    send: {text: "Hi ${contact.name}! Thanks for writing. Reply MENU to see what we can do."}
+  - id: answer
+    wait_for_reply: {timeout: 1h, on_timeout: bye}
+  - id: ack
+    send: {text: "Got it: ${reply.text}"}
+  - id: bye
+    end: completed
+`
+	benchDripFlow = `flow: bench-drip
+language: en_US
+trigger:
+  message: {keywords: [drip]}
+steps:
+  - id: first
+    wait: 1h
+  - id: remind
+    send: {text: "Hi ${contact.name}, your cart is still waiting for you."}
+  - id: done
+    end: completed
+`
+	benchChainFlow = `flow: bench-chain
+language: en_US
+trigger:
+  message: {keywords: [chain]}
+steps:
+  - id: first
+    wait: 1h
+  - id: second
+    wait: 2h
+  - id: done
+    end: completed
+`
+)
+
+// benchProject parses and checks flows; any error fails.
+func benchProject(tb testing.TB, sources ...string) *dsl.Project {
+	tb.Helper()
+	var flows []*dsl.Flow
+	for i, src := range sources {
+		f, diags := dsl.ParseFlow(fmt.Sprintf("flow%d.yaml", i), []byte(src))
+		if f == nil || dsl.Diagnostics(diags).HasErrors() {
+			tb.Fatalf("flow %d: %v", i, diags)
+		}
+		flows = append(flows, f)
+	}
+	p, diags := dsl.NewProject(flows, nil)
+	diags = append(diags, dsl.Check(p, dsl.Options{})...)
+	if diags.HasErrors() {
+		tb.Fatalf("project: %v", diags)
+	}
+	return p
+}
+
+func benchAllFlows(tb testing.TB) *dsl.Project {
+	return benchProject(tb, benchAdFlow, benchChatFlow, benchDripFlow, benchChainFlow)
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// benchEngine opens the store at path and loads the benchmark flows.
+func benchEngine(tb testing.TB, path, sync string, clock engine.Clock, opts engine.Options) (*store.SQLite, *engine.Engine) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, path, store.Options{Synchronous: sync})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts.Clock, opts.Logger, opts.PhoneNumberID = clock, quietLogger(), "bench"
+	eng := engine.New(st, opts)
+	if err := eng.Load(ctx, benchAllFlows(tb), nil); err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	return st, eng
+}
+
+// rawDSN opens a database with exactly the writer settings of store.Open: WAL,
+// BEGIN IMMEDIATE, the same synchronous mode and page cache.
+func rawDSN(path, sync string) string {
+	return "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL" +
+		"&_txlock=immediate&_synchronous=" + sync + "&_cache_size=-65536"
+}
+
+func rawOpen(tb testing.TB, path, sync string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", rawDSN(path, sync))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if err := db.Ping(); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// benchWaID is contact i's WhatsApp id.
+func benchWaID(i int) string { return fmt.Sprintf("1555%07d", i) }
+
+// benchInboundItem is the stored form of the first message of contact i: one in
+// five comes from a click-to-WhatsApp ad.
+func benchInboundItem(i int, text string, at time.Time) store.InboxItem {
+	wa := benchWaID(i)
+	m := map[string]any{"from": wa, "id": "wamid.bench." + strconv.Itoa(i) + "." + text,
+		"timestamp": strconv.FormatInt(at.Unix(), 10), "type": "text", "text": map[string]string{"body": text}}
+	if i%5 == 0 {
+		m["referral"] = map[string]string{"source_type": "ad", "source_id": "ad-" + strconv.Itoa(1+i%2),
+			"source_url": "https://fb.me/summer", "headline": "Summer sandals -20%", "body": "Tap to chat with us",
+			"media_type": "image", "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM"}
+	}
+	raw, _ := json.Marshal(m)
+	payload, _ := json.Marshal(engine.Inbound{PhoneNumberID: "bench", WaID: wa, Name: "Ana " + strconv.Itoa(i), Time: at, Message: raw})
+	return store.InboxItem{Key: "message:" + m["id"].(string), Kind: store.InboxMessage, Contact: wa, Payload: payload, ReceivedAt: at}
+}
+
+func benchEnqueue(tb testing.TB, st store.Store, items []store.InboxItem) {
+	tb.Helper()
+	for start := 0; start < len(items); start += 1000 {
+		if _, err := st.Enqueue(context.Background(), items[start:min(start+1000, len(items))]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func benchCount(tb testing.TB, db *sql.DB, query string, args ...any) int64 {
+	tb.Helper()
+	var n int64
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func benchSyncModes() []string {
+	if s := os.Getenv("FUNNEL_BENCH_SYNC"); s != "" {
+		return []string{s}
+	}
+	return []string{"FULL", "NORMAL"}
+}
+
+// ---- a. inbound events ----
+
+// BenchmarkInbound measures engine.ProcessInbox draining b.N pre-enqueued first
+// messages of b.N new contacts (one in five from an ad): each event upserts a
+// contact, inserts a run, an outbox row and a reply-timeout timer, and marks the
+// inbox row processed. The baseline does the same five row writes per event with
+// prepared statements, benchBatch events per transaction, after selecting the
+// same pending inbox rows.
+func BenchmarkInbound(b *testing.B) {
+	for _, sync := range benchSyncModes() {
+		b.Run("sync="+sync, func(b *testing.B) { benchInbound(b, sync) })
+	}
+}
+
+func benchInbound(b *testing.B, sync string) {
+	ctx := context.Background()
+	n := b.N
+	items := make([]store.InboxItem, n)
+	for i := range items {
+		items[i] = benchInboundItem(i, "hello", benchT0.Add(-time.Minute))
+	}
+	dir := b.TempDir()
+	rawPath := filepath.Join(dir, "raw.db")
+	st, _ := benchEngine(b, rawPath, sync, engine.NewVirtualClock(benchT0), engine.Options{})
+	benchEnqueue(b, st, items)
+	st.Close()
+	raw := newRawInbound(b, rawPath, sync)
+	defer raw.close()
+
+	st, eng := benchEngine(b, filepath.Join(dir, "engine.db"), sync, engine.NewVirtualClock(benchT0), engine.Options{BatchSize: benchBatch})
+	defer st.Close()
+	benchEnqueue(b, st, items)
+
+	engP, rawP := benchInterleave(b, n, func(max int) int {
+		done := 0
+		for done < max {
+			k, err := eng.ProcessInbox(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if k == 0 {
+				break
+			}
+			done += k
+		}
+		return done
+	}, raw.step)
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if stats.LiveRuns != int64(n) || stats.Timers != int64(n) || stats.OutboxPending != int64(n) || stats.Contacts != int64(n) || stats.InboxPending != 0 {
+		b.Fatalf("engine wrote %+v, want %d of each", stats, n)
+	}
+	benchReport(b, "events/s", n, engP, rawP)
+}
+
+// benchPhase is the wall-clock and CPU time (user + system, all threads) spent.
+type benchPhase struct{ wall, cpu time.Duration }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchRound is how many events (or timers) one side handles before the other
+// takes its turn: 10 transactions.
+const benchRound = 10 * benchBatch
+
+// benchInterleave runs the engine and the baseline over n items each, taking
+// turns every benchRound items (the side that goes first alternates), so both
+// see the same background load on a noisy host. Only the engine's turns run
+// under the benchmark timer. Each func handles up to max items and returns how
+// many it did (0 when there is nothing left).
+func benchInterleave(b *testing.B, n int, eng, raw func(max int) int) (engP, rawP benchPhase) {
+	b.StopTimer()
+	b.ResetTimer()
+	run := func(p *benchPhase, f func(int) int, timed bool) int {
+		runtime.GC()
+		if timed {
+			b.StartTimer()
+		}
+		w, c := time.Now(), cpuTime()
+		k := f(benchRound)
+		p.wall += time.Since(w)
+		p.cpu += cpuTime() - c
+		if timed {
+			b.StopTimer()
+		}
+		return k
+	}
+	var ne, nr int
+	for round := 0; ne < n || nr < n; round++ {
+		if round%2 == 0 {
+			nr += run(&rawP, raw, false)
+			ne += run(&engP, eng, true)
+		} else {
+			ne += run(&engP, eng, true)
+			nr += run(&rawP, raw, false)
+		}
+		if round > 2*n/benchRound+4 {
+			b.Fatalf("no progress: engine %d, baseline %d of %d", ne, nr, n)
+		}
+	}
+	if ne != n || nr != n {
+		b.Fatalf("engine handled %d, baseline %d, want %d", ne, nr, n)
+	}
+	return engP, rawP
+}
+
+// benchReport reports the engine's rate, the baseline's, and their ratio by wall
+// clock (x_raw) and by CPU time (x_raw_cpu: steadier when other processes
+// compete for the cores), and the CPU time per item of each (cpu_us/op,
+// raw_cpu_us/op; all threads, so the garbage collector counts).
+func benchReport(b *testing.B, unit string, n int, eng, raw benchPhase) {
+	e, r := float64(n)/eng.wall.Seconds(), float64(n)/raw.wall.Seconds()
+	b.ReportMetric(e, unit)
+	b.ReportMetric(r, "raw_"+unit)
+	b.ReportMetric(e/r, "x_raw")
+	b.ReportMetric(raw.cpu.Seconds()/eng.cpu.Seconds(), "x_raw_cpu")
+	b.ReportMetric(float64(eng.cpu.Microseconds())/float64(n), "cpu_us/op")
+	b.ReportMetric(float64(raw.cpu.Microseconds())/float64(n), "raw_cpu_us/op")
+}
+
+// Representative column values, encoded once (not per row: the baseline does no
+// JSON work) so the baseline writes rows of the engine's sizes.
+var benchRawValues = func() (v struct{ entryAd, entryText, outboxAd, outboxChat, reminder []byte }) {
+	e := dsl.EntryEnv{SourceID: "ad-1", SourceURL: "https://fb.me/summer", SourceType: "ad", Headline: "Summer sandals -20%",
+		Body: "Tap to chat with us", MediaType: "image", CtwaClid: "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM", Text: "hello"}
+	v.entryAd, _ = json.Marshal(e)
+	v.entryText, _ = json.Marshal(dsl.EntryEnv{Text: "hello"})
+	m := whatsapp.NewButtons(benchWaID(0), "Hi Ana 0! You came from “Summer sandals -20%”. Want 20% off your first order?",
+		whatsapp.ButtonReply{ID: "yes-please", Title: "Yes please"}, whatsapp.ButtonReply{ID: "not-now", Title: "Not now"})
+	m.BizOpaqueCallbackData = engine.CallbackData(1)
+	v.outboxAd, _ = json.Marshal(m)
+	t := whatsapp.NewText(benchWaID(0), "Hi Ana 0! Thanks for writing. Reply MENU to see what we can do.")
+	t.BizOpaqueCallbackData = engine.CallbackData(1)
+	v.outboxChat, _ = json.Marshal(t)
+	t = whatsapp.NewText(benchWaID(0), "Hi Ana 0, your cart is still waiting for you.")
+	t.BizOpaqueCallbackData = engine.CallbackData(1)
+	v.reminder, _ = json.Marshal(t)
+	return v
+}()
+
+const (
+	rawContactUpsert = `INSERT INTO contacts (wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at)
+		VALUES (?, ?, '', '{}', '[]', ?, ?, '', NULL, '', ?, ?)
+		ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, phone_number_id = excluded.phone_number_id,
+		last_inbound_at = excluded.last_inbound_at, updated_at = excluded.updated_at`
+	rawRunInsert = `INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)
+		VALUES (?, ?, ?, ?, 'answer', 'waiting_reply', '{}', ?, '{}', '{}', 1, 2, ?, ?, NULL, '')`
+	rawOutboxInsert = `INSERT INTO outbox (id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category,
+		status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'freeform', '', 0, ?, NULL, '', 'pending', '', 0, ?, 0, '', '', ?, NULL, ?)`
+	rawTimerInsert = `INSERT INTO timers (id, due_at, run_id, kind, seq) VALUES (?, ?, ?, ?, ?)`
+	rawInboxDone   = `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`
+)
+
+// rawInbound is the baseline of BenchmarkInbound: select a batch of pending inbox
+// rows, then per event the same five row writes the engine makes, with prepared
+// statements, one transaction per batch.
+type rawInbound struct {
+	b        *testing.B
+	db       *sql.DB
+	stmts    map[string]*sql.Stmt
+	versions map[string]int64
+	runID    int64
+}
+
+func newRawInbound(b *testing.B, path, sync string) *rawInbound {
+	r := &rawInbound{b: b, db: rawOpen(b, path, sync), stmts: map[string]*sql.Stmt{}, versions: rawVersions(b, path)}
+	for _, q := range []string{rawContactUpsert, rawRunInsert, rawOutboxInsert, rawTimerInsert, rawInboxDone} {
+		st, err := r.db.Prepare(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.stmts[q] = st
+	}
+	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM runs").Scan(&r.runID)
+	return r
+}
+
+func (r *rawInbound) close() {
+	for _, st := range r.stmts {
+		st.Close()
+	}
+	r.db.Close()
+}
+
+// rawVersions maps flow ids to their version ids.
+func rawVersions(tb testing.TB, path string) map[string]int64 {
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	versions := map[string]int64{}
+	rows, err := db.Query("SELECT flow_id, id FROM flow_versions")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f string
+		var id int64
+		if err := rows.Scan(&f, &id); err != nil {
+			tb.Fatal(err)
+		}
+		versions[f] = id
+	}
+	return versions
+}
+
+// step processes up to max events, benchBatch per transaction.
+func (r *rawInbound) step(max int) int {
+	b := r.b
+	now := benchT0.UnixMilli()
+	v := benchRawValues
+	done := 0
+	for done < max {
+		tx, err := r.db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		type ev struct {
+			id      int64
+			contact string
+			payload []byte
+		}
+		var evs []ev
+		rows, err := tx.Query("SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", benchBatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var e ev
+			var key, kind, result string
+			var received int64
+			var processed sql.NullInt64
+			if err := rows.Scan(&e.id, &key, &kind, &e.contact, &e.payload, &received, &processed, &result); err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, e)
+		}
+		rows.Close()
+		if len(evs) == 0 {
+			tx.Rollback()
+			break
+		}
+		st := func(q string) *sql.Stmt { return tx.Stmt(r.stmts[q]) }
+		cu, ri, oi, ti, id := st(rawContactUpsert), st(rawRunInsert), st(rawOutboxInsert), st(rawTimerInsert), st(rawInboxDone)
+		for _, e := range evs {
+			r.runID++
+			runID := r.runID
+			i, _ := strconv.Atoi(e.contact[4:])
+			flow, entry, payload, due := "bench-chat", v.entryText, v.outboxChat, now+time.Hour.Milliseconds()
+			if i%5 == 0 {
+				flow, entry, payload, due = "bench-ad", v.entryAd, v.outboxAd, now+4*time.Hour.Milliseconds()
+			}
+			execs := []struct {
+				s    *sql.Stmt
+				args []any
+			}{
+				{cu, []any{e.contact, "Ana " + strconv.Itoa(i), "bench", now - 60_000, now, now}},
+				{ri, []any{runID, e.contact, flow, r.versions[flow], entry, now, now}},
+				{oi, []any{runID, strconv.FormatInt(runID, 10) + "/1", runID, flow, "hello", e.contact, "bench", payload, now, now, now}},
+				{ti, []any{runID, due, runID, store.TimerReplyTimeout, 1}},
+				{id, []any{now, engine.ResultStarted, e.id}},
+			}
+			for _, x := range execs {
+				if _, err := x.s.Exec(x.args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		done += len(evs)
+	}
+	return done
+}
+
+// ---- b. due timers with 1M pending ----
+
+// benchSeed fills a database (already migrated, flows loaded) with n contacts, each
+// in one live run paused at the first step of a flow, and its timer: run i's timer
+// is due at dueBase + i ms. kinds says which flows the runs are in, round robin:
+// "drip" (wait → send → end), "chain" (wait → wait), "ad" (waiting for a reply,
+// with a reply timeout). It is one SQL statement per table (recursive CTEs), with
+// synchronous=OFF: the seed is setup, not measured.
+func benchSeed(tb testing.TB, path string, n int, dueBase time.Time, kinds ...string) {
+	tb.Helper()
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?_journal_mode=WAL&_synchronous=OFF&_cache_size=-262144")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	versions := rawVersions(tb, path)
+	// CASE expressions pick the run's flow, step, status and timer kind by i % k.
+	pick := func(f func(kind string) string) string {
+		s := "CASE i % " + strconv.Itoa(len(kinds))
+		for j, k := range kinds {
+			s += fmt.Sprintf(" WHEN %d THEN %s", j, f(k))
+		}
+		return s + " END"
+	}
+	q := func(s string) string { return "'" + s + "'" }
+	flowOf := map[string]string{"drip": "bench-drip", "chain": "bench-chain", "ad": "bench-ad"}
+	for _, k := range kinds {
+		if versions[flowOf[k]] == 0 {
+			tb.Fatalf("flow %s not loaded", flowOf[k])
+		}
+	}
+	flow := pick(func(k string) string { return q(flowOf[k]) })
+	version := pick(func(k string) string { return strconv.FormatInt(versions[flowOf[k]], 10) })
+	step := pick(func(k string) string {
+		if k == "ad" {
+			return q("answer")
+		}
+		return q("first")
+	})
+	status := pick(func(k string) string {
+		if k == "ad" {
+			return q(store.RunWaitingReply)
+		}
+		return q(store.RunWaiting)
+	})
+	entry := pick(func(k string) string {
+		if k == "ad" {
+			return q(string(benchRawValues.entryAd))
+		}
+		return q(`{"text":"` + k + `"}`)
+	})
+	seq := pick(func(k string) string {
+		if k == "ad" {
+			return "2"
+		}
+		return "1"
+	})
+	kind := pick(func(k string) string {
+		if k == "ad" {
+			return q(store.TimerReplyTimeout)
+		}
+		return q(store.TimerWait)
+	})
+	t0 := strconv.FormatInt(benchT0.Add(-time.Minute).UnixMilli(), 10)
+	series := "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < " + strconv.Itoa(n) + ") "
+	stmts := []string{
+		"INSERT INTO contacts (wa_id, name, phone_number_id, last_inbound_at, created_at, updated_at) " + series +
+			"SELECT printf('1555%07d', i), 'Ana ' || i, 'bench', " + t0 + ", " + t0 + ", " + t0 + " FROM s",
+		"INSERT INTO runs (id, contact, flow_id, version_id, step, status, entry, wait_seq, step_seq, started_at, updated_at) " + series +
+			"SELECT i + 1, printf('1555%07d', i), " + flow + ", " + version + ", " + step + ", " + status + ", " + entry + ", 1, " + seq + ", " + t0 + ", " + t0 + " FROM s",
+		"INSERT INTO timers (id, due_at, run_id, kind, seq) " + series +
+			"SELECT i + 1, " + strconv.FormatInt(dueBase.UnixMilli(), 10) + " + i, i + 1, " + kind + ", 1 FROM s",
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(s); err != nil {
+			tb.Fatalf("seed: %v\n%s", err, s)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// benchPending is how many runs BenchmarkTimers seeds (FUNNEL_BENCH_PENDING, default 1M).
+func benchPending(tb testing.TB) int {
+	if s := os.Getenv("FUNNEL_BENCH_PENDING"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			tb.Fatalf("FUNNEL_BENCH_PENDING=%q", s)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	src, err := os.Open(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		tb.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkTimers measures engine.FireTimers draining b.N due timers out of 1M
+// pending (half wait → send → end: delete the timer, update the run, insert an
+// outbox row; half wait → wait: delete the timer, update the run, insert the next
+// timer). The database is seeded once; each round makes the next b.N timers due
+// by moving the virtual clock. The baseline, on an identical copy, selects the
+// due timers and their runs and contacts and makes the same row writes.
+func BenchmarkTimers(b *testing.B) {
+	pending := benchPending(b)
+	dir := b.TempDir()
+	engPath, rawPath := filepath.Join(dir, "engine.db"), filepath.Join(dir, "raw.db")
+	st, _ := benchEngine(b, engPath, "NORMAL", engine.NewVirtualClock(benchT0), engine.Options{})
+	st.Close()
+	seedStart := time.Now()
+	dueBase := benchT0.Add(time.Hour)
+	benchSeed(b, engPath, pending, dueBase, "drip", "chain")
+	copyFile(b, engPath, rawPath)
+	b.Logf("seeded %d waiting runs and timers in %s (twice: engine and baseline)", pending, time.Since(seedStart).Round(time.Millisecond))
+	fired := 0 // timers consumed by earlier rounds, the same in both databases
+	for _, sync := range benchSyncModes() {
+		b.Run(fmt.Sprintf("pending=%d/sync=%s", pending, sync), func(b *testing.B) {
+			n := b.N
+			if fired+n > pending/2 {
+				b.Skipf("only %d of %d seeded timers left: raise FUNNEL_BENCH_PENDING", pending-fired, pending)
+			}
+			until := dueBase.Add(time.Duration(fired+n-1) * time.Millisecond)
+			raw := newRawTimers(b, rawPath, sync, until)
+			defer raw.close()
+			st, eng := benchEngine(b, engPath, sync, engine.NewVirtualClock(until), engine.Options{BatchSize: benchBatch})
+			defer st.Close()
+			ctx := context.Background()
+			engP, rawP := benchInterleave(b, n, func(max int) int {
+				done := 0
+				for done < max {
+					k, err := eng.FireTimers(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if k == 0 {
+						break
+					}
+					done += k
+				}
+				return done
+			}, raw.step)
+			fired += n
+			benchReport(b, "timers/s", n, engP, rawP)
+		})
+	}
+}
+
+// rawTimers is the baseline of BenchmarkTimers: per transaction, select up to
+// benchBatch due timers in order, read each one's run and contact, delete the
+// timer and make the same writes as the engine: the run moves on, and either an
+// outbox row (drip: send, end) or the next timer (chain: wait again).
+type rawTimers struct {
+	b                 *testing.B
+	db                *sql.DB
+	now               int64
+	outboxID, timerID int64
+	stmts             []*sql.Stmt
+}
+
+func newRawTimers(b *testing.B, path, sync string, until time.Time) *rawTimers {
+	r := &rawTimers{b: b, db: rawOpen(b, path, sync), now: until.UnixMilli()}
+	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM outbox").Scan(&r.outboxID)
+	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM timers").Scan(&r.timerID)
+	for _, q := range []string{
+		"SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+		`SELECT r.contact, r.flow_id, r.status, r.wait_seq, r.step_seq, r.vars, r.entry, r.reply, r.event, c.name, c.attributes, c.tags
+			FROM runs r JOIN contacts c ON c.wa_id = r.contact WHERE r.id = ?`,
+		"DELETE FROM timers WHERE id = ?",
+		"UPDATE runs SET step = ?, status = 'completed', wait_seq = wait_seq + 1, step_seq = step_seq + 2, updated_at = ?, ended_at = ?, end_reason = 'completed' WHERE id = ?",
+		"UPDATE runs SET step = ?, status = 'waiting', wait_seq = wait_seq + 1, step_seq = step_seq + 1, updated_at = ? WHERE id = ?",
+		rawOutboxInsert,
+		rawTimerInsert,
+	} {
+		s, err := r.db.Prepare(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.stmts = append(r.stmts, s)
+	}
+	return r
+}
+
+func (r *rawTimers) close() {
+	for _, s := range r.stmts {
+		s.Close()
+	}
+	r.db.Close()
+}
+
+// step fires up to max due timers, benchBatch per transaction.
+func (r *rawTimers) step(max int) int {
+	b, now := r.b, r.now
+	done := 0
+	for done < max {
+		tx, err := r.db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		type timer struct{ id, dueAt, run, seq int64 }
+		var ts []timer
+		rows, err := tx.Stmt(r.stmts[0]).Query(now, benchBatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var t timer
+			var kind string
+			if err := rows.Scan(&t.id, &t.dueAt, &t.run, &kind, &t.seq); err != nil {
+				b.Fatal(err)
+			}
+			ts = append(ts, t)
+		}
+		rows.Close()
+		if len(ts) == 0 {
+			tx.Rollback()
+			break
+		}
+		ld, dl, en, wt, ob, tm := tx.Stmt(r.stmts[1]), tx.Stmt(r.stmts[2]), tx.Stmt(r.stmts[3]), tx.Stmt(r.stmts[4]), tx.Stmt(r.stmts[5]), tx.Stmt(r.stmts[6])
+		for _, t := range ts {
+			var contact, flow, status, name string
+			var waitSeq, stepSeq int64
+			var vars, entry, reply, event, attrs, tags []byte
+			if err := ld.QueryRow(t.run).Scan(&contact, &flow, &status, &waitSeq, &stepSeq, &vars, &entry, &reply, &event, &name, &attrs, &tags); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dl.Exec(t.id); err != nil {
+				b.Fatal(err)
+			}
+			if waitSeq != t.seq {
+				continue
+			}
+			if flow == "bench-drip" {
+				r.outboxID++
+				if _, err := en.Exec("done", now, now, t.run); err != nil {
+					b.Fatal(err)
+				}
+				_, err = ob.Exec(r.outboxID, fmt.Sprintf("%d/%d", t.run, stepSeq+1), t.run, flow, "remind", contact, "bench", benchRawValues.reminder, now, now, now)
+			} else {
+				r.timerID++
+				if _, err := wt.Exec("second", now, t.run); err != nil {
+					b.Fatal(err)
+				}
+				_, err = tm.Exec(r.timerID, now+2*time.Hour.Milliseconds(), t.run, store.TimerWait, waitSeq+1)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		done += len(ts)
+	}
+	return done
+}
