@@ -351,7 +351,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		e.loop(ctx, e.wakeTx, e.SendOutbox)
+		e.sendRounds(ctx)
 	}()
 	wg.Wait()
 	return nil
