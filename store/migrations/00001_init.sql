@@ -96,7 +96,6 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX outbox_contact_open ON outbox (contact, id) WHERE status IN ('pending', 'sending');
 CREATE INDEX outbox_provider ON outbox (provider_id) WHERE provider_id != '';
-CREATE INDEX outbox_run ON outbox (run_id);
 
 CREATE TABLE message_statuses (
     id           INTEGER PRIMARY KEY,
