@@ -62,3 +62,16 @@ func templateAllowed(category string, assumeOptIn bool, c *store.Contact) decisi
 	}
 	return decision{send: true}
 }
+
+// switchToFallback requeues a free-form message as its fallback template after
+// Meta refused it for the window (131047, at once or by a failed status): the
+// fallback goes out next, under the same outbox row. Without a fallback, or once
+// the fallback itself was sent, it does nothing.
+func switchToFallback(it *store.OutboxItem) bool {
+	if it.Fallback == nil || it.Kind != store.KindFreeForm {
+		return false
+	}
+	it.Status, it.Kind, it.Payload, it.Fallback = store.OutPending, store.KindTemplate, it.Fallback, nil
+	it.Category, it.SentAs, it.ProviderID = it.FallbackCategory, "fallback", ""
+	return true
+}

@@ -420,10 +420,8 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 			default: // Permanent
 				it.ErrorCode, it.LastError = code, errText(j.err)
 				it.Status = store.OutFailed
-				if code == 131047 && j.sentAs == "message" && it.Fallback != nil {
-					// Meta saw the window closed before we did: the fallback goes next.
-					it.Status, it.Kind, it.Payload, it.Fallback = store.OutPending, store.KindTemplate, it.Fallback, nil
-					it.Category, it.SentAs = it.FallbackCategory, "fallback"
+				if code == 131047 {
+					switchToFallback(it) // Meta saw the window closed before we did
 				}
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 			}

@@ -75,6 +75,9 @@ func (b *batch) handleStatus(in *Inbound) string {
 		if len(st.Errors) > 0 {
 			item.LastError = st.Errors[0].Title + ": " + st.Errors[0].Message
 		}
+		if code == 131047 && switchToFallback(item) {
+			b.e.notifySender()
+		}
 	}
 	item.UpdatedAt = b.now
 	b.outboxUpdates[item.ID] = item

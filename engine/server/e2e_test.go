@@ -389,3 +389,29 @@ func TestEventsAPIStartsEventFlows(t *testing.T) {
 		t.Fatalf("contact view: %+v", v)
 	}
 }
+
+// Meta can accept a free-form message and fail it later with 131047 (its clock
+// saw the window closed): the fallback template then goes out under the same
+// outbox row.
+func TestFailedStatus131047SendsTheFallback(t *testing.T) {
+	r := newRig(t)
+	r.deliver(r.message("16505558888", "price", 0))
+	r.settle()
+	first := r.fake.SentTo("16505558888")
+	if len(first) != 1 || first[0].Message.Type != "text" {
+		t.Fatalf("first send: %+v", first)
+	}
+	body, sig, _ := r.fake.StatusWebhook(first[0].ID, "failed", 131047)
+	if code, _ := r.post("/webhook", body, map[string]string{whatsapp.SignatureHeader: sig}); code != 200 {
+		t.Fatal(code)
+	}
+	r.settle()
+	sent := r.fake.SentTo("16505558888")
+	if len(sent) != 2 || sent[1].Message.Type != "template" || sent[1].Message.Template.Name != "summer_reminder" {
+		t.Fatalf("after the failed status the fallback template should go out: %+v", sent)
+	}
+	it := r.outbox("16505558888")[0]
+	if it.Status != store.OutSent || it.SentAs != "fallback" || it.ProviderID != sent[1].ID {
+		t.Fatalf("outbox row after the fallback: status=%s sent_as=%s provider=%s", it.Status, it.SentAs, it.ProviderID)
+	}
+}
