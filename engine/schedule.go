@@ -92,7 +92,11 @@ func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
 					Contact: dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
 						OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}}
 				ok, err := f.Trigger.Audience.Bool(env)
-				if err != nil || !ok {
+				if err != nil {
+					e.m.StepErrors.WithLabelValues(f.ID).Inc()
+					e.log.Debug("audience expression failed: contact left out", "flow", f.ID, "contact", c.WaID, "err", err)
+				}
+				if !ok {
 					continue
 				}
 			}
