@@ -304,9 +304,28 @@ func (e *Engine) send(ctx context.Context, j *sendJob) {
 			return
 		}
 	}
+	// Meta said stop (an expired token, a block, the spam limit) while this
+	// round was out: the rest of it goes back to pending instead of hammering
+	// the API with calls that fail the same way.
+	if e.Paused() != "" {
+		j.err = errNotAttempted
+		return
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.SendTimeout)
 	j.id, j.err = e.opts.Channel.Send(cctx, j.item.PhoneNumberID, j.msg)
 	cancel()
+	e.pauseFor(whatsapp.Classify(j.err), whatsapp.ErrorCode(j.err))
+}
+
+// pauseFor stops the sender after an answer of class Pause (131048: for ten
+// minutes) or Fatal (until ResumeSender); other classes do nothing.
+func (e *Engine) pauseFor(class whatsapp.Class, code int) {
+	switch class {
+	case whatsapp.Pause:
+		e.pause(fmt.Sprintf("error %d (spam rate limit)", code), 10*time.Minute)
+	case whatsapp.Fatal:
+		e.pause(fmt.Sprintf("error %d", code), 0)
+	}
 }
 
 // pace waits until a send's paced time on the wall clock (dispatch reserves
@@ -408,11 +427,11 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				}
 			case whatsapp.Pause:
 				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
-				e.pause(fmt.Sprintf("error %d (spam rate limit)", code), 10*time.Minute)
+				e.pauseFor(class, code)
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Fatal:
 				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
-				e.pause(fmt.Sprintf("error %d", code), 0)
+				e.pauseFor(class, code)
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Unknown:
 				it.Status, it.LastError = store.OutUnknown, "outcome unknown ("+errText(j.err)+"): not sent again (at-most-once)"
