@@ -68,6 +68,7 @@ type fOptions struct {
 	pacing        bool    // the engine paces sends (NoPacing otherwise)
 	rate          float64 // engine messages per second (pacing)
 	sendTimeout   time.Duration
+	concurrency   int    // concurrent API calls (engine default when 0)
 	faulty        bool   // wrap the store in store.Faulty
 	dbDir         string // where the database lives ("" = a temp dir)
 	appSecret     *string
@@ -159,7 +160,8 @@ func newFRig(t testing.TB, o fOptions) *fRig {
 	tr.MaxIdleConnsPerHost = 64
 	graph := &whatsapp.Client{BaseURL: fake.URL(), Token: fake.Token(), HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	r.eng = engine.New(st, engine.Options{Clock: clock, Channel: engine.GraphChannel{Client: graph},
-		NoPacing: !o.pacing, Rate: o.rate, SendTimeout: o.sendTimeout, PhoneNumberID: fPhone, Metrics: r.m, Logger: log})
+		NoPacing: !o.pacing, Rate: o.rate, SendTimeout: o.sendTimeout, SendConcurrency: o.concurrency,
+		PhoneNumberID: fPhone, Metrics: r.m, Logger: log})
 	if err := r.eng.Load(ctx, p, diags); err != nil {
 		t.Fatal(err)
 	}
@@ -710,11 +712,14 @@ func (r *fRig) ready() (int, string) {
 }
 
 // TestGraphAPIStopErrorsPauseTheSender: an expired token (190), a policy block
-// (368) or a missing permission (10) stop the sender at the first answer: the
-// round in flight is the only one that reaches the API, every message stays
-// pending (not failed, not retried into oblivion), funnel_sender_paused is 1
-// and /readyz answers 503 until ResumeSender; then everything goes out exactly
-// once. The spam limit (131048) pauses for ten minutes and resumes by itself.
+// (368) or a missing permission (10) stop the sender at the first answer: only
+// the calls already in flight then reach the API (at most SendConcurrency, the
+// rest of the round goes back to pending), every message stays pending (not
+// failed, not retried into oblivion), funnel_sender_paused is 1 and /readyz
+// answers 503 until ResumeSender; then everything goes out exactly once. The
+// spam limit (131048) pauses for ten minutes and resumes by itself. The same
+// holds with the daemon's pipelined send loop (Engine.Run), where two rounds
+// may be out at once.
 func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 	cases := []struct {
 		name, reason string
@@ -728,9 +733,9 @@ func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			const rate = 200
+			const rate, concurrency = 200, 4
 			r := newFRig(t, fOptions{flows: []string{fFaultsFlow}, templates: fFaultsTemplates,
-				fake: whatsapptest.Options{Templates: fFaultTemplates}, pacing: true, rate: rate})
+				fake: whatsapptest.Options{Templates: fFaultTemplates}, pacing: true, rate: rate, concurrency: concurrency})
 			const contacts = 60
 			var msgs []whatsapp.InboundMessage
 			for i := 0; i < contacts; i++ {
@@ -747,8 +752,8 @@ func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 				}
 			}
 			calls := len(r.fake.Attempts())
-			if limit := rate/4 + 1; calls == 0 || calls > limit {
-				t.Fatalf("%d calls reached the API; want one round (1..%d)", calls, limit)
+			if calls == 0 || calls > concurrency {
+				t.Fatalf("%d calls reached the API of a round of %d; want only those in flight at the first answer (1..%d)", calls, rate/4+1, concurrency)
 			}
 			if got := r.eng.Paused(); got != tc.reason {
 				t.Fatalf("paused = %q, want %q", got, tc.reason)
@@ -791,7 +796,7 @@ func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 				t.Fatalf("/readyz after resuming: %d", code)
 			}
 			Report(t, "faults.stop."+strings.Fields(tc.name)[len(strings.Fields(tc.name))-1],
-				"%d of %d pending messages reached the API before the sender stopped; %d sent once each after resuming", calls, 2*contacts, 2*contacts)
+				"%d of %d pending messages reached the API before the sender stopped (%d calls at most in flight); %d sent once each after resuming", calls, 2*contacts, concurrency, 2*contacts)
 		})
 	}
 }
@@ -1803,4 +1808,46 @@ func TestStorageFailsRecordingSendResults(t *testing.T) {
 	r.fake.AssertNoDuplicates(t)
 	Report(t, "faults.storage.record-results", "%d sends whose result write failed twice each: all recorded `sent` with their ids once the store recovered, 0 stuck, 0 duplicates (%d writes failed)",
 		ch.n.Load(), r.faulty.Faults().WritesFailed)
+}
+
+// TestGraphAPIStopErrorsStopThePipeline: the same stop under the daemon's
+// pipelined send loop (Engine.Run, two rounds out at once): the calls after
+// the first 190 are bounded by the calls in flight, not by the rounds claimed.
+func TestGraphAPIStopErrorsStopThePipeline(t *testing.T) {
+	const rate, concurrency, contacts = 400, 4, 300
+	r := newFRig(t, fOptions{flows: []string{fFaultsFlow}, templates: fFaultsTemplates,
+		fake: whatsapptest.Options{Templates: fFaultTemplates}, pacing: true, rate: rate, concurrency: concurrency})
+	var msgs []whatsapp.InboundMessage
+	for i := 0; i < contacts; i++ {
+		msgs = append(msgs, r.text(fWaID(i), "hello"))
+	}
+	r.fake.SetTokenExpired(true)
+	r.deliver(msgs...)
+	stop := r.fRun(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for r.eng.Paused() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the sender never stopped")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a stopped sender stays stopped
+	calls := len(r.fake.Attempts())
+	if calls == 0 || calls > 2*concurrency {
+		t.Fatalf("%d calls with an expired token; want at most the %d that two rounds can have in flight", calls, 2*concurrency)
+	}
+	if st := fByStatus(r.outbox()); st[store.OutPending] != 2*contacts {
+		t.Fatalf("outbox %v, want all %d pending", st, 2*contacts)
+	}
+	r.fake.SetTokenExpired(false)
+	r.eng.ResumeSender()
+	if _, ok := r.fake.WaitSent(2*contacts, 60*time.Second); !ok {
+		t.Fatalf("after resuming only %d of %d sent", len(r.fake.Sent()), 2*contacts)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.fake.AssertNoDuplicates(t)
+	Report(t, "faults.stop.pipeline", "Engine.Run with an expired token: %d calls before the sender stopped (≤ %d in flight), %d messages pending, then sent once each after ResumeSender",
+		calls, 2*concurrency, 2*contacts)
 }
