@@ -250,50 +250,7 @@ func TestCrash(t *testing.T) {
 	go func() { loadWG.Wait(); close(loadDone) }()
 
 	// Statuses: a `delivered` webhook for every message the fake accepted.
-	statusHooks := NewWebhooks(d.WebhookURL(), fake.AppSecret(), 16)
-	var statusesAcked atomic.Int64
-	var statusPosted atomic.Int64 // how many of fake.Sent() have been handed out
-	stopStatus := make(chan struct{})
-	statusDone := make(chan struct{})
-	statusErr := make(chan error, 1)
-	go func() {
-		defer close(statusDone)
-		work := make(chan string, 1024)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for id := range work {
-					body, _, err := fake.StatusWebhook(id, whatsapp.StatusDelivered, 0)
-					if err == nil {
-						_, err = statusHooks.Deliver(ctx, body)
-					}
-					if err != nil {
-						select {
-						case statusErr <- err:
-						default:
-						}
-						continue
-					}
-					statusesAcked.Add(1)
-				}
-			}()
-		}
-		defer func() { close(work); wg.Wait() }()
-		for {
-			sent := fake.Sent()
-			for _, s := range sent[statusPosted.Load():] {
-				work <- s.ID
-				statusPosted.Add(1)
-			}
-			select {
-			case <-stopStatus:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
+	statuses := StartStatusPoster(ctx, fake, NewWebhooks(d.WebhookURL(), fake.AppSecret(), 16), 8)
 
 	// Kills.
 	var dueWhileDown []crashTimer
@@ -339,8 +296,7 @@ func TestCrash(t *testing.T) {
 		if err != nil {
 			return false, nil
 		}
-		return Drained(m) && statusPosted.Load() == int64(len(fake.Sent())) &&
-			statusesAcked.Load() == statusPosted.Load(), nil
+		return Drained(m) && statuses.CaughtUp(), nil
 	})
 	// One more round: the last statuses must be processed too.
 	if err == nil {
@@ -349,18 +305,15 @@ func TestCrash(t *testing.T) {
 			return err == nil && Drained(m), nil
 		})
 	}
-	close(stopStatus)
-	<-statusDone
+	statusErr := statuses.Stop()
 	if err != nil {
 		m, _ := d.Metrics(ctx)
 		t.Fatalf("not drained: %v (inbox %v, outbox %v, sending %v, timers %v, live runs %v)\n%s", err,
 			m.Sum("funnel_inbox_pending"), m.Sum("funnel_outbox_pending"), m.Sum("funnel_outbox_sending"),
 			m.Sum("funnel_timers_pending"), m.Sum("funnel_runs_live"), d.LogTail(3000))
 	}
-	select {
-	case err := <-statusErr:
-		t.Fatalf("status webhooks: %v", err)
-	default:
+	if statusErr != nil {
+		t.Fatalf("status webhooks: %v", statusErr)
 	}
 	drainEnd := time.Now()
 	if err := d.Stop(30 * time.Second); err != nil {
@@ -387,7 +340,7 @@ func TestCrash(t *testing.T) {
 	unknownMarked := crashUnknownMarked(d.Log())
 	Report(t, "crash.seed", "%d", seed)
 	Report(t, "crash.webhooks", "%d messages from %d contacts (%s), %d delivery statuses; %d attempts, %d webhooks retried",
-		total, sizes.contacts, v.kindCounts(), statusesAcked.Load(), attempts.Load(), retried.Load())
+		total, sizes.contacts, v.kindCounts(), statuses.Acked(), attempts.Load(), retried.Load())
 	Report(t, "crash.kills", "%d SIGKILLs, %d starts, %.1fs down in all; load %.1fs, drain %.1fs",
 		sizes.kills, d.Starts(), downTotal.Seconds(), loadEnd.Sub(start).Seconds(), drainEnd.Sub(loadEnd).Seconds())
 	Report(t, "crash.inbox", "%d message rows processed once (%s); %d status rows", v.msgRows, v.resultCounts(), v.statusRows)
@@ -400,6 +353,13 @@ func TestCrash(t *testing.T) {
 		len(dueWhileDown), crashTimerKinds(dueWhileDown))
 	Report(t, "crash.window", "131047 from the fake: %d; closing-window contacts: %s", v.seen131047, v.closingCounts())
 	Report(t, "crash.pacing", "130429: %d, 131056: %d", v.code(130429), v.code(131056))
+	// Machine-readable figures for scripts/reliability.sh.
+	Report(t, "crash.n.messages", "%d", total)
+	Report(t, "crash.n.kills", "%d", sizes.kills)
+	Report(t, "crash.n.lost", "%d", total-v.processedOK)
+	Report(t, "crash.n.duplicates", "%d", v.dups-v.dupsUnknown)
+	Report(t, "crash.n.unknown", "%d", unknownMarked)
+	Report(t, "crash.n.timers_due_while_down", "%d", len(dueWhileDown))
 }
 
 // crashStuckRuns checks, with the daemon dead, that every live run is parked
@@ -509,10 +469,12 @@ type crashVerifier struct {
 	results    map[string]string // token -> inbox result
 	msgRows    int
 	statusRows int
-	runRows    []*crashRun
-	outRows    []*crashOut
-	outByRun   map[int64][]*crashOut
-	runByID    map[int64]*crashRun
+	// processedOK counts message rows processed without error.
+	processedOK int
+	runRows     []*crashRun
+	outRows     []*crashOut
+	outByRun    map[int64][]*crashOut
+	runByID     map[int64]*crashRun
 
 	dups, dupsUnknown, unknownReached, seen131047 int
 }
@@ -591,6 +553,8 @@ func (v *crashVerifier) inbox() {
 		}
 		if !processed || strings.HasPrefix(result, "error") {
 			t.Errorf("inbox %s: processed %v, result %q", key, processed, result)
+		} else if kind == "message" {
+			v.processedOK++
 		}
 		switch kind {
 		case "message":

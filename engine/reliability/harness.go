@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -449,6 +450,88 @@ func ProcRSS(pid int) (int64, error) {
 	return 0, errors.New("no VmRSS in /proc status")
 }
 
+// CPU is the process's user+system CPU time so far.
+func (d *Daemon) CPU() (time.Duration, error) { return ProcCPU(d.PID()) }
+
+// ProcCPU reads utime+stime of a process from /proc/PID/stat (clock ticks of
+// 1/100 s, the Linux default USER_HZ).
+func ProcCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, errors.New("no process")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command (which may hold spaces) start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat times")
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// LoadAverage is the 1-minute load average of the machine (the benchmarks
+// report it: figures from a busy host are not comparable).
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// StallMeter measures how much a busy host delays this process: a goroutine
+// sleeps 1 ms at a time and adds up the oversleeps longer than 10 ms. Reported
+// beside a throughput figure it tells a slow daemon from a starved one.
+type StallMeter struct {
+	stop  chan struct{}
+	done  chan struct{}
+	count int
+	total time.Duration
+}
+
+// StartStallMeter starts measuring.
+func StartStallMeter() *StallMeter {
+	s := &StallMeter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			t0 := time.Now()
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if over := time.Since(t0) - time.Millisecond; over > 10*time.Millisecond {
+				s.count++
+				s.total += over
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends the measure: how many stalls over 10 ms, and their total.
+func (s *StallMeter) Stop() (int, time.Duration) {
+	close(s.stop)
+	<-s.done
+	return s.count, s.total
+}
+
 // Metrics is one scrape of /metrics: series ("name" or `name{labels}`) → value.
 type Metrics map[string]float64
 
@@ -570,6 +653,87 @@ func (w *Webhooks) Deliver(ctx context.Context, body []byte) (int, error) {
 		}
 		backoff = min(backoff*2, time.Second)
 	}
+}
+
+// StatusPoster posts a signed `delivered` status webhook, with Deliver's
+// retries, for every message the fake accepts, as Meta does after a send.
+type StatusPoster struct {
+	fake   *whatsapptest.Fake
+	posted atomic.Int64 // messages of fake.Sent() handed to the workers
+	acked  atomic.Int64
+	stop   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+// StartStatusPoster starts posting with `workers` concurrent deliveries.
+func StartStatusPoster(ctx context.Context, fake *whatsapptest.Fake, hooks *Webhooks, workers int) *StatusPoster {
+	p := &StatusPoster{fake: fake, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		work := make(chan string, 1024)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range work {
+					body, _, err := fake.StatusWebhook(id, whatsapp.StatusDelivered, 0)
+					if err == nil {
+						_, err = hooks.Deliver(ctx, body)
+					}
+					if err != nil {
+						p.mu.Lock()
+						if p.err == nil {
+							p.err = err
+						}
+						p.mu.Unlock()
+						continue
+					}
+					p.acked.Add(1)
+				}
+			}()
+		}
+		defer func() { close(work); wg.Wait() }()
+		for {
+			sent := fake.Sent()
+			for _, s := range sent[p.posted.Load():] {
+				work <- s.ID
+				p.posted.Add(1)
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
+
+// Acked is how many statuses were acknowledged.
+func (p *StatusPoster) Acked() int64 { return p.acked.Load() }
+
+// CaughtUp reports whether every accepted message's status was acknowledged.
+func (p *StatusPoster) CaughtUp() bool {
+	return p.posted.Load() == int64(len(p.fake.Sent())) && p.acked.Load() == p.posted.Load()
+}
+
+// Stop stops posting (after the deliveries in progress) and returns the first
+// delivery error.
+func (p *StatusPoster) Stop() error {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 // OpenDB opens the daemon's SQLite database for queries. With readOnly it may

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# scripts/reliability.sh [--ci]
+#
+# The reliability checks of docs/RELIABILITY.md, against the real `funnel serve`
+# binary: the crash test (SIGKILLs under webhook load), the soak (RSS and
+# goroutines over time), the benchmarks (webhooks acknowledged per second,
+# sender pace), and the fault and hostile-input tests. Prints a summary table.
+#
+#   scripts/reliability.sh         full: a 5-minute soak, 12,000-message crash
+#                                  test with 10 kills, 60,000-webhook benchmarks
+#   scripts/reliability.sh --ci    bounded (about 5 minutes); what .ci/run calls
+#
+# It fails (exit 1) when a check fails: a lost message, a duplicate send, a
+# stuck run, a 131047, memory or goroutines that do not stay flat, ... The
+# throughput and latency goals are compared and printed, never failed on: on
+# a shared machine timings are figures, not test results.
+#
+# Environment: FUNNEL_RELIABILITY_OUT=DIR keeps the logs and report there
+# (default: a temporary directory, removed unless a check failed); the
+# FUNNEL_CRASH_*, FUNNEL_SOAK_*, FUNNEL_BENCH_* settings of the tests
+# (engine/reliability) pass through, e.g. FUNNEL_CRASH_SEED to replay a run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full
+case "${1:-}" in
+--ci) mode=ci ;;
+"") ;;
+-h | --help)
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+  ;;
+*)
+  echo "usage: scripts/reliability.sh [--ci]" >&2
+  exit 2
+  ;;
+esac
+
+export CGO_ENABLED=1
+out=${FUNNEL_RELIABILITY_OUT:-}
+keep=1
+if [ -z "$out" ]; then
+  out=$(mktemp -d "${TMPDIR:-/tmp}/funnel-reliability.XXXXXX")
+  keep=0
+fi
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+report="$out/report.tsv"
+: >"$report"
+t0=$SECONDS
+
+echo "--- reliability ($mode), logs in $out"
+echo "--- building cmd/funnel and the tests"
+if ! go build -o "$out/funnel" ./cmd/funnel || ! go test -c -o "$out/reliability.test" ./engine/reliability; then
+  echo "build failed" >&2
+  exit 1
+fi
+export FUNNEL_BIN="$out/funnel" FUNNEL_RELIABILITY="$mode" FUNNEL_REPORT="$report"
+
+declare -A result
+failed=0
+run() { # name, -test.run pattern
+  local name=$1 pattern=$2 start=$SECONDS
+  printf -- '--- %-22s ' "$name"
+  if (cd engine/reliability && "$out/reliability.test" -test.run "$pattern" -test.v -test.timeout 30m) >"$out/$name.log" 2>&1; then
+    result[$name]=ok
+    echo "ok ($((SECONDS - start))s)"
+  else
+    result[$name]=FAIL
+    failed=1
+    echo "FAIL ($((SECONDS - start))s), log: $out/$name.log"
+    grep -E -e '--- FAIL' -e '_test\.go:[0-9]+: ' "$out/$name.log" | grep -v 'REPORT' | head -25 | sed 's/^/      /'
+  fi
+}
+
+run crash '^TestCrash$'
+run soak '^TestSoak$'
+run bench-webhooks '^TestBenchWebhooks$'
+run bench-sender '^TestBenchSender$'
+run faults '^Test(GraphAPI|Webhook|Storage)'
+run hostile '^TestHostile'
+
+# ---- summary ----
+get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }' "$report"; }
+num() { local v; v=$(get "$1"); echo "${v:-?}"; }
+goal() { # awk condition on x, the value
+  local x=$1 cond=$2
+  [ "$x" = "?" ] && { echo "no figure"; return; }
+  awk -v x="$x" "BEGIN { exit !($cond) }" && echo "goal met" || echo "goal missed"
+}
+
+echo
+echo "=== summary ($mode, $((SECONDS - t0))s, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null))"
+printf '%-18s %-5s %s\n' check result figures
+printf '%-18s %-5s %s\n' crash "${result[crash]}" \
+  "$(num crash.n.messages) webhooks, $(num crash.n.kills) SIGKILLs: lost $(num crash.n.lost), duplicates $(num crash.n.duplicates), unknown (at-most-once) $(num crash.n.unknown), timers due while down $(num crash.n.timers_due_while_down), all fired"
+printf '%-18s %-5s %s\n' soak "${result[soak]}" \
+  "$(num soak.n.webhooks) webhooks held: lost $(num soak.n.lost), duplicates $(num soak.n.duplicates); $(get soak.flat)"
+for s in FULL NORMAL; do
+  rate=$(num "bench.webhooks.$s.rate")
+  p99=$(num "bench.webhooks.$s.p99ms")
+  printf '%-18s %-5s %s\n' "webhooks $s" "${result[bench-webhooks]}" \
+    "$rate/s, p99 $p99 ms: $(goal "$rate" 'x >= 5000') (≥ 5,000/s), $(goal "$p99" 'x < 50') (p99 < 50 ms)"
+done
+rate=$(num bench.sender.rate)
+printf '%-18s %-5s %s\n' "sender at 1000/s" "${result[bench-sender]}" \
+  "$rate/s: $(goal "$rate" 'x >= 990 && x <= 1010') (within 1%), 130429 $(num bench.sender.n.130429), duplicates $(num bench.sender.n.duplicates)"
+printf '%-18s %-5s %s\n' "faults" "${result[faults]}" "$(grep -c '^faults\.' "$report") figures (Graph API, webhooks, storage)"
+printf '%-18s %-5s %s\n' "hostile input" "${result[hostile]}" "$(grep -c '^hostile\.' "$report") figures"
+echo
+echo "=== figures"
+sed 's/\t/ = /' "$report"
+
+if [ "$failed" = 1 ]; then
+  echo
+  echo "FAILED: logs kept in $out"
+  exit 1
+fi
+[ "$keep" = 0 ] && rm -rf "$out"
+exit 0
