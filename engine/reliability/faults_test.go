@@ -451,8 +451,13 @@ func TestGraphAPIFaults(t *testing.T) {
 	contacts = EnvInt("FUNNEL_FAULT_CONTACTS", contacts)
 	const rate = 400
 	seed := uint64(EnvInt("FUNNEL_FAULT_SEED", 20260701))
-	faults := whatsapptest.Faults{Seed: seed, HTTP500: 0.08, RateLimit: 0.05, PairRate: 0.04,
-		Drop: 0.015, DropAfterAccept: 0.015, Slow: 0.01}
+	// About 21% of requests fail; FUNNEL_FAULT_SCALE multiplies every rate.
+	scale := 1.0
+	if v, err := strconv.ParseFloat(os.Getenv("FUNNEL_FAULT_SCALE"), 64); err == nil && v > 0 && v <= 4 {
+		scale = v
+	}
+	faults := whatsapptest.Faults{Seed: seed, HTTP500: 0.08 * scale, RateLimit: 0.05 * scale, PairRate: 0.04 * scale,
+		Drop: 0.015 * scale, DropAfterAccept: 0.015 * scale, Slow: 0.01 * scale}
 	r := newFRig(t, fOptions{
 		flows: []string{fFaultsFlow}, templates: fFaultsTemplates, fakeWallClock: true,
 		fake: whatsapptest.Options{Templates: fFaultTemplates, Rate: rate, Faults: faults, SlowDelay: 2 * time.Second},
@@ -668,7 +673,8 @@ func TestGraphAPIFaults(t *testing.T) {
 	t.Logf("outcomes %v; unknown: %d accepted by the fake, %d not, %d by a real timeout; permanent %v", st,
 		unknownAccepted, unknownNot, unknownOther, permanentCodes)
 	t.Logf("faults injected %v", faultCount)
-	Report(t, "faults.graph.messages", "%d messages to %d contacts, %d requests, %d faults injected %v", len(rows), contacts, len(attempts), sumInts(faultCount), faultCount)
+	Report(t, "faults.graph.messages", "%d messages to %d contacts, %d requests, %d faults injected (%.0f%%) %v", len(rows), contacts, len(attempts), sumInts(faultCount),
+		100*float64(sumInts(faultCount))/float64(len(attempts)), faultCount)
 	Report(t, "faults.graph.outcomes", "sent %d, unknown %d (%d of them accepted by the fake, all %d reconciled to delivered by their status webhook), failed permanently %d %v, gave up %d, lost 0, duplicates 0, 130429 from pacing %d",
 		st[store.OutSent], st[store.OutUnknown], unknownAccepted, reconciled, permanent, permanentCodes, gaveUp, pacing429)
 }
