@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"github.com/funnel-dev/funnel/engine"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 )
+
+// StoreDeadline bounds how long a webhook waits for its events to be stored.
+const StoreDeadline = 5 * time.Second
 
 // verify answers Meta's subscription challenge.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +66,13 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("webhook items skipped", "err", perr)
 	}
 	if len(items) > 0 {
-		if err := s.in.Store(r.Context(), items); err != nil {
+		// Meta wants a fast answer: if storage cannot take the events within the
+		// deadline (a locked or failing disk), answer 503 and let Meta retry;
+		// should the commit land after all, the retry is deduplicated.
+		ctx, cancel := context.WithTimeout(r.Context(), StoreDeadline)
+		err := s.in.Store(ctx, items)
+		cancel()
+		if err != nil {
 			s.m.webhooks.WithLabelValues("store_error").Inc()
 			s.log.Error("webhook not stored; answering 503 so Meta retries", "err", err)
 			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
