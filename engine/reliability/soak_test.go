@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,6 +197,12 @@ loop:
 		t.Errorf("131047 from the fake %d times", e131047)
 	}
 	d.Stop(30 * time.Second)
+	var dbBytes int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(d.Opts.DB + suffix); err == nil {
+			dbBytes += fi.Size()
+		}
+	}
 	db := OpenDB(t, d.Opts.DB, true)
 	defer db.Close()
 	stored := QueryInt(t, db, "SELECT COUNT(*) FROM inbox WHERE kind = 'message'")
@@ -287,6 +294,8 @@ loop:
 	Report(t, "soak.load", "%d webhooks at %d/s for %.0fs (%d acknowledged, %d sends, %d statuses), p50 %.1f ms, p99 %.1f ms",
 		acked.Load(), rate, loadEnd.Seconds(), acked.Load(), len(fake.Sent()), statuses.Acked(), ms(p50), ms(p99))
 	Report(t, "soak.flat", "%s", strings.Join(summary, "; "))
+	Report(t, "soak.db", "%.0f MiB on disk after %d webhooks and %d sends (%.1f KiB per webhook)",
+		float64(dbBytes)/(1<<20), acked.Load(), len(fake.Sent()), float64(dbBytes)/1024/float64(max(acked.Load(), 1)))
 	Report(t, "soak.n.webhooks", "%d", acked.Load())
 	Report(t, "soak.n.lost", "%d", acked.Load()-processed)
 	Report(t, "soak.n.duplicates", "%d", len(fake.Duplicates()))
