@@ -16,6 +16,7 @@ import (
 
 // sender owns pacing and the paused state; SendOutbox is its round.
 type sender struct {
+	marks  marker
 	e      *Engine
 	mu     sync.Mutex
 	phones map[string]*bucket
@@ -251,7 +252,7 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 			if it.SentAs == "fallback" && it.Fallback == nil {
 				sentAs = "fallback" // it replaced a message Meta refused with 131047
 			}
-			it.Status, it.SentAs = store.OutSending, sentAs
+			it.Status, it.SentAs = store.OutClaimed, sentAs
 			jobs = append(jobs, &sendJob{item: it, msg: &m, sentAs: d.sentAs, payload: d.payload})
 		}
 		return tx.SaveOutbox(items)
@@ -311,6 +312,15 @@ func (e *Engine) send(ctx context.Context, j *sendJob) {
 		j.err = errNotAttempted
 		return
 	}
+	// Durably `sending` before the call: a crash from here on leaves the outcome
+	// unknown (at-most-once); before it, the message was never handed over and
+	// goes back to pending at the next start.
+	if err := e.sender.marks.mark(ctx, e, j.item.ID); err != nil {
+		e.log.Warn("could not record a send as started; it stays pending", "err", err)
+		j.err = errNotAttempted
+		return
+	}
+	j.item.Status = store.OutSending
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.SendTimeout)
 	j.id, j.err = e.opts.Channel.Send(cctx, j.item.PhoneNumberID, j.msg)
 	cancel()
@@ -460,4 +470,50 @@ func errText(err error) string {
 		return fmt.Sprintf("(#%d) %s", api.Code, api.Message)
 	}
 	return err.Error()
+}
+
+// marker records messages as `sending` just before their calls, in shared
+// transactions: whoever finds no commit in progress writes everything queued so
+// far (its own included), the others wait for that commit. At 1,000 sends a
+// second that is a handful of ids per commit, and a crash can only leave
+// `unknown` the messages whose calls had really started.
+type marker struct {
+	mu      sync.Mutex
+	busy    bool
+	pending []*markReq
+}
+
+type markReq struct {
+	id   int64
+	done chan error
+}
+
+func (m *marker) mark(ctx context.Context, e *Engine, id int64) error {
+	req := &markReq{id: id, done: make(chan error, 1)}
+	m.mu.Lock()
+	m.pending = append(m.pending, req)
+	if m.busy {
+		m.mu.Unlock()
+		return <-req.done
+	}
+	m.busy = true
+	for {
+		batch := m.pending
+		m.pending = nil
+		m.mu.Unlock()
+		ids := make([]int64, len(batch))
+		for i, r := range batch {
+			ids[i] = r.id
+		}
+		err := e.st.Write(context.WithoutCancel(ctx), func(tx store.Tx) error { return tx.MarkSending(ids, e.Now()) })
+		for _, r := range batch {
+			r.done <- err
+		}
+		m.mu.Lock()
+		if len(m.pending) == 0 {
+			m.busy = false
+			m.mu.Unlock()
+			return <-req.done
+		}
+	}
 }

@@ -10,7 +10,7 @@ import (
 // statusRank orders delivery statuses: a later webhook never moves a message
 // back (read before delivered is common), and failed only overrides sent.
 var statusRank = map[string]int{
-	store.OutSending: 1, store.OutSent: 2, store.OutFailed: 3, store.OutDelivered: 4, store.OutRead: 5,
+	store.OutClaimed: 1, store.OutSending: 1, store.OutSent: 2, store.OutFailed: 3, store.OutDelivered: 4, store.OutRead: 5,
 }
 
 // loadOutbox fetches the outbox rows the batch's statuses refer to.

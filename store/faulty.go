@@ -345,6 +345,13 @@ func (t *faultyTx) SaveOutbox(items []*OutboxItem) error {
 	return t.Tx.SaveOutbox(items)
 }
 
+func (t *faultyTx) MarkSending(ids []int64, at time.Time) error {
+	if err := t.write(); err != nil {
+		return err
+	}
+	return t.Tx.MarkSending(ids, at)
+}
+
 func (t *faultyTx) MarkSendingUnknown(at time.Time) (int, error) {
 	if err := t.write(); err != nil {
 		return 0, err

@@ -124,7 +124,8 @@ type InboxItem struct {
 // sent moves on to delivered and read (or failed) as statuses arrive.
 const (
 	OutPending      = "pending"
-	OutSending      = "sending"
+	OutClaimed      = "claimed" // taken by the sender, not handed to the API yet
+	OutSending      = "sending" // its API call may have started
 	OutSent         = "sent"
 	OutDelivered    = "delivered"
 	OutRead         = "read"

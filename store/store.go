@@ -65,8 +65,12 @@ type Tx interface {
 	OutboxByProvider(ids []string) (map[string]*OutboxItem, error)
 	InsertOutbox(items []*OutboxItem) error
 	SaveOutbox(items []*OutboxItem) error
-	// MarkSendingUnknown turns messages left in `sending` by a crash into
-	// `unknown`: they may or may not have reached Meta, and are not sent again.
+	// MarkSending records that these claimed messages are about to be handed to
+	// the API: from now on a crash leaves their outcome unknown.
+	MarkSending(ids []int64, at time.Time) error
+	// MarkSendingUnknown recovers after a crash: messages left `claimed` were
+	// never handed to the API and go back to pending; those left `sending` may
+	// or may not have reached Meta, become `unknown` and are not sent again.
 	MarkSendingUnknown(at time.Time) (int, error)
 	// CancelPendingOutbox cancels the pending messages of contacts (who opted out).
 	CancelPendingOutbox(contacts []string, at time.Time) error

@@ -630,7 +630,7 @@ func scanOutbox(rows []outboxRow) []*OutboxItem {
 func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
 	rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+` FROM outbox o
 		WHERE o.status = 'pending' AND o.next_attempt_at <= ?
-		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'sending'))
+		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'claimed', 'sending'))
 		ORDER BY o.next_attempt_at, o.id LIMIT ?`, ms(now), limit)
 	return scanOutbox(rows), err
 }
@@ -701,12 +701,24 @@ func (t *sqliteTx) SaveOutbox(items []*OutboxItem) error {
 }
 
 func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
+	// Claimed but never handed to the API: safe to send, back to pending.
+	if _, err := t.exec("UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'claimed'", ms(at)); err != nil {
+		return 0, err
+	}
 	res, err := t.exec("UPDATE outbox SET status = 'unknown', last_error = 'interrupted while sending: the outcome is unknown, so it is not sent again', updated_at = ? WHERE status = 'sending'", ms(at))
 	if err != nil {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil
+}
+
+func (t *sqliteTx) MarkSending(ids []int64, at time.Time) error {
+	return chunked(ids, func(ids []int64) error {
+		_, err := t.exec("UPDATE outbox SET status = 'sending', updated_at = ? WHERE status = 'claimed' AND id IN "+in(len(ids)),
+			append([]any{ms(at)}, intArgs(ids)...)...)
+		return err
+	})
 }
 
 func (t *sqliteTx) CancelPendingOutbox(contacts []string, at time.Time) error {

@@ -187,7 +187,7 @@ func (sb *Sandbox) settle(ctx context.Context, waID string) error {
 		}
 		open := false
 		for _, it := range items {
-			if (it.Status == store.OutPending && !it.NextAttemptAt.After(sb.clock.Now())) || it.Status == store.OutSending {
+			if (it.Status == store.OutPending && !it.NextAttemptAt.After(sb.clock.Now())) || it.Status == store.OutClaimed || it.Status == store.OutSending {
 				open = true
 			}
 		}
@@ -259,7 +259,7 @@ func (sb *Sandbox) state(w http.ResponseWriter, r *http.Request) {
 	sb.mu.Unlock()
 	p := sb.eng.Flows()
 	for _, it := range items {
-		if it.Status == store.OutPending || it.Status == store.OutSending {
+		if it.Status == store.OutPending || it.Status == store.OutClaimed || it.Status == store.OutSending {
 			continue
 		}
 		msgs = append(msgs, sb.outMessage(it, p))

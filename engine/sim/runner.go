@@ -208,7 +208,7 @@ func (r *runner) collect(ctx context.Context) error {
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
 	for _, it := range items {
-		if it.ID <= r.lastID || it.Status == store.OutPending || it.Status == store.OutSending {
+		if it.ID <= r.lastID || it.Status == store.OutPending || it.Status == store.OutClaimed || it.Status == store.OutSending {
 			continue
 		}
 		r.lastID = it.ID

@@ -82,7 +82,7 @@ CREATE TABLE outbox (
     payload            BLOB NOT NULL,
     fallback           BLOB,
     fallback_category  TEXT NOT NULL DEFAULT '',
-    status             TEXT NOT NULL,          -- pending, sending, sent, delivered, read, failed, window_closed, opted_out, no_consent, unknown
+    status             TEXT NOT NULL,          -- pending, claimed, sending, sent, delivered, read, failed, window_closed, opted_out, no_consent, unknown
     sent_as            TEXT NOT NULL DEFAULT '',
     attempts           INTEGER NOT NULL DEFAULT 0,
     next_attempt_at    INTEGER NOT NULL,
@@ -94,7 +94,7 @@ CREATE TABLE outbox (
     updated_at         INTEGER NOT NULL
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_at, id) WHERE status = 'pending';
-CREATE INDEX outbox_contact_open ON outbox (contact, id) WHERE status IN ('pending', 'sending');
+CREATE INDEX outbox_contact_open ON outbox (contact, id) WHERE status IN ('pending', 'claimed', 'sending');
 CREATE INDEX outbox_provider ON outbox (provider_id) WHERE provider_id != '';
 
 CREATE TABLE message_statuses (
