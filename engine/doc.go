@@ -30,8 +30,10 @@
 // ties within a rank go to the flow id that sorts first. A flow the contact is
 // already in (a live run) is skipped unless it sets `reenter: true`.
 //
-// Delivery policy: a message is marked `sending` and committed before the HTTP
-// call. If the process dies before the result is recorded, the message becomes
-// `unknown` at the next start and is not sent again: at-most-once for an unknown
-// outcome, the safer default for marketing (WhatsApp has no idempotency key).
+// Delivery policy: a message the sender takes is `claimed`, and committed as
+// `sending` right before its own HTTP call. If the process dies before the result
+// is recorded, the message becomes `unknown` at the next start and is not sent
+// again: at-most-once for an unknown outcome, the safer default for marketing
+// (WhatsApp has no idempotency key); status webhooks settle those Meta did
+// accept. A `claimed` message whose call never started goes back to pending.
 package engine
