@@ -73,11 +73,7 @@ type SandboxMessage struct {
 
 // SandboxChoice is a tappable reply: an interactive button or list row, or a
 // template quick reply.
-type SandboxChoice struct {
-	Kind  string `json:"kind"` // button_reply | list_reply | quick_reply
-	ID    string `json:"id"`
-	Title string `json:"title"`
-}
+type SandboxChoice = sim.Tap
 
 func (sb *Sandbox) config(w http.ResponseWriter, r *http.Request) {
 	type ad struct{ Flow, SourceID string }
@@ -106,7 +102,7 @@ type sandboxInbound struct {
 	WaID        string            `json:"wa_id"`
 	Name        string            `json:"name"`
 	Text        string            `json:"text"`
-	Choice      *SandboxChoice    `json:"choice"`
+	Choice      *sim.Tap          `json:"choice"`
 	Referral    map[string]string `json:"referral"`
 	DelaySecond int64             `json:"delay_seconds"`
 }
@@ -125,42 +121,24 @@ func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 	sb.n++
 	id := fmt.Sprintf("wamid.sandbox.%d.%d", time.Now().UnixNano(), sb.n)
 	sb.mu.Unlock()
-	m := map[string]any{"from": req.WaID, "id": id, "timestamp": fmt.Sprint(written.Unix())}
+	msg := sim.Message{WaID: req.WaID, Name: req.Name, ID: id, PhoneNumberID: "sandbox", Written: written, Received: now,
+		Text: req.Text, Tap: req.Choice, Referral: req.Referral}
 	line := SandboxMessage{At: now, Direction: "in", Type: "text", Text: req.Text}
 	switch c := req.Choice; {
 	case c != nil && c.Kind == "quick_reply":
-		m["type"], line.Type, line.Text = "button", "button", c.Title
-		m["button"] = map[string]string{"text": c.Title, "payload": c.ID}
+		line.Type, line.Text = "button", c.Title
 	case c != nil:
-		kind := "button_reply"
-		if c.Kind == "list_reply" {
-			kind = "list_reply"
-		}
-		m["type"], line.Type, line.Text = "interactive", "interactive", c.Title
-		m["interactive"] = map[string]any{"type": kind, kind: map[string]string{"id": c.ID, "title": c.Title}}
-	default:
-		if req.Text == "" && req.Referral == nil {
-			apiError(w, http.StatusBadRequest, "empty message")
-			return
-		}
-		m["type"] = "text"
-		m["text"] = map[string]string{"body": req.Text}
+		line.Type, line.Text = "interactive", c.Title
+	case req.Text == "" && req.Referral == nil:
+		apiError(w, http.StatusBadRequest, "empty message")
+		return
 	}
-	if req.Referral != nil {
-		ref := map[string]string{"source_type": "ad"}
-		for k, v := range req.Referral {
-			ref[k] = v
-		}
-		m["referral"] = ref
-	}
-	raw, _ := json.Marshal(m)
 	sb.ch.Inbound(req.WaID, written)
 	line.Window = sb.window(req.WaID, now)
 	sb.mu.Lock()
 	sb.in[req.WaID] = append(sb.in[req.WaID], line)
 	sb.mu.Unlock()
-	payload, _ := json.Marshal(engine.Inbound{PhoneNumberID: "sandbox", WaID: req.WaID, Name: req.Name, Time: written, Message: raw})
-	item := store.InboxItem{Key: "message:" + id, Kind: store.InboxMessage, Contact: req.WaID, Payload: payload, ReceivedAt: now}
+	item := msg.Item()
 	if _, err := sb.eng.Enqueue(r.Context(), []store.InboxItem{item}); err != nil {
 		apiError(w, http.StatusServiceUnavailable, err.Error())
 		return
@@ -305,11 +283,11 @@ func (sb *Sandbox) outMessage(it *store.OutboxItem, p *dsl.Project) SandboxMessa
 			sm.Text = m.Interactive.Body.Text
 		}
 		for _, b := range m.Interactive.Action.Buttons {
-			sm.Choices = append(sm.Choices, SandboxChoice{"button_reply", b.Reply.ID, b.Reply.Title})
+			sm.Choices = append(sm.Choices, SandboxChoice{Kind: "button_reply", ID: b.Reply.ID, Title: b.Reply.Title})
 		}
 		for _, s := range m.Interactive.Action.Sections {
 			for _, row := range s.Rows {
-				sm.Choices = append(sm.Choices, SandboxChoice{"list_reply", row.ID, row.Title})
+				sm.Choices = append(sm.Choices, SandboxChoice{Kind: "list_reply", ID: row.ID, Title: row.Title})
 			}
 		}
 	case m.Template != nil:
@@ -320,7 +298,7 @@ func (sb *Sandbox) outMessage(it *store.OutboxItem, p *dsl.Project) SandboxMessa
 			sm.Text = engine.PreviewBody(m.Template, tpl)
 			for _, b := range tpl.Buttons {
 				if b.Type == "QUICK_REPLY" {
-					sm.Choices = append(sm.Choices, SandboxChoice{"quick_reply", b.Text, b.Text})
+					sm.Choices = append(sm.Choices, SandboxChoice{Kind: "quick_reply", ID: b.Text, Title: b.Text})
 				}
 			}
 		}

@@ -137,49 +137,32 @@ func (r *runner) play(ctx context.Context, ev Event) error {
 func (r *runner) inbound(ctx context.Context, in *Inbound) error {
 	r.n++
 	now := r.clock.Now()
-	written := now.Add(-in.Delay)
-	m := map[string]any{"from": r.s.Contact.WaID, "id": fmt.Sprintf("wamid.sim.in.%d", r.n),
-		"timestamp": fmt.Sprint(written.Unix())}
-	line := Line{At: now, Direction: "in", Status: "received"}
+	msg := Message{WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, ID: fmt.Sprintf("wamid.sim.in.%d", r.n),
+		PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text, Referral: in.Referral}
+	line := Line{At: now, Direction: "in", Status: "received", Type: "text", Text: in.Text}
 	switch {
 	case in.Button != "":
-		m["type"], line.Type, line.Text = "button", "button", in.Button
-		m["button"] = map[string]string{"text": in.Button, "payload": in.Button}
+		msg.Tap = &Tap{Kind: "quick_reply", ID: in.Button, Title: in.Button}
+		line.Type, line.Text = "button", in.Button
 	case in.Interactive != "":
-		el := uiElement{id: in.Interactive, title: in.Interactive, kind: "button_reply"}
+		msg.Tap = &Tap{Kind: "button_reply", ID: in.Interactive, Title: in.Interactive}
 		for _, u := range r.lastUI {
 			if u.title == in.Interactive || u.id == in.Interactive {
-				el = u
+				msg.Tap = &Tap{Kind: u.kind, ID: u.id, Title: u.title}
 			}
 		}
-		m["type"], line.Type, line.Text = "interactive", "interactive", el.title
-		if el.kind == "list_reply" {
-			m["interactive"] = map[string]any{"type": "list_reply", "list_reply": map[string]string{"id": el.id, "title": el.title}}
-		} else {
-			m["interactive"] = map[string]any{"type": "button_reply", "button_reply": map[string]string{"id": el.id, "title": el.title}}
-		}
-	default:
-		m["type"], line.Type, line.Text = "text", "text", in.Text
-		m["text"] = map[string]string{"body": in.Text}
+		line.Type, line.Text = "interactive", msg.Tap.Title
 	}
 	if in.Referral != nil {
-		ref := map[string]string{"source_type": "ad"}
-		for k, v := range in.Referral {
-			ref[k] = v
-		}
-		m["referral"] = ref
-		line.Text += fmt.Sprintf(" (from ad %s “%s”)", ref["source_id"], ref["headline"])
+		line.Text += fmt.Sprintf(" (from ad %s “%s”)", in.Referral["source_id"], in.Referral["headline"])
 	}
 	if in.Delay > 0 {
 		line.Text += fmt.Sprintf(" (written %s before it arrived)", dsl.FormatDuration(in.Delay))
 	}
-	r.ch.Inbound(r.s.Contact.WaID, written)
+	r.ch.Inbound(r.s.Contact.WaID, msg.Written)
 	line.Window = r.window(now)
 	r.res.Timeline = append(r.res.Timeline, line)
-	raw, _ := json.Marshal(m)
-	item := store.InboxItem{Key: "message:" + m["id"].(string), Kind: store.InboxMessage, Contact: r.s.Contact.WaID,
-		Payload:    mustJSON(engine.Inbound{PhoneNumberID: "sim", WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, Time: written, Message: raw}),
-		ReceivedAt: now}
+	item := msg.Item()
 	if _, err := r.eng.Enqueue(ctx, []store.InboxItem{item}); err != nil {
 		return err
 	}
