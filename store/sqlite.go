@@ -101,13 +101,9 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		opts.ReadConns = 4
 	}
 	s := &SQLite{path: path, nextID: map[string]*atomic.Int64{}, stmts: map[string]*sql.Stmt{}}
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := lockFile(path + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		return nil, err
 	}
 	s.lock = lock
 	base := "file:" + url.PathEscape(path) + "?_busy_timeout=10000&_foreign_keys=on&_journal_mode=WAL"
@@ -147,6 +143,38 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	return s, nil
 }
 
+// lockFile creates and locks the lock file beside the database. Close removes it,
+// so a process that opened the file just before it was removed may hold a lock
+// on a file no longer in the folder: the lock counts only if the file locked is
+// still the one at name, otherwise it tries again with the new one.
+// afterFlock, when set by a test, runs between taking a lock and checking it.
+var afterFlock func(name string)
+
+func lockFile(name string) (*os.File, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", name, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", strings.TrimSuffix(name, ".lock"), ErrLocked)
+		}
+		if afterFlock != nil {
+			afterFlock(name)
+		}
+		held, err1 := f.Stat()
+		current, err2 := os.Stat(name)
+		if err1 == nil && err2 == nil && os.SameFile(held, current) {
+			return f, nil
+		}
+		f.Close()
+		if attempt == 10 {
+			return nil, fmt.Errorf("%s: %w", strings.TrimSuffix(name, ".lock"), ErrLocked)
+		}
+	}
+}
+
 func (s *SQLite) migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -178,7 +206,13 @@ func (s *SQLite) Close() error {
 		errs = append(errs, s.w.Close())
 	}
 	if s.lock != nil {
+		// Removed while still locked: a stale lock file never outlives a clean
+		// stop (one left by a crash is harmless, the lock died with its process).
+		if err := os.Remove(s.lock.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 		errs = append(errs, s.lock.Close())
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }

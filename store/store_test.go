@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,6 +26,59 @@ func TestOpenLocksTheDatabase(t *testing.T) {
 	_, err := Open(context.Background(), s.Path(), Options{})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: got %v, want ErrLocked", err)
+	}
+}
+
+func TestCloseRemovesTheLockFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "funnel.db")
+	s, err := Open(context.Background(), path, Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); err != nil {
+		t.Fatalf("no lock file while open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock file left after Close: %v", err)
+	}
+	// The next process opens (and locks) it again.
+	s2, err := Open(context.Background(), path, Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := Open(context.Background(), path, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open after a reopen: got %v, want ErrLocked", err)
+	}
+}
+
+// A lock taken on a lock file that another process removed meanwhile (its
+// Close) does not count: the file now in the folder is locked instead.
+func TestLockFileReplacedIsNotALock(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "funnel.db.lock")
+	removed := false
+	afterFlock = func(name string) {
+		if !removed {
+			removed = true
+			os.Remove(name)
+		}
+	}
+	defer func() { afterFlock = nil }()
+	f, err := lockFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	held, _ := f.Stat()
+	current, err := os.Stat(name)
+	if err != nil || !os.SameFile(held, current) {
+		t.Fatalf("the lock is on a file no longer in the folder (%v)", err)
+	}
+	if _, err := lockFile(name); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
 	}
 }
 

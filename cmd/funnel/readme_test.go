@@ -36,3 +36,37 @@ func TestREADMEOutputs(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEQuickStart keeps the README's first commands runnable: a build, then
+// the binary (not `go run`, whose child outlives a killed parent), and the tests.
+func TestREADMEQuickStart(t *testing.T) {
+	t.Chdir("../..")
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)## Two commands\n.*?```sh\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no `## Two commands` block")
+	}
+	var cmds []string
+	for _, line := range strings.Split(string(m[1]), "\n") {
+		if line, _, _ = strings.Cut(line, "#"); strings.TrimSpace(line) != "" {
+			for _, c := range strings.Split(line, "&&") {
+				cmds = append(cmds, strings.Join(strings.Fields(c), " "))
+			}
+		}
+	}
+	want := []string{"go build ./cmd/funnel", "./funnel serve --dev", "go test ./..."}
+	if strings.Join(cmds, "|") != strings.Join(want, "|") {
+		t.Fatalf("README commands %q, want %q", cmds, want)
+	}
+	if !strings.Contains(string(readme), "Ctrl-C") {
+		t.Error("README should say how to stop the daemon (Ctrl-C)")
+	}
+	// `serve --dev` with the defaults (./flows) must load: the flows it serves validate.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"validate", "flows"}, &out, &errOut); code != 0 {
+		t.Fatalf("the flows `./funnel serve --dev` serves do not validate: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}

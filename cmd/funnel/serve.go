@@ -224,6 +224,13 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		writeDiagnostics(cmd, "text", diags)
 		return fail(exitFailed, "the flows have errors: fix them (funnel validate) before serving")
 	}
+	// Listen before opening the database: a start that fails (port busy) leaves
+	// no database, WAL or lock file behind.
+	ln, err := net.Listen("tcp", d.listen)
+	if err != nil {
+		return fail(exitFailed, "listen %s: %v", d.listen, err)
+	}
+	defer ln.Close()
 	ctx := context.Background()
 	sync := d.cfg.Synchronous
 	st, err := store.Open(ctx, d.db, store.Options{Synchronous: sync})
@@ -265,10 +272,6 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		d.eng, reg, d.log)
 	if sandbox != nil {
 		sandbox.Attach(srv)
-	}
-	ln, err := net.Listen("tcp", d.listen)
-	if err != nil {
-		return fail(exitFailed, "listen %s: %v", d.listen, err)
 	}
 	hs := server.HTTPServer(d.listen, srv.Handler())
 	engCtx, stopEngine := context.WithCancel(ctx)
