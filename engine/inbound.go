@@ -54,7 +54,10 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 }
 
 // EventItem makes the inbox item for an API event. key deduplicates retries of the
-// same request (an Idempotency-Key); empty means every call is new.
+// same request (an Idempotency-Key); empty means every call is new. The key is
+// scoped to the event name and the contact: two callers (or one caller's two
+// events) reusing a key for different contacts or events do not drop each
+// other's events, and only a true retry is skipped.
 func EventItem(key, name, waID string, payload map[string]any, at time.Time) (store.InboxItem, error) {
 	if name == "" || waID == "" {
 		return store.InboxItem{}, errors.New("an event needs a name and a wa_id")
@@ -62,7 +65,8 @@ func EventItem(key, name, waID string, payload map[string]any, at time.Time) (st
 	if key == "" {
 		key = fmt.Sprintf("event:%s:%s:%d", name, waID, at.UnixNano())
 	} else {
-		key = "event:" + key
+		// JSON quoting keeps the parts apart whatever characters they hold.
+		key = "event:" + string(mustMarshal([]string{name, waID, key}))
 	}
 	in := Inbound{WaID: waID, Time: at, Event: &EventStart{Name: name, Payload: payload}}
 	return store.InboxItem{Key: key, Kind: store.InboxEvent, Contact: waID, Payload: mustMarshal(in), ReceivedAt: at}, nil
