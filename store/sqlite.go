@@ -101,6 +101,9 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 		opts.ReadConns = 4
 	}
 	s := &SQLite{path: path, nextID: map[string]*atomic.Int64{}, stmts: map[string]*sql.Stmt{}}
+	if err := makePrivate(path); err != nil {
+		return nil, err
+	}
 	lock, err := lockFile(path + ".lock")
 	if err != nil {
 		return nil, err
@@ -152,7 +155,7 @@ var afterFlock func(name string)
 
 func lockFile(name string) (*os.File, error) {
 	for attempt := 0; ; attempt++ {
-		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, FileMode)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", name, err)
 		}

@@ -148,6 +148,9 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		return fail(exitFailed, "database: %v", err)
 	}
 	defer st.Close()
+	if w := store.DirWarning(d.db); w != "" {
+		d.log.Warn(w)
+	}
 
 	reg := prometheus.NewRegistry()
 	opts := engine.Options{Logger: d.log, Metrics: engine.NewMetrics(reg), PhoneNumberID: d.cfg.PhoneNumberID,

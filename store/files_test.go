@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The database, its WAL and shared-memory files and the lock file hold
+// contacts' numbers and consent: only the owner may open them, whatever the
+// umask, and files an earlier version left 0644 are tightened.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		existing os.FileMode // mode of files left by an earlier version; 0 = none
+	}{
+		{"new database", 0},
+		{"database left world-readable", 0o644},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "funnel.db")
+			if tc.existing != 0 {
+				s, err := Open(context.Background(), path, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				for _, p := range append([]string{path}, sidePaths(path)...) {
+					if _, err := os.Stat(p); err == nil {
+						os.Chmod(p, tc.existing)
+					}
+				}
+			}
+			s, err := Open(context.Background(), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Enqueue(context.Background(), []InboxItem{{Key: "k", Kind: InboxMessage, Contact: "1", Payload: []byte(`{}`), ReceivedAt: t0}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"funnel.db", "funnel.db-wal", "funnel.db-shm", "funnel.db.lock"} {
+				fi, err := os.Stat(filepath.Join(filepath.Dir(path), name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != FileMode {
+					t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), FileMode)
+				}
+			}
+		})
+	}
+}
+
+func TestDirWarning(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o700, false}, {0o750, false}, {0o770, true}, {0o777, true}, {os.ModeSticky | 0o777, false}} {
+		if err := os.Chmod(dir, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if got := DirWarning(filepath.Join(dir, "funnel.db")) != ""; got != tc.warn {
+			t.Errorf("mode %v: warning %v, want %v", tc.mode, got, tc.warn)
+		}
+	}
+	os.Chmod(dir, 0o700)
+}
