@@ -112,17 +112,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true, "key": item.Key})
 }
 
-func validWaID(s string) bool {
-	if len(s) < 5 || len(s) > 20 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
+func validWaID(s string) bool { return whatsapp.ValidWaID(s) }
 
 func eventNames(p *dsl.Project) []string {
 	if p == nil {

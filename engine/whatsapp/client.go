@@ -125,6 +125,11 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, m *Message) (Se
 	if phoneNumberID == "" {
 		return SendResult{}, fmt.Errorf("%w: no phone number id", ErrConfig)
 	}
+	if !ValidObjectID(phoneNumberID) {
+		// It goes into the request path: "..", "/" or "?" would aim the
+		// token-bearing request somewhere else on the Graph host.
+		return SendResult{}, fmt.Errorf("%w: phone number id %.40q is not a Graph id (digits only)", ErrInvalidMessage, phoneNumberID)
+	}
 	if err := m.Validate(); err != nil {
 		return SendResult{}, err
 	}

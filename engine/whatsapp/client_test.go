@@ -387,7 +387,7 @@ func TestSendHTTP2(t *testing.T) {
 			t.Errorf("proto %s", r.Proto)
 		}
 		io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/v23.0/slow/messages" {
+		if r.URL.Path == "/v23.0/999/messages" {
 			<-release
 			return
 		}
@@ -404,6 +404,6 @@ func TestSendHTTP2(t *testing.T) {
 	if err != nil || res.MessageID != "wamid.H2" {
 		t.Fatalf("%+v %v", res, err)
 	}
-	_, err = c.Send(context.Background(), "slow", NewText("2", "x"))
+	_, err = c.Send(context.Background(), "999", NewText("2", "x"))
 	wantUnknown(t, err)
 }

@@ -490,7 +490,7 @@ type EventError struct {
 }
 
 func (e *EventError) Error() string {
-	return fmt.Sprintf("whatsapp: entry[%d].changes[%d].%ss[%d] (id %q): %v", e.Entry, e.Change, e.Kind, e.Index, e.ID, e.Err)
+	return fmt.Sprintf("whatsapp: entry[%d].changes[%d].%ss[%d] (id %.80q): %v", e.Entry, e.Change, e.Kind, e.Index, e.ID, e.Err)
 }
 
 func (e *EventError) Unwrap() error { return e.Err }
@@ -511,6 +511,18 @@ func (e *Envelope) Events() ([]Event, error) {
 				continue
 			}
 			v := ch.Value
+			if id := v.Metadata.PhoneNumberID; id != "" && !ValidObjectID(id) {
+				// Replies would go out from this id: a forged one must not
+				// reach the Graph API's path.
+				err := fmt.Errorf("bad metadata.phone_number_id %.40q: want a Graph id (digits)", id)
+				for i := range v.Messages {
+					errs = append(errs, &EventError{ei, ci, i, EventMessage, v.Messages[i].ID, err})
+				}
+				for i := range v.Statuses {
+					errs = append(errs, &EventError{ei, ci, i, EventStatus, v.Statuses[i].ID, err})
+				}
+				continue
+			}
 			base := Event{WABAID: en.ID, PhoneNumberID: v.Metadata.PhoneNumberID, DisplayPhoneNumber: v.Metadata.DisplayPhoneNumber}
 			for i := range v.Messages {
 				m := &v.Messages[i]
@@ -520,6 +532,12 @@ func (e *Envelope) Events() ([]Event, error) {
 				}
 				if err == nil && m.From == "" {
 					err = errors.New("missing from")
+				}
+				if err == nil && !validMessageID(m.ID) {
+					err = errors.New("bad id: want a wamid (printable, at most 256 characters)")
+				}
+				if err == nil && !ValidWaID(m.From) {
+					err = fmt.Errorf("bad from %.40q: want the sender's number, digits only", m.From)
 				}
 				if err != nil {
 					errs = append(errs, &EventError{ei, ci, i, EventMessage, m.ID, err})
@@ -535,6 +553,12 @@ func (e *Envelope) Events() ([]Event, error) {
 				t, err := s.Timestamp.Time()
 				if err == nil && s.ID == "" {
 					err = errors.New("missing id")
+				}
+				if err == nil && !validMessageID(s.ID) {
+					err = errors.New("bad id: want a wamid (printable, at most 256 characters)")
+				}
+				if err == nil && s.RecipientID != "" && !ValidWaID(s.RecipientID) {
+					err = fmt.Errorf("bad recipient_id %.40q: want the recipient's number, digits only", s.RecipientID)
 				}
 				if err != nil {
 					errs = append(errs, &EventError{ei, ci, i, EventStatus, s.ID, err})

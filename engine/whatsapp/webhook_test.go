@@ -253,20 +253,20 @@ func TestParseWebhookRejects(t *testing.T) {
 
 func TestEventsBadTimestamps(t *testing.T) {
 	body := `{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{
-	 "metadata":{"phone_number_id":"P"},
+	 "metadata":{"phone_number_id":"106540352242922"},
 	 "messages":[
-	  {"from":"1","id":"wamid.ok","timestamp":"1739321024","type":"text","text":{"body":"ok"}},
-	  {"from":"1","id":"wamid.empty","timestamp":"","type":"text","text":{"body":"x"}},
-	  {"from":"1","id":"wamid.words","timestamp":"yesterday","type":"text","text":{"body":"x"}},
-	  {"from":"1","id":"wamid.neg","timestamp":"-5","type":"text","text":{"body":"x"}},
-	  {"from":"1","id":"wamid.missing","type":"text","text":{"body":"x"}},
-	  {"from":"1","id":"wamid.number","timestamp":1739321025,"type":"text","text":{"body":"n"}},
-	  {"from":"1","id":"wamid.float","timestamp":1.5,"type":"text","text":{"body":"x"}},
-	  {"from":"1","id":"wamid.huge","timestamp":"99999999999999","type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.ok","timestamp":"1739321024","type":"text","text":{"body":"ok"}},
+	  {"from":"16505551234","id":"wamid.empty","timestamp":"","type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.words","timestamp":"yesterday","type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.neg","timestamp":"-5","type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.missing","type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.number","timestamp":1739321025,"type":"text","text":{"body":"n"}},
+	  {"from":"16505551234","id":"wamid.float","timestamp":1.5,"type":"text","text":{"body":"x"}},
+	  {"from":"16505551234","id":"wamid.huge","timestamp":"99999999999999","type":"text","text":{"body":"x"}},
 	  {"id":"wamid.nofrom","timestamp":"1739321024","type":"text"},
-	  {"from":"1","timestamp":"1739321024","type":"text"}
+	  {"from":"16505551234","timestamp":"1739321024","type":"text"}
 	 ],
-	 "statuses":[{"id":"wamid.s","status":"sent","timestamp":"soon","recipient_id":"1"}]}}]}]}`
+	 "statuses":[{"id":"wamid.s","status":"sent","timestamp":"soon","recipient_id":"16505551234"}]}}]}]}`
 	env, err := ParseWebhook([]byte(body))
 	if err != nil {
 		t.Fatal(err)
@@ -298,9 +298,9 @@ func TestEventsBadTimestamps(t *testing.T) {
 // still opens the window.
 func TestSalvageMalformedMessage(t *testing.T) {
 	body := `{"object":"whatsapp_business_account","entry":[{"changes":[
-	 {"field":"messages","value":{"metadata":{"phone_number_id":"P"},
-	  "messages":[{"from":"1","id":"wamid.x","timestamp":"1739321024","type":"text","text":"not an object"}],
-	  "statuses":[{"id":"wamid.s","status":"failed","timestamp":"1739321024","recipient_id":"1","errors":"boom","pricing":{"billable":"yes"}}]}},
+	 {"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},
+	  "messages":[{"from":"16505551234","id":"wamid.x","timestamp":"1739321024","type":"text","text":"not an object"}],
+	  "statuses":[{"id":"wamid.s","status":"failed","timestamp":"1739321024","recipient_id":"16505551234","errors":"boom","pricing":{"billable":"yes"}}]}},
 	 {"field":"account_update","value":{"messages":"this field has another shape","event":"VERIFIED_ACCOUNT"}}]}]}`
 	env, err := ParseWebhook([]byte(body))
 	if err != nil {
