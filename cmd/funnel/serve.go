@@ -148,7 +148,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		return fail(exitFailed, "database: %v", err)
 	}
 	defer st.Close()
-	if w := store.DirWarning(d.db); w != "" {
+	if w := store.DirWarning(d.cfg.DB); w != "" {
 		d.log.Warn(w)
 	}
 
