@@ -84,14 +84,12 @@ func (e *Engine) pause(reason string, d time.Duration) {
 }
 
 type sendJob struct {
-	item    *store.OutboxItem
-	msg     *whatsapp.Message
-	at      time.Time // paced send time
-	id      string
-	err     error
-	sentAs  string
-	payload []byte
-	done    *sync.WaitGroup // sendRounds: the job's batch
+	item *store.OutboxItem
+	msg  *whatsapp.Message
+	at   time.Time // paced send time
+	id   string
+	err  error
+	done *sync.WaitGroup // sendRounds: the job's batch
 }
 
 // SendOutbox runs one send round: claim pending messages (each contact's oldest
@@ -253,7 +251,7 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 				sentAs = "fallback" // it replaced a message Meta refused with 131047
 			}
 			it.Status, it.SentAs = store.OutClaimed, sentAs
-			jobs = append(jobs, &sendJob{item: it, msg: &m, sentAs: d.sentAs, payload: d.payload})
+			jobs = append(jobs, &sendJob{item: it, msg: &m})
 		}
 		return tx.SaveOutbox(items)
 	})
@@ -327,12 +325,12 @@ func (e *Engine) send(ctx context.Context, j *sendJob) {
 	e.pauseFor(whatsapp.Classify(j.err), whatsapp.ErrorCode(j.err))
 }
 
-// pauseFor stops the sender after an answer of class Pause (131048: for ten
-// minutes) or Fatal (until ResumeSender); other classes do nothing.
+// pauseFor stops the sender after an answer of class Pause (131048: for
+// whatsapp.PauseFor) or Fatal (until ResumeSender); other classes do nothing.
 func (e *Engine) pauseFor(class whatsapp.Class, code int) {
 	switch class {
 	case whatsapp.Pause:
-		e.pause(fmt.Sprintf("error %d (spam rate limit)", code), 10*time.Minute)
+		e.pause(fmt.Sprintf("error %d (spam rate limit)", code), whatsapp.PauseFor)
 	case whatsapp.Fatal:
 		e.pause(fmt.Sprintf("error %d", code), 0)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
 )
 
@@ -191,7 +192,7 @@ func TestSenderSpamLimitPausesForAWhile(t *testing.T) {
 	if r.eng.Paused() == "" || r.lastOut(ana).Status != store.OutPending {
 		t.Fatalf("paused %q, row %+v", r.eng.Paused(), r.lastOut(ana))
 	}
-	r.clock.Set(r.now().Add(10 * time.Minute))
+	r.clock.Set(r.now().Add(whatsapp.PauseFor))
 	r.settle()
 	if r.eng.Paused() != "" || r.lastOut(ana).Status != store.OutSent {
 		t.Fatalf("after 10m: paused %q, row %+v", r.eng.Paused(), r.lastOut(ana))

@@ -302,11 +302,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		checks["sender"] = "ok"
 	}
-	if s.ready != nil {
-		if err := s.ready(); err != nil {
-			checks["daemon"], ok = err.Error(), false
-		}
-	}
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable

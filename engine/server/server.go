@@ -29,15 +29,14 @@ type Config struct {
 
 // Server is the HTTP surface over an engine.
 type Server struct {
-	cfg   Config
-	eng   *engine.Engine
-	st    store.Store
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	in    *ingester
-	mux   *http.ServeMux
-	m     metrics
-	ready func() error // extra readiness check (flows loaded, …)
+	cfg Config
+	eng *engine.Engine
+	st  store.Store
+	log *slog.Logger
+	reg *prometheus.Registry
+	in  *ingester
+	mux *http.ServeMux
+	m   metrics
 }
 
 type metrics struct {
@@ -59,7 +58,7 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux()}
 	s.m = metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhooks_total",
-			Help: "Webhook POSTs, by result (stored, duplicate, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
+			Help: "Webhook POSTs, by result (stored, ignored, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "funnel_webhook_seconds",
 			Help:    "Time to acknowledge a webhook POST, durable store included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
@@ -85,9 +84,6 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return s
 }
-
-// SetReadiness adds a readiness check (the daemon reports flow load failures).
-func (s *Server) SetReadiness(f func() error) { s.ready = f }
 
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }

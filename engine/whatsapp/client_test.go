@@ -74,7 +74,7 @@ func TestSendResponses(t *testing.T) {
 			}, Permanent},
 		{"throughput", 400, `{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"x"}}`, nil, Retryable},
 		{"pair rate", 400, `{"error":{"code":131056,"message":"pair rate"}}`, func(t *testing.T, err error) {
-			if !IsPairRateLimit(err) || ErrorCode(err) != 131056 {
+			if ErrorCode(err) != 131056 {
 				t.Error("pair rate not recognized")
 			}
 		}, Retryable},

@@ -169,15 +169,13 @@ func ErrorCode(err error) int {
 	return 0
 }
 
-// IsPairRateLimit reports a 131056: too many messages to one user. The pacer
-// should slow down for that recipient only, with Backoff's 4^n schedule.
-func IsPairRateLimit(err error) bool { return ErrorCode(err) == CodePairRateLimit }
-
 // Backoff bounds.
 const (
-	BackoffBase  = time.Second
-	BackoffCap   = 15 * time.Minute
-	PauseBackoff = BackoffCap
+	BackoffBase = time.Second
+	BackoffCap  = 15 * time.Minute
+	// PauseFor is how long a number stays silent after a Pause answer (131048)
+	// before it probes again: the sender's pause and Backoff's answer for Pause.
+	PauseFor = 10 * time.Minute
 )
 
 // Backoff is how long to wait before retry number attempt (0 for the first
@@ -185,7 +183,7 @@ const (
 // jitter, rnd()·min(15m, 1s·2^attempt), so synchronized senders spread out.
 // A pair-rate error (code 131056) waits Meta's 4^attempt seconds plus up to
 // as much again of jitter (never less than Meta asks), capped at 15m. Pause
-// returns 15m, the time before probing again. Other classes are not retried
+// returns PauseFor, the time before probing again. Other classes are not retried
 // and return 0. rnd returns a float in [0,1); nil uses math/rand/v2.
 func Backoff(class Class, attempt int, code int, rnd func() float64) time.Duration {
 	if rnd == nil {
@@ -202,7 +200,7 @@ func Backoff(class Class, attempt int, code int, rnd func() float64) time.Durati
 		}
 		return time.Duration(clamp01(rnd()) * float64(capped(math.Pow(2, float64(attempt))*float64(BackoffBase))))
 	case Pause:
-		return PauseBackoff
+		return PauseFor
 	}
 	return 0
 }

@@ -125,7 +125,7 @@ func TestBackoff(t *testing.T) {
 		{"pair capped", Retryable, 6, 131056, 0, 15 * time.Minute},
 		{"pair huge", Retryable, 1000, 131056, 0.9, 15 * time.Minute},
 		{"bad rnd clamped", Retryable, 0, 0, 7, time.Second},
-		{"pause", Pause, 0, 131048, 0.3, 15 * time.Minute},
+		{"pause", Pause, 0, 131048, 0.3, PauseFor},
 		{"permanent", Permanent, 2, 131047, 0.5, 0},
 		{"fatal", Fatal, 0, 190, 0.5, 0},
 		{"unknown", Unknown, 0, 0, 0.5, 0},

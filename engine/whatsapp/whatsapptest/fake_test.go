@@ -394,7 +394,7 @@ func TestPairRate(t *testing.T) {
 	}
 	_, err := send(t, f, whatsapp.NewText(user, "2"))
 	wantCode(t, err, 131056, whatsapp.Retryable)
-	if !whatsapp.IsPairRateLimit(err) {
+	if whatsapp.ErrorCode(err) != whatsapp.CodePairRateLimit {
 		t.Error("not a pair-rate error")
 	}
 	if _, err := send(t, f, whatsapp.NewText("447700900456", "other user")); err != nil {
