@@ -67,11 +67,11 @@ func TestEverySettingFromEverySource(t *testing.T) {
 			yamlValue = "[" + strings.ReplaceAll(sample, ",", ", ") + "]"
 		}
 		for _, src := range []struct {
-			name        string
-			from        source
-			file        string
-			env         map[string]string
-			args        []string
+			name string
+			from source
+			file string
+			env  map[string]string
+			args []string
 		}{
 			{"file", fromFile, s.key + ": " + yamlValue + "\n", nil, nil},
 			{"env", fromEnv, "", map[string]string{s.env(): sample}, nil},
