@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -81,7 +80,7 @@ func settings(c *serveConfig) []setting {
 		{"db", "funnel.db", anywhere, text(&c.DB), "SQLite database file"},
 		{"flows", "flows", anywhere, list(&c.Flows), "flow files or folders (the command's arguments take precedence)"},
 		{"templates", "", anywhere, text(&c.Templates), "template catalog (default: templates.* beside the flows)"},
-		{"graph_url", whatsapp.DefaultBaseURL, anywhere, httpURL(&c.GraphURL), "Graph API base URL with its version"},
+		{"graph_url", whatsapp.DefaultBaseURL, fromFlag | fromEnv, graphURL(&c.GraphURL), "Graph API base URL with its version; it receives the access token, so never from a file, and https unless on loopback"},
 		{"phone_number_id", "", anywhere, text(&c.PhoneNumberID), "phone number id for business-initiated sends"},
 		{"timezone", "UTC", anywhere, location(&c.Timezone), "IANA time zone of contacts without one (quiet hours, wait at)"},
 		{"rate", "80", anywhere, number(&c.Rate, 0.1, 1000), "messages per second per phone number (up to 1000)"},
@@ -247,11 +246,11 @@ func address(p *string) value {
 	}}
 }
 
-func httpURL(p *string) value {
+// graphURL is where the access token goes: an https URL, or http to loopback.
+func graphURL(p *string) value {
 	return value{kind: "url", set: func(v []string) error {
-		u, err := url.Parse(v[0])
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an http(s) URL", v[0])
+		if err := whatsapp.CheckBaseURL(v[0]); err != nil {
+			return err
 		}
 		*p = strings.TrimRight(v[0], "/")
 		return nil

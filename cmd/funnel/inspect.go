@@ -231,6 +231,9 @@ FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON unchanged
 			if base == "" {
 				base = whatsapp.DefaultBaseURL
 			}
+			if err := whatsapp.CheckBaseURL(base); err != nil {
+				return fail(exitUsage, "FUNNEL_GRAPH_URL: %v", err)
+			}
 			cl := &whatsapp.Client{BaseURL: base, Token: token}
 			ts, err := cl.ListTemplates(cmd.Context(), waba)
 			if err != nil {

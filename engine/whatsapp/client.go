@@ -125,6 +125,9 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, m *Message) (Se
 	if phoneNumberID == "" {
 		return SendResult{}, fmt.Errorf("%w: no phone number id", ErrConfig)
 	}
+	if err := CheckBaseURL(c.base()); err != nil {
+		return SendResult{}, fmt.Errorf("%w: base URL: %v", ErrConfig, err)
+	}
 	if !ValidObjectID(phoneNumberID) {
 		// It goes into the request path: "..", "/" or "?" would aim the
 		// token-bearing request somewhere else on the Graph host.
@@ -298,6 +301,12 @@ func (c *Client) ListTemplates(ctx context.Context, wabaID string) ([]json.RawMe
 	}
 	if wabaID == "" {
 		return nil, fmt.Errorf("%w: no WhatsApp Business Account id", ErrConfig)
+	}
+	if !ValidObjectID(wabaID) {
+		return nil, fmt.Errorf("%w: WhatsApp Business Account id %.40q is not a Graph id (digits only)", ErrConfig, wabaID)
+	}
+	if err := CheckBaseURL(c.base()); err != nil {
+		return nil, fmt.Errorf("%w: base URL: %v", ErrConfig, err)
 	}
 	base, err := url.Parse(c.base())
 	if err != nil {

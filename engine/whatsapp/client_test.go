@@ -155,7 +155,7 @@ func TestSendNeverLeft(t *testing.T) {
 		wantNotSent(t, err)
 	})
 	t.Run("dns", func(t *testing.T) {
-		c := &Client{BaseURL: "http://funnel-test.invalid/v23.0", Token: "t", HTTP: &http.Client{Timeout: 3 * time.Second}}
+		c := &Client{BaseURL: "https://funnel-test.invalid/v23.0", Token: "t", HTTP: &http.Client{Timeout: 3 * time.Second}}
 		_, err := c.Send(context.Background(), "1", NewText("2", "x"))
 		wantNotSent(t, err)
 	})
@@ -266,7 +266,7 @@ func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r)
 // A custom transport does not report through httptrace: its errors are
 // unknown unless they can only happen before sending.
 func TestSendCustomTransport(t *testing.T) {
-	c := &Client{BaseURL: "http://example.test", Token: "t", HTTP: &http.Client{Transport: rtFunc(func(*http.Request) (*http.Response, error) {
+	c := &Client{BaseURL: "https://example.test", Token: "t", HTTP: &http.Client{Transport: rtFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("something broke")
 	})}}
 	_, err := c.Send(context.Background(), "1", NewText("2", "x"))
