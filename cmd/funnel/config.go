@@ -18,6 +18,7 @@ import (
 
 	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/server"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 )
 
@@ -28,6 +29,7 @@ import (
 // come from its one entry.
 type serveConfig struct {
 	Listen         string
+	MetricsListen  string // "": /metrics on Listen
 	DB             string
 	Flows          []string
 	Templates      string
@@ -77,6 +79,7 @@ type setting struct {
 func settings(c *serveConfig) []setting {
 	return []setting{
 		{"listen", ":8080", anywhere, address(&c.Listen), "address the HTTP server listens on"},
+		{"metrics_listen", "", anywhere, address(&c.MetricsListen), "address of a separate listener for GET /metrics, which `listen` then does not serve"},
 		{"db", "funnel.db", anywhere, text(&c.DB), "SQLite database file"},
 		{"flows", "flows", anywhere, list(&c.Flows), "flow files or folders (the command's arguments take precedence)"},
 		{"templates", "", anywhere, text(&c.Templates), "template catalog (default: templates.* beside the flows)"},
@@ -94,7 +97,7 @@ func settings(c *serveConfig) []setting {
 		{"access_token", "", secret, text(&c.AccessToken), "Graph API token (required unless --dev)"},
 		{"app_secret", "", secret, text(&c.AppSecret), "app secret: checks webhook signatures (required unless --dev)"},
 		{"verify_token", "", secret, text(&c.VerifyToken), "the token of Meta's webhook verification (required unless --dev)"},
-		{"api_token", "", secret, text(&c.APIToken), "bearer token of /v1/events and /v1/contacts (that API is off when unset)"},
+		{"api_token", "", secret, apiToken(&c.APIToken), "bearer token of /v1/events and /v1/contacts, at least 32 characters (that API is off when unset)"},
 	}
 }
 
@@ -240,6 +243,17 @@ func address(p *string) value {
 	return value{kind: "address", set: func(v []string) error {
 		if _, port, err := net.SplitHostPort(v[0]); err != nil || port == "" {
 			return fmt.Errorf("%q is not an address like :8080 or 127.0.0.1:8080", v[0])
+		}
+		*p = v[0]
+		return nil
+	}}
+}
+
+// apiToken is a bearer token long enough not to be guessed.
+func apiToken(p *string) value {
+	return value{kind: "token", set: func(v []string) error {
+		if err := server.CheckAPIToken(v[0]); err != nil {
+			return err
 		}
 		*p = v[0]
 		return nil

@@ -142,6 +142,13 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		return fail(exitFailed, "listen %s: %v", d.cfg.Listen, err)
 	}
 	defer ln.Close()
+	var mln net.Listener
+	if d.cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", d.cfg.MetricsListen); err != nil {
+			return fail(exitFailed, "listen %s (metrics_listen): %v", d.cfg.MetricsListen, err)
+		}
+		defer mln.Close()
+	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, d.cfg.DB, store.Options{Synchronous: d.cfg.Synchronous})
 	if err != nil {
@@ -172,8 +179,8 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	if err := d.eng.Load(ctx, p, diags); err != nil {
 		return fail(exitFailed, "loading flows: %v", err)
 	}
-	srv := server.New(server.Config{AppSecret: d.cfg.AppSecret, VerifyToken: d.cfg.VerifyToken, APIToken: d.cfg.APIToken, MaxBody: d.cfg.MaxBody},
-		d.eng, reg, d.log)
+	srv := server.New(server.Config{AppSecret: d.cfg.AppSecret, VerifyToken: d.cfg.VerifyToken, APIToken: d.cfg.APIToken, MaxBody: d.cfg.MaxBody,
+		SeparateMetrics: mln != nil}, d.eng, reg, d.log)
 	if sandbox != nil {
 		sandbox.Attach(srv)
 	}
@@ -181,8 +188,14 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	engCtx, stopEngine := context.WithCancel(ctx)
 	engDone := make(chan error, 1)
 	go func() { engDone <- d.eng.Run(engCtx) }()
-	httpDone := make(chan error, 1)
+	httpDone := make(chan error, 2)
 	go func() { httpDone <- hs.Serve(ln) }()
+	var ms *http.Server
+	if mln != nil {
+		ms = server.HTTPServer(d.cfg.MetricsListen, srv.MetricsHandler())
+		go func() { httpDone <- ms.Serve(mln) }()
+		d.log.Info("metrics on a separate listener", "metrics_listen", mln.Addr().String())
+	}
 
 	flows := len(p.Flows)
 	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", d.cfg.DB, "flows", flows, "dev", d.dev, "version", version)
@@ -206,6 +219,9 @@ func (d *daemon) run(cmd *cobra.Command) error {
 			d.log.Info("stopping: draining requests and the current batch", "signal", sig.String())
 			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			hs.Shutdown(sctx)
+			if ms != nil {
+				ms.Shutdown(sctx)
+			}
 			cancel()
 			srv.Close()
 			stopEngine()

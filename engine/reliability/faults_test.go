@@ -53,7 +53,7 @@ import (
 
 const (
 	fPhone    = whatsapptest.DefaultPhoneNumberID
-	fAPIToken = "fault-api-token"
+	fAPIToken = "fault-api-token-0123456789abcdef0123"
 	fVerify   = "fault-verify-token"
 )
 

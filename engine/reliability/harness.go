@@ -140,7 +140,7 @@ func FreeAddr(t testing.TB) string {
 // Secrets the harness gives the daemon besides the fake's token and app secret.
 const (
 	VerifyToken = "reliability-verify-token"
-	APIToken    = "reliability-api-token"
+	APIToken    = "reliability-api-token-0123456789abcdef"
 )
 
 // DaemonOptions configure a `funnel serve` process.

@@ -2,14 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/engine"
@@ -29,8 +32,26 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// auth requires `Authorization: Bearer $FUNNEL_API_TOKEN` (compared in constant
-// time). Without a configured token the API is off.
+// MinAPITokenLen is the shortest API token the daemon accepts: 32 characters
+// (`openssl rand -hex 32` gives 64) are out of reach of guessing.
+const MinAPITokenLen = 32
+
+// CheckAPIToken refuses an API token too short to resist guessing. An empty
+// token is fine: it turns the API off.
+func CheckAPIToken(tok string) error {
+	if n := utf8.RuneCountInString(tok); tok != "" && n < MinAPITokenLen {
+		return fmt.Errorf("the API token has %d characters: use at least %d (for example `openssl rand -hex 32`)", n, MinAPITokenLen)
+	}
+	return nil
+}
+
+// tokenDigest is what bearer tokens are compared by: comparing SHA-256 digests
+// of equal length takes the same time whatever the token's length, where
+// comparing the tokens themselves returns at once on a length mismatch.
+func tokenDigest(tok string) [sha256.Size]byte { return sha256.Sum256([]byte(tok)) }
+
+// auth requires `Authorization: Bearer $FUNNEL_API_TOKEN` (compared by digest,
+// in constant time). Without a configured token the API is off.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.APIToken == "" {
@@ -39,7 +60,8 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIToken)) != 1 {
+		gd := tokenDigest(got)
+		if !ok || subtle.ConstantTimeCompare(gd[:], s.apiDigest[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="funnel"`)
 			apiError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

@@ -27,7 +27,7 @@ import (
 
 const (
 	phoneID = "106540352242922"
-	apiTok  = "api-secret-token"
+	apiTok  = "api-secret-token-of-the-e2e-tests"
 	verifyT = "verify-me"
 )
 

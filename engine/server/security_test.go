@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/funnel-dev/funnel/engine/server"
 )
 
 // An Idempotency-Key is scoped to (event name, contact): reusing one for
@@ -22,6 +25,21 @@ func TestIdempotencyKeyIsScopedToEventAndContact(t *testing.T) {
 	for waID, want := range map[string]int{"16505550101": 1, "16505550202": 1} {
 		if got := len(r.fake.SentTo(waID)); got != want {
 			t.Errorf("%s: %d messages sent, want %d", waID, got, want)
+		}
+	}
+}
+
+func TestCheckAPIToken(t *testing.T) {
+	for tok, ok := range map[string]bool{
+		"":                                  true, // the API is off
+		"api-secret-token":                  false,
+		strings.Repeat("x", 31):             false,
+		strings.Repeat("x", 32):             true,
+		strings.Repeat("é", 32):             true,
+		"0123456789abcdef0123456789abcdef0": true,
+	} {
+		if err := server.CheckAPIToken(tok); (err == nil) != ok {
+			t.Errorf("%q: %v, want ok=%v", tok, err, ok)
 		}
 	}
 }

@@ -25,6 +25,10 @@ type Config struct {
 	MaxBody int64
 	// MaxBacklog makes /readyz fail when more inbound events wait (default 100000).
 	MaxBacklog int64
+	// SeparateMetrics leaves GET /metrics off Handler: the daemon serves
+	// MetricsHandler on a listener of its own (metrics_listen), so the
+	// public listener does not show queue depths and error counts.
+	SeparateMetrics bool
 }
 
 // Server is the HTTP surface over an engine.
@@ -37,6 +41,8 @@ type Server struct {
 	in  *ingester
 	mux *http.ServeMux
 	m   metrics
+
+	apiDigest [32]byte // SHA-256 of cfg.APIToken
 }
 
 type metrics struct {
@@ -55,7 +61,7 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	if cfg.MaxBacklog <= 0 {
 		cfg.MaxBacklog = 100_000
 	}
-	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux(), apiDigest: tokenDigest(cfg.APIToken)}
 	s.m = metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhooks_total",
 			Help: "Webhook POSTs, by result (stored, ignored, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
@@ -81,8 +87,21 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s.mux.HandleFunc("GET /v1/contacts/{wa_id}", s.auth(s.getContact))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if !cfg.SeparateMetrics {
+		s.mux.Handle("GET /metrics", s.metricsHandler())
+	}
 	return s
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
+// MetricsHandler serves GET /metrics alone, for a listener of its own.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	return mux
 }
 
 // Handler is the server's HTTP handler.
