@@ -14,9 +14,6 @@ import (
 	_ "time/tzdata" // quiet hours and schedules name IANA zones; don't depend on the host's tzdata
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes shared by the commands (DESIGN.md, `funnel validate`).
 const (
 	exitOK      = 0
@@ -46,7 +43,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "funnel",
 		Short:         "WhatsApp marketing funnels as YAML, proven inside the 24-hour window",
-		Version:       version,
+		Version:       readBuildVersion().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -198,7 +198,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	}
 
 	flows := len(p.Flows)
-	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", d.cfg.DB, "flows", flows, "dev", d.dev, "version", version)
+	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", d.cfg.DB, "flows", flows, "dev", d.dev, "version", readBuildVersion().Short())
 	if d.dev {
 		fmt.Fprintf(cmd.ErrOrStderr(), "\n  sandbox: http://%s/sandbox\n\n", displayAddr(ln.Addr()))
 	}

@@ -110,7 +110,7 @@ func writeDiagnostics(cmd *cobra.Command, format string, diags dsl.Diagnostics) 
 	return dsl.WriteDiagnostics(out, format, diags, dsl.FormatOptions{
 		Color:       color,
 		Source:      cachedReader(),
-		ToolVersion: version,
+		ToolVersion: readBuildVersion().Short(),
 	})
 }
 
