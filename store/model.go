@@ -60,6 +60,9 @@ const (
 	RunFailed       = "failed"
 )
 
+// RunStatuses lists every run status (for filters and shell completion).
+var RunStatuses = []string{RunActive, RunWaiting, RunWaitingReply, RunCompleted, RunExpired, RunCancelled, RunFailed}
+
 // Run is one contact's way through one flow version.
 type Run struct {
 	ID        int64
@@ -136,6 +139,10 @@ const (
 	OutUnknown      = "unknown"
 	OutCancelled    = "cancelled"
 )
+
+// OutboxStatuses lists every outbox status (for filters and shell completion).
+var OutboxStatuses = []string{OutPending, OutClaimed, OutSending, OutSent, OutDelivered, OutRead, OutFailed,
+	OutWindowClosed, OutOptedOut, OutNoConsent, OutUnknown, OutCancelled}
 
 // Outbox kinds.
 const (

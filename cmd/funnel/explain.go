@@ -19,9 +19,6 @@ including flows in the same folder that start it), and what may be sent there:
 anything, or only an approved template.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "text" && format != "json" {
-				return fail(exitUsage, "unknown --format %q (use text or json)", format)
-			}
 			opts, err := checkOptions(templates, margin)
 			if err != nil {
 				return err
@@ -34,7 +31,7 @@ anything, or only an approved template.`,
 		},
 	}
 	c.Flags().StringVar(&templates, "templates", "", "template catalog (default: templates.yaml|yml|json beside the flow)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	enumFlag(c, &format, "format", "text", []string{"text", "json"}, "output format: text or json")
 	c.Flags().StringVar(&margin, "margin", "30m", "safety margin below 24h")
 	return c
 }
@@ -49,9 +46,6 @@ window may be closed (template only) in red. Mermaid renders in GitHub pull requ
 and READMEs; dot is for Graphviz.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "mermaid" && format != "dot" {
-				return fail(exitUsage, "unknown --format %q (use mermaid or dot)", format)
-			}
 			p, f, err := loadOne(cmd, args[0], dsl.Options{Templates: templates})
 			if err != nil {
 				return err
@@ -60,7 +54,7 @@ and READMEs; dot is for Graphviz.`,
 		},
 	}
 	c.Flags().StringVar(&templates, "templates", "", "template catalog (default: templates.yaml|yml|json beside the flow)")
-	c.Flags().StringVar(&format, "format", "mermaid", "diagram format: mermaid or dot")
+	enumFlag(c, &format, "format", "mermaid", []string{"mermaid", "dot"}, "diagram format: mermaid or dot")
 	return c
 }
 

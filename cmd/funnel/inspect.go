@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,27 +37,13 @@ func dbFlag(c *cobra.Command, p *string) {
 	c.Flags().StringVar(p, "db", def, "SQLite database file")
 }
 
-func formatFlag(c *cobra.Command, p *string) {
-	c.Flags().StringVar(p, "format", "text", "output format: text or json")
-}
-
-func checkFormat(f string) error {
-	if f != "text" && f != "json" {
-		return fail(exitUsage, "unknown --format %q (use text or json)", f)
-	}
-	return nil
-}
-
 // inspectCmd builds a read-only database command: --db and --format flags, the
-// format checked and the database opened before body runs.
+// database opened before body runs.
 func inspectCmd(c *cobra.Command, body func(cmd *cobra.Command, r store.Reader, format string, args []string) error) *cobra.Command {
 	var db, format string
 	dbFlag(c, &db)
-	formatFlag(c, &format)
+	enumFlag(c, &format, "format", "text", []string{"text", "json"}, "output format: text or json")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(format); err != nil {
-			return err
-		}
 		r, closeDB, err := openDB(cmd, db)
 		if err != nil {
 			return err
@@ -177,7 +164,7 @@ func newRunsCmd() *cobra.Command {
 		return tw.Flush()
 	})
 	c.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
-	c.Flags().StringVar(&status, "status", "", "only runs in this status (active, waiting, waiting_reply, completed, expired, cancelled, failed)")
+	enumFlag(c, &status, "status", "", store.RunStatuses, "only runs in this status: "+strings.Join(store.RunStatuses, ", "))
 	c.Flags().IntVar(&limit, "limit", 100, "how many runs")
 	return c
 }
@@ -204,7 +191,7 @@ func newOutboxCmd() *cobra.Command {
 		printMessages(cmd.OutOrStdout(), views)
 		return nil
 	})
-	c.Flags().StringVar(&status, "status", "", "only messages in this status (pending, sent, delivered, read, failed, window_closed, opted_out, no_consent, unknown, cancelled)")
+	enumFlag(c, &status, "status", "", store.OutboxStatuses, "only messages in this status: "+strings.Join(store.OutboxStatuses, ", "))
 	c.Flags().IntVar(&limit, "limit", 100, "how many messages")
 	return c
 }

@@ -26,9 +26,6 @@ Exit codes: 0 ok, 1 an expectation failed, 2 bad command line, 3 unreadable inpu
 			if script == "" {
 				return fail(exitUsage, "--script is required")
 			}
-			if format != "text" && format != "json" {
-				return fail(exitUsage, "unknown --format %q (use text or json)", format)
-			}
 			s, err := sim.LoadScript(script)
 			if err != nil {
 				return &exitError{code: exitNoInput, err: err}
@@ -58,7 +55,7 @@ Exit codes: 0 ok, 1 an expectation failed, 2 bad command line, 3 unreadable inpu
 	}
 	c.Flags().StringVar(&templates, "templates", "", "template catalog (default: the script's `templates:`, or templates.* beside the flows)")
 	c.Flags().StringVar(&script, "script", "", "conversation script (YAML)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	enumFlag(c, &format, "format", "text", []string{"text", "json"}, "output format: text or json")
 	return c
 }
 

@@ -29,9 +29,6 @@ Exit codes: 0 no errors (warnings fail only with --strict), 1 errors found,
 2 bad command line, 3 input that cannot be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !contains(diagFormats, format) {
-				return fail(exitUsage, "unknown --format %q (use text, json, github or sarif)", format)
-			}
 			opts, err := checkOptions(templates, margin)
 			if err != nil {
 				return err
@@ -55,7 +52,7 @@ Exit codes: 0 no errors (warnings fail only with --strict), 1 errors found,
 	}
 	f := c.Flags()
 	f.StringVar(&templates, "templates", "", "template catalog: funnel YAML or Meta's message_templates JSON (default: templates.yaml|yml|json beside the flows)")
-	f.StringVar(&format, "format", "text", "output format: text, json, github or sarif")
+	enumFlag(c, &format, "format", "text", diagFormats, "output format: text, json, github or sarif")
 	f.BoolVar(&strict, "strict", false, "fail on warnings too")
 	f.StringVar(&margin, "margin", "30m", "safety margin below 24h that makes a free-form send a warning (0 disables)")
 	return c
