@@ -4,7 +4,9 @@
 # The reliability checks of docs/RELIABILITY.md, against the real `funnel serve`
 # binary: the crash test (SIGKILLs under webhook load), the soak (RSS and
 # goroutines over time), the benchmarks (webhooks acknowledged per second,
-# sender pace), and the fault and hostile-input tests. Prints a summary table.
+# sender pace, first reply under a campaign's load: scripts/firstreply.sh
+# runs that one alone), and the fault and hostile-input tests. Prints a
+# summary table.
 #
 #   scripts/reliability.sh         full: a 5-minute soak, 12,000-message crash
 #                                  test with 10 kills, 60,000-webhook benchmarks
@@ -27,7 +29,7 @@ case "${1:-}" in
 --ci) mode=ci ;;
 "") ;;
 -h | --help)
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
   ;;
 *)
@@ -77,6 +79,7 @@ run crash '^TestCrash$'
 run soak '^TestSoak$'
 run bench-webhooks '^TestBenchWebhooks$'
 run bench-sender '^TestBenchSender$'
+run bench-firstreply '^TestBenchFirstReply$'
 run hostile '^TestHostile'
 # Faults: every other test of the package (Graph API, webhooks, storage).
 run faults . '^(TestCrash|TestSoak|TestBench|TestHarness|TestHostile)'
@@ -106,6 +109,9 @@ done
 rate=$(num bench.sender.rate)
 printf '%-18s %-5s %s\n' "sender at 1000/s" "${result[bench-sender]}" \
   "$rate/s: $(goal "$rate" 'x >= 990 && x <= 1010') (within 1%), 130429 $(num bench.sender.n.130429), duplicates $(num bench.sender.n.duplicates)"
+p99_500=$(num bench.firstreply.500.p99ms)
+printf '%-18s %-5s %s\n' "first reply" "${result[bench-firstreply]}" \
+  "p99 $p99_500 ms at 500/s: $(goal "${p99_500/—/?}" 'x < 100') (p99 < 100 ms); highest rate with p99 < 250 ms: $(num bench.firstreply.best)/s"
 printf '%-18s %-5s %s\n' "faults" "${result[faults]}" "$(grep -c '^faults\.' "$report") figures (Graph API, webhooks, storage)"
 printf '%-18s %-5s %s\n' "hostile input" "${result[hostile]}" "$(grep -c '^hostile\.' "$report") figures"
 echo

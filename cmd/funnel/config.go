@@ -30,6 +30,7 @@ import (
 type serveConfig struct {
 	Listen         string
 	MetricsListen  string // "": /metrics on Listen
+	PprofListen    string // "": no profiling endpoint
 	DB             string
 	Flows          []string
 	Templates      string
@@ -80,6 +81,7 @@ func settings(c *serveConfig) []setting {
 	return []setting{
 		{"listen", ":8080", anywhere, address(&c.Listen), "address the HTTP server listens on"},
 		{"metrics_listen", "", anywhere, address(&c.MetricsListen), "address of a separate listener for GET /metrics, which `listen` then does not serve"},
+		{"pprof_listen", "", fromFlag | fromEnv, loopbackAddress(&c.PprofListen), "loopback address serving Go's profiles at /debug/pprof/ (off when unset)"},
 		{"db", "funnel.db", anywhere, text(&c.DB), "SQLite database file"},
 		{"flows", "flows", anywhere, list(&c.Flows), "flow files or folders (the command's arguments take precedence)"},
 		{"templates", "", anywhere, text(&c.Templates), "template catalog (default: templates.* beside the flows)"},
@@ -243,6 +245,18 @@ func address(p *string) value {
 	return value{kind: "address", set: func(v []string) error {
 		if _, port, err := net.SplitHostPort(v[0]); err != nil || port == "" {
 			return fmt.Errorf("%q is not an address like :8080 or 127.0.0.1:8080", v[0])
+		}
+		*p = v[0]
+		return nil
+	}}
+}
+
+// loopbackAddress is an address on 127.0.0.1, ::1 or localhost: what it
+// serves (profiles) is for the machine's own operators only.
+func loopbackAddress(p *string) value {
+	return value{kind: "address", set: func(v []string) error {
+		if err := checkLoopback(v[0]); err != nil {
+			return err
 		}
 		*p = v[0]
 		return nil

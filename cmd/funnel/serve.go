@@ -185,6 +185,15 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		sandbox.Attach(srv)
 	}
 	hs := server.HTTPServer(d.cfg.Listen, srv.Handler())
+	if d.cfg.PprofListen != "" {
+		pln, ps, err := pprofListen(d.cfg.PprofListen)
+		if err != nil {
+			return fail(exitFailed, "%v", err)
+		}
+		defer ps.Close()
+		go ps.Serve(pln)
+		d.log.Info("profiling endpoint", "pprof_listen", pln.Addr().String())
+	}
 	engCtx, stopEngine := context.WithCancel(ctx)
 	engDone := make(chan error, 1)
 	go func() { engDone <- d.eng.Run(engCtx) }()
