@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -199,12 +201,14 @@ func newOutboxCmd() *cobra.Command {
 func newTemplatesCmd() *cobra.Command {
 	root := &cobra.Command{Use: "templates", Short: "Work with the WhatsApp template catalog"}
 	var waba, output string
+	var timeout time.Duration
 	pull := &cobra.Command{
 		Use:   "pull --waba ID [-o FILE]",
 		Short: "Fetch the approved (and other) templates from the Graph API, in Meta's JSON",
 		Long: `Fetches GET /{waba-id}/message_templates (following paging) with
 FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON unchanged
-({"data": [...]}), ready for funnel validate --templates.`,
+({"data": [...]}), ready for funnel validate --templates. The file is replaced
+only once the pull succeeded and the new one is completely written.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if waba == "" {
@@ -221,31 +225,59 @@ FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON unchanged
 			if err := whatsapp.CheckBaseURL(base); err != nil {
 				return fail(exitUsage, "FUNNEL_GRAPH_URL: %v", err)
 			}
-			cl := &whatsapp.Client{BaseURL: base, Token: token}
+			if timeout <= 0 {
+				return fail(exitUsage, "--timeout must be positive")
+			}
+			cl := &whatsapp.Client{BaseURL: base, Token: token, HTTP: &http.Client{Timeout: timeout}}
 			ts, err := cl.ListTemplates(cmd.Context(), waba)
 			if err != nil {
 				return fail(exitFailed, "pulling templates: %v", err)
 			}
-			out := cmd.OutOrStdout()
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
+			if output == "" || output == "-" {
+				if err := whatsapp.WriteTemplates(cmd.OutOrStdout(), ts); err != nil {
 					return fail(exitFailed, "%v", err)
 				}
-				defer f.Close()
-				out = f
+				return nil
 			}
-			if err := whatsapp.WriteTemplates(out, ts); err != nil {
-				return fail(exitFailed, "%v", err)
+			if err := writeFileAtomic(output, func(w io.Writer) error { return whatsapp.WriteTemplates(w, ts) }); err != nil {
+				return fail(exitFailed, "writing %s: %v", output, err)
 			}
-			if output != "" && output != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d templates to %s\n", len(ts), output)
-			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d templates to %s\n", len(ts), output)
 			return nil
 		},
 	}
 	pull.Flags().StringVar(&waba, "waba", "", "WhatsApp Business Account id")
 	pull.Flags().StringVarP(&output, "output", "o", "", "file to write (default stdout)")
+	pull.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "limit of each Graph API request")
 	root.AddCommand(pull)
 	return root
+}
+
+// writeFileAtomic writes path through a temporary file beside it, renamed over
+// path once written, synced and closed: a failed or interrupted write leaves the
+// previous file whole (a validator reading it never sees half a catalog).
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

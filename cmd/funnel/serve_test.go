@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,12 +196,24 @@ func TestTemplatesPull(t *testing.T) {
 			Params: len(tpl.BodyParams), Body: tpl.Body})
 	}
 	fake := whatsapptest.New(t, whatsapptest.Options{Templates: ts, TemplatePageSize: 2})
-	out := filepath.Join(t.TempDir(), "templates.json")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "templates.json")
+	os.WriteFile(out, []byte(`{"data": []}`), 0o644)
+	before, _ := os.Stat(out)
 	t.Setenv("FUNNEL_GRAPH_URL", fake.URL())
 	t.Setenv("FUNNEL_ACCESS_TOKEN", fake.Token())
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"templates", "pull", "--waba", fake.WABAID(), "-o", out}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	// The old file was replaced by a rename, not rewritten in place, and no
+	// temporary file is left beside it.
+	after, _ := os.Stat(out)
+	if os.SameFile(before, after) {
+		t.Errorf("-o rewrote the file in place; want a new file renamed over it")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("files left beside the output: %v", entries)
 	}
 	cat, err := dsl.LoadCatalog(out)
 	if err != nil {
@@ -209,9 +222,40 @@ func TestTemplatesPull(t *testing.T) {
 	if got := len(cat.All()); got != len(ts) {
 		t.Fatalf("pulled %d templates over pages of 2, want %d", got, len(ts))
 	}
+	pulled, _ := os.ReadFile(out)
 	t.Setenv("FUNNEL_ACCESS_TOKEN", "wrong")
-	if code := run([]string{"templates", "pull", "--waba", fake.WABAID()}, &stdout, &stderr); code != exitFailed {
+	if code := run([]string{"templates", "pull", "--waba", fake.WABAID(), "-o", out}, &stdout, &stderr); code != exitFailed {
 		t.Fatalf("a wrong token: exit %d", code)
+	}
+	if now, _ := os.ReadFile(out); !bytes.Equal(now, pulled) {
+		t.Errorf("a failed pull changed the output file")
+	}
+}
+
+// TestTemplatesPullTimesOut: a Graph API that never answers makes the pull
+// fail (after --timeout) instead of hanging.
+func TestTemplatesPullTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	t.Setenv("FUNNEL_GRAPH_URL", srv.URL)
+	t.Setenv("FUNNEL_ACCESS_TOKEN", "token")
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"templates", "pull", "--waba", "1", "--timeout", "50ms"}, &stdout, &stderr) }()
+	select {
+	case code := <-done:
+		if code != exitFailed || !strings.Contains(stderr.String(), "Timeout") {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("templates pull hangs on a Graph API that does not answer")
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/funnel-dev/funnel/store"
@@ -15,7 +16,16 @@ type ingester struct {
 	reqs    chan *ingestReq
 	maxRows int
 	wg      sync.WaitGroup
+
+	// mu guards closed and the sends on reqs: Close takes it to close reqs, so a
+	// request still running after the HTTP server's shutdown timed out gets
+	// errClosed (a 503, Meta retries) instead of sending on a closed channel.
+	mu     sync.RWMutex
+	closed bool
 }
+
+// errClosed answers a request that arrives after Close.
+var errClosed = errors.New("server stopping: not stored")
 
 type ingestReq struct {
 	items []store.InboxItem
@@ -32,11 +42,18 @@ func newIngester(enqueue func(context.Context, []store.InboxItem) (int, error), 
 // Store commits items and returns once they are durable (or failed).
 func (in *ingester) Store(ctx context.Context, items []store.InboxItem) error {
 	r := &ingestReq{items: items, done: make(chan error, 1)}
+	in.mu.RLock()
+	if in.closed {
+		in.mu.RUnlock()
+		return errClosed
+	}
 	select {
-	case in.reqs <- r:
+	case in.reqs <- r: // the loop runs until Close has the lock: this send ends
 	case <-ctx.Done():
+		in.mu.RUnlock()
 		return ctx.Err()
 	}
+	in.mu.RUnlock()
 	select {
 	case err := <-r.done:
 		return err
@@ -46,9 +63,15 @@ func (in *ingester) Store(ctx context.Context, items []store.InboxItem) error {
 	}
 }
 
-// Close stops accepting work and waits for the last commit.
+// Close stops accepting work and waits for the last commit. Requests that
+// arrive later get errClosed. Calling it again does nothing.
 func (in *ingester) Close() {
-	close(in.reqs)
+	in.mu.Lock()
+	if !in.closed {
+		in.closed = true
+		close(in.reqs)
+	}
+	in.mu.Unlock()
 	in.wg.Wait()
 }
 
