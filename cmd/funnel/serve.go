@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -97,7 +98,7 @@ type daemon struct {
 	eng   *engine.Engine
 
 	mu    sync.Mutex
-	stamp string // files' sizes and mtimes at the last load
+	stamp fileStamp // the files as of the last successful load
 }
 
 func (d *daemon) options() dsl.Options {
@@ -112,11 +113,11 @@ func (d *daemon) options() dsl.Options {
 func (d *daemon) loadFlows() (*dsl.Project, dsl.Diagnostics, error) {
 	stamp := d.filesStamp()
 	p, diags, err := dsl.Load(d.paths, d.options())
-	if err == nil {
-		d.mu.Lock()
-		d.stamp = stamp
-		d.mu.Unlock()
-	}
+	// Even a failed load records the files it read: the same files fail the
+	// same way, so the watcher waits for the next edit instead of retrying.
+	d.mu.Lock()
+	d.stamp = stamp
+	d.mu.Unlock()
 	return p, diags, err
 }
 
@@ -238,8 +239,8 @@ func (d *daemon) run(cmd *cobra.Command) error {
 			d.log.Info("stopped")
 			return nil
 		case <-watch.C:
-			if d.filesStamp() != d.currentStamp() {
-				d.reload(ctx, "files changed")
+			if changed := changedFiles(d.currentStamp(), d.filesStamp()); len(changed) > 0 {
+				d.reload(ctx, "files changed: "+strings.Join(changed, ", "))
 			}
 		case err := <-httpDone:
 			stopEngine()
@@ -249,7 +250,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	}
 }
 
-func (d *daemon) currentStamp() string {
+func (d *daemon) currentStamp() fileStamp {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stamp
@@ -275,20 +276,26 @@ func (d *daemon) reload(ctx context.Context, why string) {
 	d.log.Info("flows reloaded", "why", why, "flows", len(p.Flows))
 }
 
-// filesStamp summarizes the flow files and catalogs (names, sizes, mtimes) to
-// notice edits without a filesystem watcher.
-func (d *daemon) filesStamp() string {
-	var b bytes.Buffer
+// fileStamp maps each flow file and catalog to its size and modification time:
+// enough to notice edits without a filesystem watcher.
+type fileStamp map[string]string
+
+// filesStamp reads the stamps of the flow files and of the catalogs beside them.
+func (d *daemon) filesStamp() fileStamp {
+	st := fileStamp{}
 	add := func(path string) {
 		if fi, err := os.Stat(path); err == nil {
-			fmt.Fprintf(&b, "%s|%d|%d;", path, fi.Size(), fi.ModTime().UnixNano())
+			st[path] = fmt.Sprintf("%d|%d", fi.Size(), fi.ModTime().UnixNano())
 		}
 	}
-	files, _, _ := dsl.FindFlowFiles(d.paths)
+	files, roots, _ := dsl.FindFlowFiles(d.paths)
 	dirs := map[string]bool{}
 	for _, f := range files {
 		add(f)
 		dirs[filepath.Dir(f)] = true
+		if fi, err := os.Stat(roots[f]); err == nil && fi.IsDir() {
+			dirs[roots[f]] = true
+		}
 	}
 	for dir := range dirs {
 		for _, n := range dsl.CatalogNames {
@@ -298,7 +305,24 @@ func (d *daemon) filesStamp() string {
 	if d.cfg.Templates != "" {
 		add(d.cfg.Templates)
 	}
-	return b.String()
+	return st
+}
+
+// changedFiles lists, sorted, the files added, removed or modified from old to now.
+func changedFiles(old, now fileStamp) []string {
+	var out []string
+	for p, s := range now {
+		if old[p] != s {
+			out = append(out, p)
+		}
+	}
+	for p := range old {
+		if _, ok := now[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func displayAddr(a net.Addr) string {

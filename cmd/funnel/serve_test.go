@@ -312,3 +312,40 @@ func TestInspectCommands(t *testing.T) {
 		t.Fatalf("missing database: exit %d", code)
 	}
 }
+
+// TestFilesStampNoticesOnlyEdits: with flows and catalogs in several folders,
+// reading the stamp again finds nothing changed (the daemon reloaded every few
+// seconds when the stamp depended on map order), and an edit, a new file and a
+// removed one are each reported by name.
+func TestFilesStampNoticesOnlyEdits(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, sub := range []string{"a", "b", "c", "d"} {
+		os.MkdirAll(filepath.Join(dir, sub), 0o755)
+		for _, name := range []string{"flow.yaml", "more.yml", "templates.json"} {
+			p := filepath.Join(dir, sub, name)
+			os.WriteFile(p, []byte("x"), 0o644)
+			files = append(files, p)
+		}
+	}
+	d := &daemon{cfg: &serveConfig{}, paths: []string{dir}}
+	first := d.filesStamp()
+	if len(first) != len(files) {
+		t.Fatalf("stamp covers %d files, want %d: %v", len(first), len(files), first)
+	}
+	for i := 0; i < 20; i++ {
+		if changed := changedFiles(first, d.filesStamp()); len(changed) != 0 {
+			t.Fatalf("nothing was edited, yet changed: %v", changed)
+		}
+	}
+	edited := filepath.Join(dir, "b", "templates.json")
+	os.WriteFile(edited, []byte("longer"), 0o644)
+	added := filepath.Join(dir, "c", "new.yaml")
+	os.WriteFile(added, []byte("x"), 0o644)
+	removed := filepath.Join(dir, "d", "more.yml")
+	os.Remove(removed)
+	got := strings.Join(changedFiles(first, d.filesStamp()), " ")
+	if want := strings.Join([]string{edited, added, removed}, " "); got != want {
+		t.Fatalf("changed:\n%s\nwant:\n%s", got, want)
+	}
+}
