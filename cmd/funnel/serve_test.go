@@ -248,7 +248,9 @@ func TestTemplatesPullTimesOut(t *testing.T) {
 	t.Setenv("FUNNEL_ACCESS_TOKEN", "token")
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"templates", "pull", "--waba", "1", "--timeout", "50ms"}, &stdout, &stderr) }()
+	go func() {
+		done <- run([]string{"templates", "pull", "--waba", "1", "--timeout", "50ms"}, &stdout, &stderr)
+	}()
 	select {
 	case code := <-done:
 		if code != exitFailed || !strings.Contains(stderr.String(), "Timeout") {
