@@ -19,8 +19,15 @@ type Env struct {
 }
 
 // ContactEnv is the contact as expressions see it.
+//
+// WaID is the phone number, empty for a contact known only by a business-scoped
+// user ID (a WhatsApp user with a username who hides their number); UserID is
+// that BSUID, Username the WhatsApp username, HasPhone whether the number is known.
 type ContactEnv struct {
 	WaID       string         `expr:"wa_id" json:"wa_id,omitempty"`
+	UserID     string         `expr:"user_id" json:"user_id,omitempty"`
+	Username   string         `expr:"username" json:"username,omitempty"`
+	HasPhone   bool           `expr:"has_phone" json:"has_phone,omitempty"`
 	Name       string         `expr:"name" json:"name,omitempty"`
 	Tags       []string       `expr:"tags" json:"tags,omitempty"`
 	Attributes map[string]any `expr:"attributes" json:"attributes,omitempty"`

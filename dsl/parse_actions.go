@@ -231,8 +231,8 @@ func (p *parser) parseSet(n *yaml.Node) []*Assignment {
 			case "tags":
 				p.errorf(a.Pos, RuleSchema, "`contact.tags` is changed by `tag` / `untag` steps")
 				continue
-			case "wa_id":
-				p.errorf(a.Pos, RuleSchema, "`contact.wa_id` is the contact's WhatsApp id and cannot be set")
+			case "wa_id", "user_id", "username", "has_phone":
+				p.errorf(a.Pos, RuleSchema, "`contact.%s` comes from WhatsApp and cannot be set", a.Name)
 				continue
 			}
 			a.Name = strings.TrimPrefix(a.Name, "attributes.")

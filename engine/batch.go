@@ -37,6 +37,10 @@ type batch struct {
 	outboxByProvider map[string]*store.OutboxItem
 	cancelOutbox     map[string]bool // contacts whose pending messages are cancelled
 
+	ids    map[string]string // WhatsApp id → contact key, as far as resolved
+	newIDs map[string]string // links to store
+	merges [][2]string       // contacts merged (from, into), in order
+
 	// chain is how many steps the advance in progress has taken before the
 	// current run (runs that start each other with start_flow share the budget).
 	chain int
@@ -52,7 +56,8 @@ func (e *Engine) newBatch(tx store.Tx) *batch {
 	return &batch{e: e, tx: tx, now: e.Now(), flows: e.flows.Load(),
 		contacts: map[string]*store.Contact{}, liveRuns: map[string][]*store.Run{}, loaded: map[string]bool{},
 		envs: map[int64]*dsl.Env{}, dirtyContacts: map[string]*store.Contact{}, dirtyRuns: map[int64]*store.Run{},
-		outboxUpdates: map[int64]*store.OutboxItem{}, cancelOutbox: map[string]bool{}}
+		outboxUpdates: map[int64]*store.OutboxItem{}, cancelOutbox: map[string]bool{},
+		ids: map[string]string{}, newIDs: map[string]string{}}
 }
 
 // load fetches contacts and their live runs (those not loaded yet).
@@ -132,13 +137,22 @@ func (b *batch) env(r *store.Run, c *store.Contact) *dsl.Env {
 		b.envs[r.ID] = env
 	}
 	env.Now = b.now
-	env.Contact = dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
-		OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}
+	env.Contact = contactEnv(c)
 	return env
 }
 
 // flush writes every change of the batch.
 func (b *batch) flush() error {
+	for _, m := range b.merges {
+		if err := b.tx.MergeContact(m[0], m[1]); err != nil {
+			return err
+		}
+	}
+	if len(b.newIDs) > 0 {
+		if err := b.tx.LinkContactIDs(b.newIDs); err != nil {
+			return err
+		}
+	}
 	if len(b.dirtyContacts) > 0 {
 		cs := make([]*store.Contact, 0, len(b.dirtyContacts))
 		for _, c := range b.dirtyContacts {

@@ -12,14 +12,34 @@ import (
 
 // Inbound is what the inbox stores for one event: enough to process it later, on
 // its own, after any restart. Message and Status keep Meta's JSON unchanged.
+//
+// The user is named by every id the webhook gave: WaID (the phone number, empty
+// when the user hides it), UserID (the BSUID; for a user_id_update, the previous
+// one), ParentUserID. At least one is set.
 type Inbound struct {
 	PhoneNumberID string          `json:"phone_number_id,omitempty"`
 	WaID          string          `json:"wa_id"`
+	UserID        string          `json:"user_id,omitempty"`
+	ParentUserID  string          `json:"parent_user_id,omitempty"`
+	Username      string          `json:"username,omitempty"`
 	Name          string          `json:"name,omitempty"`
 	Time          time.Time       `json:"time"`
 	Message       json.RawMessage `json:"message,omitempty"`
 	Status        json.RawMessage `json:"status,omitempty"`
 	Event         *EventStart     `json:"event,omitempty"`
+	// NewUserID is the new BSUID of a user_id_update.
+	NewUserID string `json:"new_user_id,omitempty"`
+}
+
+// key is the id the inbox row is filed under: the phone number, else the BSUID.
+func (in *Inbound) key() string {
+	switch {
+	case in.WaID != "":
+		return in.WaID
+	case in.UserID != "":
+		return in.UserID
+	}
+	return in.ParentUserID
 }
 
 // EventStart asks to start the `event` flows named Name for a contact.
@@ -36,7 +56,8 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 	events, err := env.Events()
 	items := make([]store.InboxItem, 0, len(events))
 	for _, ev := range events {
-		in := Inbound{PhoneNumberID: ev.PhoneNumberID, WaID: ev.WaID, Name: ev.ContactName, Time: ev.Time}
+		in := Inbound{PhoneNumberID: ev.PhoneNumberID, WaID: ev.WaID, UserID: ev.UserID, ParentUserID: ev.ParentUserID,
+			Username: ev.Username, Name: ev.ContactName, Time: ev.Time}
 		kind := store.InboxMessage
 		switch {
 		case ev.Message != nil:
@@ -44,10 +65,13 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 		case ev.Status != nil:
 			in.Status = ev.Status.Raw
 			kind = store.InboxStatus
+		case ev.Update != nil:
+			in.NewUserID = ev.Update.UserID
+			kind = store.InboxIdentity
 		default:
 			continue
 		}
-		items = append(items, store.InboxItem{Key: ev.Key(), Kind: kind, Contact: ev.WaID,
+		items = append(items, store.InboxItem{Key: ev.Key(), Kind: kind, Contact: in.key(),
 			Payload: mustMarshal(in), ReceivedAt: receivedAt})
 	}
 	return items, err
@@ -57,10 +81,11 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 // same request (an Idempotency-Key); empty means every call is new. The key is
 // scoped to the event name and the contact: two callers (or one caller's two
 // events) reusing a key for different contacts or events do not drop each
-// other's events, and only a true retry is skipped.
+// other's events, and only a true retry is skipped. waID is the contact's phone
+// number or BSUID.
 func EventItem(key, name, waID string, payload map[string]any, at time.Time) (store.InboxItem, error) {
 	if name == "" || waID == "" {
-		return store.InboxItem{}, errors.New("an event needs a name and a wa_id")
+		return store.InboxItem{}, errors.New("an event needs a name and a wa_id or user_id")
 	}
 	if key == "" {
 		key = fmt.Sprintf("event:%s:%s:%d", name, waID, at.UnixNano())
@@ -69,6 +94,9 @@ func EventItem(key, name, waID string, payload map[string]any, at time.Time) (st
 		key = "event:" + string(mustMarshal([]string{name, waID, key}))
 	}
 	in := Inbound{WaID: waID, Time: at, Event: &EventStart{Name: name, Payload: payload}}
+	if whatsapp.IsBSUID(waID) {
+		in.WaID, in.UserID = "", waID
+	}
 	return store.InboxItem{Key: key, Kind: store.InboxEvent, Contact: waID, Payload: mustMarshal(in), ReceivedAt: at}, nil
 }
 

@@ -20,6 +20,7 @@ const (
 	ResultOptedOut  = "opted_out"  // an opt-out keyword
 	ResultStatus    = "status"     // a delivery status applied
 	ResultStatusOld = "status_old" // a status for an unknown message, or older than what is known
+	ResultIdentity  = "identity"   // a contact's ids changed (number change, new BSUID)
 )
 
 // ProcessInbox processes one batch of stored inbound events, in arrival order, in
@@ -38,7 +39,7 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 		n = len(items)
 		b := e.newBatch(tx)
 		decoded := make([]*Inbound, len(items))
-		var contacts []string
+		var ids []string
 		var statusIDs []int64
 		var providerIDs []string
 		hasMessages := false
@@ -49,7 +50,7 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 				continue
 			}
 			decoded[i] = in
-			contacts = append(contacts, in.WaID)
+			ids = append(ids, inboundIDs(in)...)
 			hasMessages = hasMessages || in.Message != nil
 			if in.Status != nil {
 				var st whatsapp.Status
@@ -61,6 +62,10 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 					}
 				}
 			}
+		}
+		contacts, err := b.resolveIDs(ids)
+		if err != nil {
+			return err
 		}
 		if err := b.load(contacts); err != nil {
 			return err
@@ -115,6 +120,8 @@ func (b *batch) handle(it *store.InboxItem, in *Inbound) (result string) {
 		return b.handleStatus(in)
 	case in.Event != nil:
 		return b.handleEvent(in)
+	case in.NewUserID != "":
+		return b.handleIdentity(in)
 	}
 	return "error: empty event"
 }
@@ -124,9 +131,23 @@ func (b *batch) handleMessage(in *Inbound) string {
 	if err := json.Unmarshal(in.Message, &m); err != nil {
 		return "error: " + err.Error()
 	}
-	c := b.contact(in.WaID)
+	c := b.resolve(in.WaID, in.UserID, in.ParentUserID)
+	if m.Type == whatsapp.InSystem {
+		return b.systemMessage(c, m.System)
+	}
+	if phone := sharedPhone(c, &m); phone != "" {
+		// The user shared their own number (REQUEST_CONTACT_INFO): a contact
+		// known only by BSUID gets it, merged with any contact of that number.
+		if other := b.known(phone); other != nil && other != c {
+			c = b.merge(c, other)
+		}
+		b.attach(c, phone, "", "", true)
+	}
 	if in.Name != "" && c.Name == "" {
 		c.Name = in.Name
+	}
+	if in.Username != "" && in.Username != c.Username {
+		c.Username = in.Username
 	}
 	if in.PhoneNumberID != "" {
 		c.PhoneNumberID = in.PhoneNumberID
@@ -248,7 +269,7 @@ func (b *batch) handleEvent(in *Inbound) string {
 	if len(flows) == 0 {
 		return ResultNoMatch
 	}
-	c := b.contact(in.WaID)
+	c := b.resolve(in.WaID, in.UserID, in.ParentUserID)
 	b.touchContact(c)
 	payload := in.Event.Payload
 	if payload == nil {

@@ -215,8 +215,7 @@ func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 		}
 		b.touchContact(c)
 	}
-	env.Contact = dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
-		OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}
+	env.Contact = contactEnv(c)
 }
 
 // jsonValue keeps values storable as JSON: times become RFC 3339 text.

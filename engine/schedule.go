@@ -89,8 +89,7 @@ func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
 			s.Cursor = c.WaID
 			if f.Trigger.Audience != nil {
 				env := &dsl.Env{Now: b.now, Vars: map[string]any{}, Event: map[string]any{},
-					Contact: dsl.ContactEnv{WaID: c.WaID, Name: c.Name, Tags: c.Tags, Attributes: c.Attributes,
-						OptedIn: c.Consent == store.ConsentIn, Timezone: c.Timezone}}
+					Contact: contactEnv(c)}
 				ok, err := f.Trigger.Audience.Bool(env)
 				if err != nil {
 					e.m.StepErrors.WithLabelValues(f.ID).Inc()

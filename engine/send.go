@@ -31,7 +31,8 @@ func (b *batch) send(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 		item.PhoneNumberID = b.e.opts.PhoneNumberID
 	}
 	callback := CallbackData(item.ID)
-	msg, category := buildMessage(s.Send, f, c.WaID, render)
+	// To the phone number when known, else to the BSUID ("recipient").
+	msg, category := buildMessage(s.Send, f, c.Address(), render)
 	msg.BizOpaqueCallbackData = callback
 	item.Payload = mustMarshal(msg)
 	item.Kind, item.Category = store.KindFreeForm, ""
@@ -39,7 +40,7 @@ func (b *batch) send(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 		item.Kind, item.Category = store.KindTemplate, category
 	}
 	if fb := s.Send.Fallback; fb != nil {
-		fm, fcat := buildTemplate(fb, f, c.WaID, render)
+		fm, fcat := buildTemplate(fb, f, c.Address(), render)
 		fm.BizOpaqueCallbackData = callback
 		item.Fallback, item.FallbackCategory = mustMarshal(fm), fcat
 	}

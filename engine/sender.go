@@ -246,6 +246,9 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 				it.Status, it.LastError = store.OutFailed, "undecodable payload: "+err.Error()
 				continue
 			}
+			if c := contacts[it.Contact]; c != nil && m.Recipient != "" && c.Phone != "" {
+				m.SetAddress(c.Phone) // the number became known after the message was queued
+			}
 			sentAs := d.sentAs
 			if it.SentAs == "fallback" && it.Fallback == nil {
 				sentAs = "fallback" // it replaced a message Meta refused with 131047
@@ -446,6 +449,9 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "unknown").Inc)
 			default: // Permanent
 				it.ErrorCode, it.LastError = code, errText(j.err)
+				if code == whatsapp.CodeBSUIDUnsupported {
+					it.LastError = ReasonBSUIDUnsupported + ": " + it.LastError
+				}
 				it.Status = store.OutFailed
 				if code == 131047 {
 					switchToFallback(it) // Meta saw the window closed before we did
@@ -458,6 +464,11 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 	})
 	return counts, err
 }
+
+// ReasonBSUIDUnsupported explains a 131062: the contact is known only by a
+// business-scoped user ID and Meta does not deliver this kind of message
+// (one-tap, zero-tap and copy-code authentication templates) to one.
+const ReasonBSUIDUnsupported = "this message type cannot be sent to a business-scoped user ID and the contact's phone number is unknown (ask for it with a REQUEST_CONTACT_INFO button, or guard the step with contact.has_phone)"
 
 func errText(err error) string {
 	if err == nil {

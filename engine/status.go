@@ -59,6 +59,18 @@ func (b *batch) handleStatus(in *Inbound) string {
 	if item == nil {
 		return ResultStatusOld
 	}
+	// A status names the recipient by every id Meta has: the contact learns
+	// the ones it lacked (its BSUID, most often), so a later message that
+	// carries only those still finds it.
+	if c := b.contacts[item.Contact]; c != nil && (in.UserID != "" || in.ParentUserID != "") {
+		if other := b.known(in.UserID, in.ParentUserID); other == nil || other == c {
+			b.attach(c, "", in.UserID, in.ParentUserID, false)
+		}
+		if in.Username != "" && c.Username != in.Username {
+			c.Username = in.Username
+			b.touchContact(c)
+		}
+	}
 	rec.OutboxID = item.ID
 	if code == 131047 {
 		b.e.m.Seen131047.Inc()
@@ -74,6 +86,9 @@ func (b *batch) handleStatus(in *Inbound) string {
 		item.ErrorCode = code
 		if len(st.Errors) > 0 {
 			item.LastError = st.Errors[0].Title + ": " + st.Errors[0].Message
+		}
+		if code == whatsapp.CodeBSUIDUnsupported {
+			item.LastError = ReasonBSUIDUnsupported + " (" + item.LastError + ")"
 		}
 		if code == 131047 && switchToFallback(item) {
 			b.e.notifySender()

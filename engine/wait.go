@@ -15,6 +15,9 @@ func (e *Engine) location(c *store.Contact) *time.Location {
 			return loc
 		}
 	}
+	if loc := bsuidZone(c); loc != nil {
+		return loc
+	}
 	return e.opts.Timezone
 }
 

@@ -456,3 +456,17 @@ func (f *Faulty) FlowVersion(ctx context.Context, id int64) (*FlowVersion, error
 
 // Close closes the inner store.
 func (f *Faulty) Close() error { return f.Store.Close() }
+
+func (t *faultyTx) LinkContactIDs(links map[string]string) error {
+	if err := t.write(); err != nil {
+		return err
+	}
+	return t.Tx.LinkContactIDs(links)
+}
+
+func (t *faultyTx) MergeContact(from, into string) error {
+	if err := t.write(); err != nil {
+		return err
+	}
+	return t.Tx.MergeContact(from, into)
+}

@@ -6,8 +6,19 @@ import (
 )
 
 // Contact is a WhatsApp user the business talks to.
+//
+// WaID is the contact's key: it never changes and is what runs, timers, the
+// outbox and the inbox refer to. It is the phone number for contacts first known
+// by their number, else the first BSUID seen (the two never collide: a BSUID has
+// a dot). The person's WhatsApp ids are Phone, UserID and ParentUserID, each
+// empty while unknown; every id ever seen for the contact resolves to it (see
+// Tx.ContactIDs).
 type Contact struct {
 	WaID          string
+	Phone         string // the phone number (wa_id) when known
+	UserID        string // the business-scoped user ID (BSUID), current
+	ParentUserID  string // the parent BSUID, when the business has one
+	Username      string // the WhatsApp username: shown, never matched on
 	Name          string
 	Timezone      string
 	Attributes    map[string]any
@@ -28,6 +39,21 @@ const (
 	ConsentIn  = "in"
 	ConsentOut = "out"
 )
+
+// Address is where a message to the contact goes: the phone number when known
+// (Meta's recommendation), else the BSUID, else the parent BSUID. Contacts
+// stored without ids (older code, seeded tests) are addressed by their key.
+func (c *Contact) Address() string {
+	switch {
+	case c.Phone != "":
+		return c.Phone
+	case c.UserID != "":
+		return c.UserID
+	case c.ParentUserID != "":
+		return c.ParentUserID
+	}
+	return c.WaID
+}
 
 // HasTag reports whether the contact carries a tag.
 func (c *Contact) HasTag(t string) bool {
@@ -109,6 +135,8 @@ const (
 	InboxMessage = "message"
 	InboxStatus  = "status"
 	InboxEvent   = "event"
+	// InboxIdentity is a user_id_update webhook: a contact's BSUID changed.
+	InboxIdentity = "identity"
 )
 
 // InboxItem is one stored inbound event, unique on Key.

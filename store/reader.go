@@ -7,9 +7,14 @@ import (
 
 // Reads go to the read-only pool, so support queries never wait for the writer.
 
-func (s *SQLite) Contact(ctx context.Context, waID string) (*Contact, error) {
+func (s *SQLite) Contact(ctx context.Context, id string) (*Contact, error) {
 	var r contactRow
-	err := s.r.GetContext(ctx, &r, "SELECT "+contactCols+" FROM contacts WHERE wa_id = ?", waID)
+	err := s.r.GetContext(ctx, &r, "SELECT "+contactCols+" FROM contacts WHERE wa_id = COALESCE((SELECT contact FROM contact_ids WHERE id = ?), ?)", id, id)
+	if err == sql.ErrNoRows && id != "" {
+		// A username is a last resort: it is unique at any one time, but may
+		// have belonged to someone else before.
+		err = s.r.GetContext(ctx, &r, "SELECT "+contactCols+" FROM contacts WHERE username != '' AND username IN (?, '@' || ?) ORDER BY updated_at DESC LIMIT 1", id, id)
+	}
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}

@@ -19,7 +19,9 @@ type Store interface {
 
 // Reader is the read side, served by a pool of read-only connections.
 type Reader interface {
-	Contact(ctx context.Context, waID string) (*Contact, error) // nil, nil if unknown
+	// Contact finds a contact by key, phone number, BSUID, parent BSUID or
+	// username (nil, nil if unknown).
+	Contact(ctx context.Context, id string) (*Contact, error)
 	ContactsAfter(ctx context.Context, after string, limit int) ([]*Contact, error)
 	RunsOf(ctx context.Context, waID string, limit int) ([]*Run, error)
 	RunsWhere(ctx context.Context, flowID, status string, limit int) ([]*Run, error)
@@ -45,6 +47,14 @@ type Tx interface {
 	Contacts(waIDs []string) (map[string]*Contact, error)
 	ContactsPage(after string, limit int) ([]*Contact, error)
 	SaveContacts(cs []*Contact) error
+	// ContactIDs resolves WhatsApp ids (phone numbers, BSUIDs, parent BSUIDs,
+	// and keys of merged contacts) to contact keys; unknown ids are absent.
+	ContactIDs(ids []string) (map[string]string, error)
+	// LinkContactIDs points ids at contact keys (id → key).
+	LinkContactIDs(links map[string]string) error
+	// MergeContact moves everything of contact `from` to contact `into` and
+	// deletes `from` (one person seen first under two ids).
+	MergeContact(from, into string) error
 
 	FlowVersionID(flowID, hash string) (int64, error) // 0 when unknown
 	InsertFlowVersion(v *FlowVersion) error

@@ -292,7 +292,7 @@ func (t *sqliteTx) MarkProcessed(items []*InboxItem, at time.Time) error {
 
 // ---- contacts ----
 
-const contactCols = "wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at"
+const contactCols = "wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at, phone, user_id, parent_user_id, username"
 
 type contactRow struct {
 	WaID          string        `db:"wa_id"`
@@ -307,17 +307,22 @@ type contactRow struct {
 	ConsentSource string        `db:"consent_source"`
 	CreatedAt     int64         `db:"created_at"`
 	UpdatedAt     int64         `db:"updated_at"`
+	Phone         string        `db:"phone"`
+	UserID        string        `db:"user_id"`
+	ParentUserID  string        `db:"parent_user_id"`
+	Username      string        `db:"username"`
 }
 
 func (r *contactRow) ptrs() []any {
 	return []any{&r.WaID, &r.Name, &r.Timezone, &r.Attributes, &r.Tags, &r.PhoneNumberID, &r.LastInboundAt,
-		&r.Consent, &r.ConsentAt, &r.ConsentSource, &r.CreatedAt, &r.UpdatedAt}
+		&r.Consent, &r.ConsentAt, &r.ConsentSource, &r.CreatedAt, &r.UpdatedAt, &r.Phone, &r.UserID, &r.ParentUserID, &r.Username}
 }
 
 func (r contactRow) contact() *Contact {
 	c := &Contact{WaID: r.WaID, Name: r.Name, Timezone: r.Timezone, PhoneNumberID: r.PhoneNumberID,
 		LastInboundAt: fromMS(r.LastInboundAt), Consent: r.Consent, ConsentAt: fromMS(r.ConsentAt),
-		ConsentSource: r.ConsentSource, CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
+		ConsentSource: r.ConsentSource, CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
+		Phone: r.Phone, UserID: r.UserID, ParentUserID: r.ParentUserID, Username: r.Username}
 	// Most contacts have no attributes or tags: skip the decoder for those.
 	if string(r.Attributes) != "{}" {
 		_ = json.Unmarshal(r.Attributes, &c.Attributes)
@@ -358,8 +363,9 @@ func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
 }
 
 func (t *sqliteTx) SaveContacts(cs []*Contact) error {
-	_, err := t.bulk("INSERT INTO contacts ("+contactCols+")", 12,
+	_, err := t.bulk("INSERT INTO contacts ("+contactCols+")", 16,
 		`ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+		 phone = excluded.phone, user_id = excluded.user_id, parent_user_id = excluded.parent_user_id, username = excluded.username,
 		 attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
 		 last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
 		 consent_source = excluded.consent_source, updated_at = excluded.updated_at`, len(cs),
@@ -374,9 +380,81 @@ func (t *sqliteTx) SaveContacts(cs []*Contact) error {
 				tags = []string{}
 			}
 			return append(a, c.WaID, c.Name, c.Timezone, jsonObject(attrs), jsonArray(tags), c.PhoneNumberID,
-				nullMS(c.LastInboundAt), c.Consent, nullMS(c.ConsentAt), c.ConsentSource, ms(c.CreatedAt), ms(c.UpdatedAt))
+				nullMS(c.LastInboundAt), c.Consent, nullMS(c.ConsentAt), c.ConsentSource, ms(c.CreatedAt), ms(c.UpdatedAt),
+				c.Phone, c.UserID, c.ParentUserID, c.Username)
 		})
 	return err
+}
+
+// ContactIDs resolves WhatsApp ids (phone numbers, BSUIDs, parent BSUIDs) to
+// the keys of the contacts they belong to; unknown ids are absent.
+func (t *sqliteTx) ContactIDs(ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	err := chunked(ids, func(ids []string) error {
+		rows, err := selectAll[idRow](t, "SELECT id, contact FROM contact_ids WHERE id IN "+in(len(ids)), strArgs(ids)...)
+		for _, r := range rows {
+			out[r.ID] = r.Contact
+		}
+		return err
+	})
+	if err != nil {
+		return out, err
+	}
+	// A contact saved without its ids (by an older version, or directly) is
+	// still found by its key.
+	var rest []string
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			rest = append(rest, id)
+		}
+	}
+	err = chunked(rest, func(ids []string) error {
+		rows, err := selectAll[idRow](t, "SELECT wa_id, wa_id FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...)
+		for _, r := range rows {
+			out[r.ID] = r.Contact
+		}
+		return err
+	})
+	return out, err
+}
+
+type idRow struct {
+	ID      string `db:"id"`
+	Contact string `db:"contact"`
+}
+
+func (r *idRow) ptrs() []any { return []any{&r.ID, &r.Contact} }
+
+// LinkContactIDs points each id at a contact key (id → key), replacing an
+// earlier link of the same id.
+func (t *sqliteTx) LinkContactIDs(links map[string]string) error {
+	ids := make([]string, 0, len(links))
+	for id := range links {
+		ids = append(ids, id)
+	}
+	_, err := t.bulk("INSERT INTO contact_ids (id, contact)", 2, "ON CONFLICT (id) DO UPDATE SET contact = excluded.contact", len(ids),
+		func(i int, a []any) []any { return append(a, ids[i], links[ids[i]]) })
+	return err
+}
+
+// MergeContact folds the contact keyed `from` into the one keyed `into`: its
+// runs, messages and ids move over (inbox rows keep the key they arrived
+// with: it still resolves) and its row is deleted (the
+// caller saves the merged state of `into`). `from` keeps resolving, to `into`.
+func (t *sqliteTx) MergeContact(from, into string) error {
+	for _, q := range []string{
+		"UPDATE runs SET contact = ? WHERE contact = ?",
+		"UPDATE outbox SET contact = ? WHERE contact = ?",
+		"UPDATE contact_ids SET contact = ? WHERE contact = ?",
+	} {
+		if _, err := t.exec(q, into, from); err != nil {
+			return err
+		}
+	}
+	if _, err := t.exec("DELETE FROM contacts WHERE wa_id = ?", from); err != nil {
+		return err
+	}
+	return t.LinkContactIDs(map[string]string{from: into})
 }
 
 // ---- flow versions ----

@@ -45,7 +45,8 @@ type Client struct {
 type SendResult struct {
 	MessageID     string // wamid…
 	MessageStatus string // accepted | held_for_quality_assessment | paused
-	WaID          string // the recipient's WhatsApp id as Meta normalized it
+	WaID          string // the recipient's WhatsApp id as Meta normalized it (sent to a number)
+	UserID        string // the recipient's BSUID (sent to a BSUID)
 }
 
 // APIError is an error response from the Graph API (or a non-2xx response
@@ -147,8 +148,9 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, m *Message) (Se
 	}
 	var ok struct {
 		Contacts []struct {
-			Input string `json:"input"`
-			WaID  string `json:"wa_id"`
+			Input  string `json:"input"`
+			WaID   string `json:"wa_id"`
+			UserID string `json:"user_id"`
 		} `json:"contacts"`
 		Messages []struct {
 			ID            string `json:"id"`
@@ -162,7 +164,7 @@ func (c *Client) Send(ctx context.Context, phoneNumberID string, m *Message) (Se
 	}
 	r := SendResult{MessageID: ok.Messages[0].ID, MessageStatus: ok.Messages[0].MessageStatus}
 	if len(ok.Contacts) > 0 {
-		r.WaID = ok.Contacts[0].WaID
+		r.WaID, r.UserID = ok.Contacts[0].WaID, ok.Contacts[0].UserID
 	}
 	return r, nil
 }

@@ -51,26 +51,30 @@ func (c Class) String() string {
 
 // Graph API error codes funnel acts on (WHATSAPP.md, "Error codes").
 const (
-	CodeUnknownAPI          = 1
-	CodeServiceUnavailable  = 2
-	CodeCapability          = 3
-	CodeAppRateLimit        = 4
-	CodePermissionDenied    = 10
-	CodeTokenExpired        = 190
-	CodePolicyBlocked       = 368
-	CodeWABARateLimit       = 80007
-	CodeThroughput          = 130429
-	CodeExperiment          = 130472
-	CodeUndeliverable       = 131026
-	CodeAccountLocked       = 131031
-	CodeReEngagement        = 131047
-	CodeSpamRateLimit       = 131048
-	CodeEcosystemHealth     = 131049
-	CodeMarketingOptOut     = 131050
-	CodeUnsupportedType     = 131051
-	CodeMediaUpload         = 131053
-	CodePairRateLimit       = 131056
-	CodeMaintenance         = 131057
+	CodeUnknownAPI         = 1
+	CodeServiceUnavailable = 2
+	CodeCapability         = 3
+	CodeAppRateLimit       = 4
+	CodePermissionDenied   = 10
+	CodeTokenExpired       = 190
+	CodePolicyBlocked      = 368
+	CodeWABARateLimit      = 80007
+	CodeThroughput         = 130429
+	CodeExperiment         = 130472
+	CodeUndeliverable      = 131026
+	CodeAccountLocked      = 131031
+	CodeReEngagement       = 131047
+	CodeSpamRateLimit      = 131048
+	CodeEcosystemHealth    = 131049
+	CodeMarketingOptOut    = 131050
+	CodeUnsupportedType    = 131051
+	CodeMediaUpload        = 131053
+	CodePairRateLimit      = 131056
+	CodeMaintenance        = 131057
+	// CodeBSUIDUnsupported: this message cannot go to a business-scoped user
+	// ID (one-tap, zero-tap and copy-code authentication templates need the
+	// phone number).
+	CodeBSUIDUnsupported    = 131062
 	CodeTemplateParamCount  = 132000
 	CodeTemplateMissing     = 132001
 	CodeTemplateTextTooLong = 132005
@@ -106,6 +110,7 @@ var codeClass = map[int]Class{
 	CodeTemplatePaused:      Permanent,
 	CodeTemplateDisabled:    Permanent,
 	CodeExperiment:          Permanent,
+	CodeBSUIDUnsupported:    Permanent,
 
 	CodeSpamRateLimit: Pause,
 

@@ -53,8 +53,12 @@ var ErrInvalidMessage = errors.New("whatsapp: invalid message")
 type Message struct {
 	MessagingProduct string `json:"messaging_product"`
 	RecipientType    string `json:"recipient_type,omitempty"`
-	To               string `json:"to"`
-	Type             string `json:"type"`
+	// To is the user's phone number; Recipient a BSUID or parent BSUID, for
+	// users whose number the business does not know. Meta takes To when both
+	// are set; funnel sets exactly one.
+	To        string `json:"to,omitempty"`
+	Recipient string `json:"recipient,omitempty"`
+	Type      string `json:"type"`
 	// Context makes the message a reply to an earlier message (quoted in the chat).
 	Context     *ReplyContext `json:"context,omitempty"`
 	Text        *Text         `json:"text,omitempty"`
@@ -179,8 +183,30 @@ type Parameter struct {
 	Document      *Media `json:"document,omitempty"`
 }
 
+// newMessage addresses a message to `to`: a phone number goes in "to", a
+// BSUID in "recipient".
 func newMessage(to, typ string) *Message {
-	return &Message{MessagingProduct: "whatsapp", RecipientType: "individual", To: to, Type: typ}
+	m := &Message{MessagingProduct: "whatsapp", RecipientType: "individual", Type: typ}
+	m.SetAddress(to)
+	return m
+}
+
+// SetAddress addresses the message to a phone number ("to") or a BSUID
+// ("recipient"), clearing the other.
+func (m *Message) SetAddress(id string) {
+	if IsBSUID(id) {
+		m.To, m.Recipient = "", id
+	} else {
+		m.To, m.Recipient = id, ""
+	}
+}
+
+// Address is who the message goes to: To, else Recipient.
+func (m *Message) Address() string {
+	if m.To != "" {
+		return m.To
+	}
+	return m.Recipient
 }
 
 // NewText builds a free-form text message.
@@ -288,8 +314,11 @@ func (m *Message) Validate() error {
 	if m.RecipientType != "" && m.RecipientType != "individual" {
 		return invalid("recipient_type", "must be %q, got %q", "individual", m.RecipientType)
 	}
-	if m.To == "" {
-		return invalid("to", "required")
+	if m.To == "" && m.Recipient == "" {
+		return invalid("to", "required (or recipient)")
+	}
+	if m.Recipient != "" && !IsBSUID(m.Recipient) {
+		return invalid("recipient", "not a business-scoped user ID: %q", m.Recipient)
 	}
 	if len(m.BizOpaqueCallbackData) > MaxBizOpaqueCallbackLen {
 		return invalid("biz_opaque_callback_data", "%d bytes, limit %d", len(m.BizOpaqueCallbackData), MaxBizOpaqueCallbackLen)

@@ -82,6 +82,21 @@ type Value struct {
 	Messages         []InboundMessage `json:"messages,omitempty"`
 	Statuses         []Status         `json:"statuses,omitempty"`
 	Errors           []WebhookError   `json:"errors,omitempty"`
+	// UserIDUpdates is the value of a "user_id_update" change: a user's BSUID
+	// changed (they changed their phone number).
+	UserIDUpdates []UserIDUpdate `json:"user_id_update,omitempty"`
+}
+
+// UserIDUpdate reports that a user's BSUID changed. Meta documents the
+// user_id_update webhook field without a published body; funnel reads this
+// shape (the ids under the names the other webhooks use) and keeps the raw
+// change, so a different layout loses nothing.
+type UserIDUpdate struct {
+	WaID           string    `json:"wa_id,omitempty"`
+	PreviousUserID string    `json:"previous_user_id,omitempty"`
+	UserID         string    `json:"user_id,omitempty"`
+	ParentUserID   string    `json:"parent_user_id,omitempty"`
+	Timestamp      Timestamp `json:"timestamp,omitempty"`
 }
 
 // Metadata identifies the business phone number the webhook is about.
@@ -90,15 +105,21 @@ type Metadata struct {
 	PhoneNumberID      string `json:"phone_number_id"`
 }
 
-// Contact is the sender's profile as WhatsApp shows it.
+// Contact is the user a message or status is about, as WhatsApp shows it: the
+// phone number (WaID) only when the user lets the business see it, the BSUID
+// (UserID) always, the parent BSUID when the business has one.
 type Contact struct {
-	Profile Profile `json:"profile"`
-	WaID    string  `json:"wa_id"`
+	Profile      Profile `json:"profile"`
+	WaID         string  `json:"wa_id,omitempty"`
+	UserID       string  `json:"user_id,omitempty"`
+	ParentUserID string  `json:"parent_user_id,omitempty"`
 }
 
-// Profile holds the user's WhatsApp display name.
+// Profile holds the user's WhatsApp display name and username (when the user
+// has one).
 type Profile struct {
-	Name string `json:"name"`
+	Name     string `json:"name,omitempty"`
+	Username string `json:"username,omitempty"`
 }
 
 // WebhookError is an error reported inside a webhook (value, message or status).
@@ -171,6 +192,7 @@ const (
 	InLocation    = "location"
 	InContacts    = "contacts"
 	InReaction    = "reaction"
+	InSystem      = "system"
 	InUnknown     = "unknown"
 )
 
@@ -181,24 +203,29 @@ const (
 // Timestamp and Type when those can be read, with DecodeErr set: every inbound
 // message opens the 24 h window, whatever else is wrong with it.
 type InboundMessage struct {
-	From        string              `json:"from"`
-	ID          string              `json:"id"`
-	Timestamp   Timestamp           `json:"timestamp"`
-	Type        string              `json:"type"`
-	Context     *MessageContext     `json:"context,omitempty"`
-	Referral    *Referral           `json:"referral,omitempty"`
-	Text        *InboundText        `json:"text,omitempty"`
-	Button      *InboundButton      `json:"button,omitempty"`
-	Interactive *InboundInteractive `json:"interactive,omitempty"`
-	Image       *InboundMedia       `json:"image,omitempty"`
-	Video       *InboundMedia       `json:"video,omitempty"`
-	Document    *InboundMedia       `json:"document,omitempty"`
-	Audio       *InboundMedia       `json:"audio,omitempty"`
-	Sticker     *InboundMedia       `json:"sticker,omitempty"`
-	Location    *Location           `json:"location,omitempty"`
-	Contacts    []SharedContact     `json:"contacts,omitempty"`
-	Reaction    *Reaction           `json:"reaction,omitempty"`
-	Errors      []WebhookError      `json:"errors,omitempty"`
+	// From is the sender's phone number: absent when a user with a username
+	// hides it. FromUserID is the sender's BSUID.
+	From             string              `json:"from,omitempty"`
+	FromUserID       string              `json:"from_user_id,omitempty"`
+	FromParentUserID string              `json:"from_parent_user_id,omitempty"`
+	ID               string              `json:"id"`
+	Timestamp        Timestamp           `json:"timestamp"`
+	Type             string              `json:"type"`
+	Context          *MessageContext     `json:"context,omitempty"`
+	Referral         *Referral           `json:"referral,omitempty"`
+	Text             *InboundText        `json:"text,omitempty"`
+	Button           *InboundButton      `json:"button,omitempty"`
+	Interactive      *InboundInteractive `json:"interactive,omitempty"`
+	Image            *InboundMedia       `json:"image,omitempty"`
+	Video            *InboundMedia       `json:"video,omitempty"`
+	Document         *InboundMedia       `json:"document,omitempty"`
+	Audio            *InboundMedia       `json:"audio,omitempty"`
+	Sticker          *InboundMedia       `json:"sticker,omitempty"`
+	Location         *Location           `json:"location,omitempty"`
+	Contacts         []SharedContact     `json:"contacts,omitempty"`
+	Reaction         *Reaction           `json:"reaction,omitempty"`
+	System           *InboundSystem      `json:"system,omitempty"`
+	Errors           []WebhookError      `json:"errors,omitempty"`
 
 	Raw       json.RawMessage `json:"-"`
 	DecodeErr error           `json:"-"`
@@ -211,15 +238,18 @@ func (m *InboundMessage) UnmarshalJSON(data []byte) error {
 	var p plain
 	if err := json.Unmarshal(data, &p); err != nil {
 		var min struct {
-			From      string    `json:"from"`
-			ID        string    `json:"id"`
-			Timestamp Timestamp `json:"timestamp"`
-			Type      string    `json:"type"`
+			From             string    `json:"from"`
+			FromUserID       string    `json:"from_user_id"`
+			FromParentUserID string    `json:"from_parent_user_id"`
+			ID               string    `json:"id"`
+			Timestamp        Timestamp `json:"timestamp"`
+			Type             string    `json:"type"`
 		}
 		if json.Unmarshal(data, &min) != nil {
 			return err
 		}
-		p = plain{From: min.From, ID: min.ID, Timestamp: min.Timestamp, Type: min.Type, DecodeErr: err}
+		p = plain{From: min.From, FromUserID: min.FromUserID, FromParentUserID: min.FromParentUserID, ID: min.ID,
+			Timestamp: min.Timestamp, Type: min.Type, DecodeErr: err}
 	}
 	*m = InboundMessage(p)
 	m.Raw = cloneRaw(data)
@@ -351,6 +381,24 @@ type ContactURL struct {
 	Type string `json:"type,omitempty"`
 }
 
+// InboundSystem is a system message: the user changed their phone number
+// (Type "user_changed_number", WaID the new number) or their BSUID changed
+// (Type "user_changed_user_id", UserID the new BSUID). The message's own
+// From/FromUserID are the user's ids before the change.
+type InboundSystem struct {
+	Body         string `json:"body,omitempty"`
+	WaID         string `json:"wa_id,omitempty"`
+	UserID       string `json:"user_id,omitempty"`
+	ParentUserID string `json:"parent_user_id,omitempty"`
+	Type         string `json:"type,omitempty"`
+}
+
+// System message types.
+const (
+	SystemUserChangedNumber = "user_changed_number"
+	SystemUserChangedUserID = "user_changed_user_id"
+)
+
 // Reaction is an emoji reaction to a message (empty Emoji: removed).
 type Reaction struct {
 	MessageID string `json:"message_id"`
@@ -368,10 +416,15 @@ const (
 // Status reports what happened to a message funnel sent. A send the API
 // accepted can still fail here (131047 included): the engine reconciles.
 type Status struct {
-	ID                    string         `json:"id"`
-	Status                string         `json:"status"`
-	Timestamp             Timestamp      `json:"timestamp"`
-	RecipientID           string         `json:"recipient_id"`
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Timestamp Timestamp `json:"timestamp"`
+	// RecipientID is the user's phone number, absent when the message went to
+	// a BSUID of a user who hides it; RecipientUserID is the BSUID (absent on
+	// a failed message that was sent to a phone number).
+	RecipientID           string         `json:"recipient_id,omitempty"`
+	RecipientUserID       string         `json:"recipient_user_id,omitempty"`
+	RecipientParentUserID string         `json:"recipient_parent_user_id,omitempty"`
 	BizOpaqueCallbackData string         `json:"biz_opaque_callback_data,omitempty"`
 	Conversation          *Conversation  `json:"conversation,omitempty"`
 	Pricing               *Pricing       `json:"pricing,omitempty"`
@@ -392,12 +445,15 @@ func (s *Status) UnmarshalJSON(data []byte) error {
 			Status                string    `json:"status"`
 			Timestamp             Timestamp `json:"timestamp"`
 			RecipientID           string    `json:"recipient_id"`
+			RecipientUserID       string    `json:"recipient_user_id"`
+			RecipientParentUserID string    `json:"recipient_parent_user_id"`
 			BizOpaqueCallbackData string    `json:"biz_opaque_callback_data"`
 		}
 		if json.Unmarshal(data, &min) != nil {
 			return err
 		}
 		p = plain{ID: min.ID, Status: min.Status, Timestamp: min.Timestamp, RecipientID: min.RecipientID,
+			RecipientUserID: min.RecipientUserID, RecipientParentUserID: min.RecipientParentUserID,
 			BizOpaqueCallbackData: min.BizOpaqueCallbackData, DecodeErr: err}
 	}
 	*s = Status(p)
@@ -449,6 +505,8 @@ type EventKind string
 const (
 	EventMessage EventKind = "message"
 	EventStatus  EventKind = "status"
+	// EventIdentity is a user_id_update: a user's BSUID changed.
+	EventIdentity EventKind = "identity"
 )
 
 // Event is one inbound message or status, flattened out of the envelope with
@@ -458,10 +516,18 @@ type Event struct {
 	WABAID             string
 	PhoneNumberID      string
 	DisplayPhoneNumber string
-	// WaID is the user: the sender of a message, the recipient of a status.
-	WaID string
+	// The user (the sender of a message, the recipient of a status) by every
+	// id the webhook gives: WaID is the phone number (may be empty), UserID
+	// the BSUID, ParentUserID the parent BSUID. At least one is set.
+	WaID         string
+	UserID       string
+	ParentUserID string
+	// Username is the user's WhatsApp username when the webhook has it.
+	Username string
 	// ContactName is the user's WhatsApp profile name when the webhook has it.
 	ContactName string
+	// Update is the BSUID change of an EventIdentity.
+	Update *UserIDUpdate
 	// Time is the event's own timestamp: for a message, when the user wrote,
 	// which is when the 24 h window (re)opens.
 	Time    time.Time
@@ -477,6 +543,8 @@ func (e Event) Key() string {
 		return "message:" + e.Message.ID
 	case EventStatus:
 		return "status:" + e.Status.ID + ":" + e.Status.Status
+	case EventIdentity:
+		return "user_id_update:" + e.Update.PreviousUserID + ">" + e.Update.UserID
 	}
 	return ""
 }
@@ -507,7 +575,7 @@ func (e *Envelope) Events() ([]Event, error) {
 	var errs []error
 	for ei, en := range e.Entry {
 		for ci, ch := range en.Changes {
-			if ch.Field != "messages" {
+			if ch.Field != "messages" && ch.Field != "user_id_update" {
 				continue
 			}
 			v := ch.Value
@@ -521,31 +589,62 @@ func (e *Envelope) Events() ([]Event, error) {
 				for i := range v.Statuses {
 					errs = append(errs, &EventError{ei, ci, i, EventStatus, v.Statuses[i].ID, err})
 				}
+				for i := range v.UserIDUpdates {
+					errs = append(errs, &EventError{ei, ci, i, EventIdentity, v.UserIDUpdates[i].UserID, err})
+				}
 				continue
 			}
 			base := Event{WABAID: en.ID, PhoneNumberID: v.Metadata.PhoneNumberID, DisplayPhoneNumber: v.Metadata.DisplayPhoneNumber}
+			if ch.Field == "user_id_update" {
+				for i := range v.UserIDUpdates {
+					u := &v.UserIDUpdates[i]
+					t, err := u.Timestamp.Time()
+					if err == nil && (u.PreviousUserID == "" || u.UserID == "") {
+						err = errors.New("missing previous_user_id or user_id")
+					}
+					ev := base
+					ev.Kind, ev.Time, ev.Update = EventIdentity, t, u
+					ev.WaID, ev.UserID, ev.ParentUserID = u.WaID, u.PreviousUserID, u.ParentUserID
+					if err == nil {
+						err = ev.checkIDs()
+					}
+					if err == nil && !IsBSUID(u.UserID) {
+						err = fmt.Errorf("bad user_id %.40q: want a business-scoped user ID", u.UserID)
+					}
+					if err != nil {
+						errs = append(errs, &EventError{ei, ci, i, EventIdentity, u.UserID, err})
+						continue
+					}
+					out = append(out, ev)
+				}
+				continue
+			}
 			for i := range v.Messages {
 				m := &v.Messages[i]
 				t, err := m.Timestamp.Time()
 				if err == nil && m.ID == "" {
 					err = errors.New("missing id")
 				}
-				if err == nil && m.From == "" {
-					err = errors.New("missing from")
+				ev := base
+				ev.Kind, ev.Time, ev.Message = EventMessage, t, m
+				ev.WaID, ev.UserID, ev.ParentUserID = m.From, m.FromUserID, m.FromParentUserID
+				ev.identify(v.Contacts, true)
+				if err == nil && ev.WaID == "" && ev.UserID == "" && ev.ParentUserID == "" {
+					err = errors.New("missing sender: no from, from_user_id or contact")
 				}
 				if err == nil && !validMessageID(m.ID) {
 					err = errors.New("bad id: want a wamid (printable, at most 256 characters)")
 				}
-				if err == nil && !ValidWaID(m.From) {
+				if err == nil && m.From != "" && !ValidWaID(m.From) {
 					err = fmt.Errorf("bad from %.40q: want the sender's number, digits only", m.From)
+				}
+				if err == nil {
+					err = ev.checkIDs()
 				}
 				if err != nil {
 					errs = append(errs, &EventError{ei, ci, i, EventMessage, m.ID, err})
 					continue
 				}
-				ev := base
-				ev.Kind, ev.WaID, ev.Time, ev.Message = EventMessage, m.From, t, m
-				ev.ContactName = contactName(v.Contacts, m.From, true)
 				out = append(out, ev)
 			}
 			for i := range v.Statuses {
@@ -565,8 +664,13 @@ func (e *Envelope) Events() ([]Event, error) {
 					continue
 				}
 				ev := base
-				ev.Kind, ev.WaID, ev.Time, ev.Status = EventStatus, s.RecipientID, t, s
-				ev.ContactName = contactName(v.Contacts, s.RecipientID, false)
+				ev.Kind, ev.Time, ev.Status = EventStatus, t, s
+				ev.WaID, ev.UserID, ev.ParentUserID = s.RecipientID, s.RecipientUserID, s.RecipientParentUserID
+				ev.identify(v.Contacts, len(v.Statuses) == 1)
+				if err := ev.checkIDs(); err != nil {
+					errs = append(errs, &EventError{ei, ci, i, EventStatus, s.ID, err})
+					continue
+				}
 				out = append(out, ev)
 			}
 		}
@@ -574,19 +678,51 @@ func (e *Envelope) Events() ([]Event, error) {
 	return out, errors.Join(errs...)
 }
 
-// contactName finds the profile of waID; a message webhook carries exactly its
-// sender's contact, so with one contact and no exact match (number formats can
-// differ between from and wa_id) that one is used.
-func contactName(cs []Contact, waID string, single bool) string {
-	for _, c := range cs {
-		if c.WaID == waID {
-			return c.Profile.Name
+// checkIDs refuses ids that cannot be what they claim (they become contact
+// keys and Graph API recipients): a number is digits, a BSUID has its shape.
+func (e *Event) checkIDs() error {
+	if e.WaID != "" && !ValidWaID(e.WaID) {
+		return fmt.Errorf("bad wa_id %.40q: want a number, digits only", e.WaID)
+	}
+	if e.UserID != "" && !IsBSUID(e.UserID) {
+		return fmt.Errorf("bad user_id %.40q: want a business-scoped user ID", e.UserID)
+	}
+	if e.ParentUserID != "" && !IsParentBSUID(e.ParentUserID) {
+		return fmt.Errorf("bad parent_user_id %.40q: want a parent business-scoped user ID", e.ParentUserID)
+	}
+	return nil
+}
+
+// identify completes the event's ids, name and username from its entry in
+// contacts[] (matched by phone number or BSUID). A message webhook carries
+// exactly its sender's contact, so with one contact and no exact match
+// (number formats can differ between from and wa_id, and from may be absent)
+// that one is used when single is set.
+func (e *Event) identify(cs []Contact, single bool) {
+	var c *Contact
+	for i := range cs {
+		x := &cs[i]
+		if (e.WaID != "" && x.WaID == e.WaID) || (e.UserID != "" && x.UserID == e.UserID) {
+			c = x
+			break
 		}
 	}
-	if single && len(cs) == 1 {
-		return cs[0].Profile.Name
+	if c == nil && single && len(cs) == 1 {
+		c = &cs[0]
 	}
-	return ""
+	if c == nil {
+		return
+	}
+	if e.WaID == "" {
+		e.WaID = c.WaID
+	}
+	if e.UserID == "" {
+		e.UserID = c.UserID
+	}
+	if e.ParentUserID == "" {
+		e.ParentUserID = c.ParentUserID
+	}
+	e.ContactName, e.Username = c.Profile.Name, c.Profile.Username
 }
 
 // Reply is an inbound message normalized for flows (the DSL's `reply`).

@@ -418,8 +418,8 @@ func FuzzParseWebhook(f *testing.F) {
 			}
 			if e.Kind == EventMessage {
 				_ = e.Message.Reply()
-				if e.Message.From == "" || e.Message.ID == "" {
-					t.Fatalf("message event without from/id: %+v", e.Message)
+				if (e.WaID == "" && e.UserID == "" && e.ParentUserID == "") || e.Message.ID == "" {
+					t.Fatalf("message event without a sender or id: %+v", e.Message)
 				}
 			}
 		}

@@ -193,7 +193,9 @@ type Attempt struct {
 type Sent struct {
 	ID            string // wamid.…
 	PhoneNumberID string
-	To            string // normalized (digits only)
+	To            string // normalized (digits only); "" when sent to a BSUID
+	Recipient     string // the BSUID it was addressed to ("recipient"), if any
+	UserID        string // the user's BSUID, however it was addressed
 	Message       whatsapp.Message
 	Body          []byte
 	At            time.Time
@@ -234,9 +236,11 @@ type Fake struct {
 	now          func() time.Time
 	templates    map[string]Template // name\x00language; nil: not configured
 	templateList []Template
-	inbound      map[string]time.Time
+	inbound      map[string]time.Time // by the user's BSUID, as every per-user state
 	optedOut     map[string]bool
 	unreachable  map[string]bool
+	users        map[string]*User  // by BSUID
+	byPhone      map[string]string // phone → BSUID
 	phoneIDs     map[string]bool
 	rng          *mrand.Rand
 	queue        []Fault
@@ -294,6 +298,8 @@ func New(t testing.TB, opts Options) *Fake {
 		inbound:     map[string]time.Time{},
 		optedOut:    map[string]bool{},
 		unreachable: map[string]bool{},
+		users:       map[string]*User{},
+		byPhone:     map[string]string{},
 		rng:         mrand.New(mrand.NewPCG(opts.Faults.Seed, 0x66756e6e656c)),
 		buckets:     map[string]*bucket{},
 		pairBuckets: map[string]*bucket{},
@@ -354,13 +360,119 @@ func (f *Fake) SetNow(now func() time.Time) {
 	f.now = now
 }
 
+// User is a WhatsApp user as the fake knows them. Every user has a BSUID;
+// one with a username may hide their phone number (HidePhone): the fake then
+// leaves it out of the webhooks, as Meta does, and only a send to the BSUID
+// ("recipient") or to the number itself reaches them.
+type User struct {
+	Phone        string // digits; "" when the business can never learn it
+	UserID       string // BSUID; derived from Phone when empty
+	ParentUserID string
+	Username     string
+	HidePhone    bool
+}
+
+// BSUIDFor is the BSUID the fake gives the user with this phone number: a
+// country code from the calling code, then digits derived from the number.
+func BSUIDFor(phone string) string {
+	phone = normalize(phone)
+	sum := sha256.Sum256([]byte("bsuid/" + phone))
+	n := uint64(0)
+	for _, b := range sum[:8] {
+		n = n<<8 | uint64(b)
+	}
+	return countryOf(phone) + "." + strconv.FormatUint(n, 10)
+}
+
+// countryOf maps a few calling codes to ISO countries (enough for tests).
+func countryOf(phone string) string {
+	for _, c := range []struct{ prefix, cc string }{
+		{"351", "PT"}, {"44", "GB"}, {"49", "DE"}, {"34", "ES"}, {"33", "FR"}, {"55", "BR"},
+		{"91", "IN"}, {"81", "JP"}, {"52", "MX"}, {"1", "US"},
+	} {
+		if strings.HasPrefix(phone, c.prefix) {
+			return c.cc
+		}
+	}
+	return "US"
+}
+
+// AddUser registers a user (replacing one with the same BSUID) and returns
+// their BSUID.
+func (f *Fake) AddUser(u User) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u.Phone = normalize(u.Phone)
+	if u.UserID == "" {
+		u.UserID = BSUIDFor(u.Phone)
+	}
+	f.users[u.UserID] = &u
+	if u.Phone != "" {
+		f.byPhone[u.Phone] = u.UserID
+	}
+	return u.UserID
+}
+
+// ChangeNumber gives the user with BSUID userID a new phone number and, as
+// Meta does, a new BSUID, which it returns.
+func (f *Fake) ChangeNumber(userID, newPhone string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.users[userID]
+	if u == nil {
+		u = &User{UserID: userID}
+	}
+	nu := *u
+	nu.Phone = normalize(newPhone)
+	nu.UserID = BSUIDFor(nu.Phone)
+	delete(f.users, userID)
+	f.users[nu.UserID] = &nu
+	f.byPhone[nu.Phone] = nu.UserID
+	if t, ok := f.inbound[userID]; ok {
+		f.inbound[nu.UserID] = t
+	}
+	return nu.UserID
+}
+
+// UserOf returns the user a phone number or BSUID belongs to (registering a
+// phone number seen for the first time).
+func (f *Fake) UserOf(id string) User {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *f.userLocked(id)
+}
+
+func (f *Fake) userLocked(id string) *User {
+	if whatsapp.IsBSUID(id) {
+		if u := f.users[id]; u != nil {
+			return u
+		}
+		u := &User{UserID: id}
+		f.users[id] = u
+		return u
+	}
+	phone := normalize(id)
+	if uid, ok := f.byPhone[phone]; ok {
+		if u := f.users[uid]; u != nil {
+			return u
+		}
+	}
+	u := &User{Phone: phone, UserID: BSUIDFor(phone)}
+	f.users[u.UserID] = u
+	f.byPhone[phone] = u.UserID
+	return u
+}
+
+// key is the per-user state key of a phone number or BSUID: the BSUID.
+func (f *Fake) key(id string) string { return f.userLocked(id).UserID }
+
 // Inbound tells the fake the user waID last wrote at `at`, which opens the
 // 24 h window (an earlier time than the known one is ignored, as a late
 // webhook would be).
 func (f *Fake) Inbound(waID string, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.inboundLocked(normalize(waID), at)
+	f.inboundLocked(f.key(waID), at)
 }
 
 func (f *Fake) inboundLocked(waID string, at time.Time) {
@@ -373,21 +485,21 @@ func (f *Fake) inboundLocked(waID string, at time.Time) {
 func (f *Fake) OptOut(waID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.optedOut[normalize(waID)] = true
+	f.optedOut[f.key(waID)] = true
 }
 
 // OptIn undoes OptOut.
 func (f *Fake) OptIn(waID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.optedOut, normalize(waID))
+	delete(f.optedOut, f.key(waID))
 }
 
 // Unreachable makes every send to waID fail with 131026 (not on WhatsApp).
 func (f *Fake) Unreachable(waID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unreachable[normalize(waID)] = true
+	f.unreachable[f.key(waID)] = true
 }
 
 // SetTemplates replaces the template set (and enables template checks).
@@ -463,13 +575,15 @@ func (f *Fake) Sent() []Sent {
 	return slices.Clone(f.sent)
 }
 
-// SentTo returns the messages accepted for waID.
+// SentTo returns the messages accepted for the user with this phone number
+// or BSUID, however they were addressed.
 func (f *Fake) SentTo(waID string) []Sent {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	key := f.key(waID)
 	var out []Sent
 	for _, s := range f.sent {
-		if s.To == normalize(waID) {
+		if s.UserID == key {
 			out = append(out, s)
 		}
 	}
@@ -500,13 +614,14 @@ func (f *Fake) Counts() map[string]int {
 	defer f.mu.Unlock()
 	out := map[string]int{}
 	for _, s := range f.sent {
-		out[s.To]++
+		out[s.To+s.Recipient]++
 	}
 	return out
 }
 
-// Count is the number of messages accepted for waID.
-func (f *Fake) Count(waID string) int { return f.Counts()[normalize(waID)] }
+// Count is the number of messages accepted for the user with this phone
+// number or BSUID.
+func (f *Fake) Count(waID string) int { return len(f.SentTo(waID)) }
 
 // Duplicates returns the biz_opaque_callback_data values of which more than
 // one message was accepted, with their counts: a duplicate send of one
@@ -710,7 +825,14 @@ func (f *Fake) process(r *http.Request, version, phoneID string, body []byte, no
 	if code, details := checkShape(&m); code != 0 {
 		return f.errorResponse(a, code, 0, details)
 	}
-	to := normalize(m.To)
+	// "to" wins when both are given, as at Meta.
+	var u *User
+	if m.To != "" {
+		u = f.userLocked(m.To)
+	} else {
+		u = f.userLocked(m.Recipient)
+	}
+	to := u.UserID // per-user state is kept by BSUID
 
 	if f.opts.Rate > 0 {
 		b := f.buckets[phoneID]
@@ -746,6 +868,9 @@ func (f *Fake) process(r *http.Request, version, phoneID string, body []byte, no
 				return f.errorResponse(a, code, 0, details)
 			}
 			category = tmpl.Category
+			if m.To == "" && strings.EqualFold(category, "AUTHENTICATION") {
+				return f.errorResponse(a, whatsapp.CodeBSUIDUnsupported, 0, "Business-scoped User ID recipients are not supported for this message.")
+			}
 		} else {
 			category = "MARKETING"
 		}
@@ -767,15 +892,27 @@ func (f *Fake) process(r *http.Request, version, phoneID string, body []byte, no
 
 	id := f.newWAMID(to)
 	f.byID[id] = len(f.sent)
-	f.sent = append(f.sent, Sent{ID: id, PhoneNumberID: phoneID, To: to, Message: m, Body: body, At: now, Category: category, AsyncError: asyncErr})
+	f.sent = append(f.sent, Sent{ID: id, PhoneNumberID: phoneID, To: normalize(m.To), Recipient: recipientOf(&m), UserID: u.UserID,
+		Message: m, Body: body, At: now, Category: category, AsyncError: asyncErr})
 	a.MessageID = id
 	a.HTTPStatus = http.StatusOK
+	contact := map[string]string{"input": m.To, "wa_id": normalize(m.To)}
+	if m.To == "" {
+		contact = map[string]string{"input": m.Recipient, "user_id": u.UserID}
+	}
 	ok, _ := json.Marshal(map[string]any{
 		"messaging_product": "whatsapp",
-		"contacts":          []map[string]string{{"input": m.To, "wa_id": to}},
+		"contacts":          []map[string]string{contact},
 		"messages":          []map[string]string{{"id": id, "message_status": f.opts.MessageStatus}},
 	})
 	return response{status: http.StatusOK, body: ok}
+}
+
+func recipientOf(m *whatsapp.Message) string {
+	if m.To != "" {
+		return ""
+	}
+	return m.Recipient
 }
 
 func (f *Fake) drawFault() Fault {
@@ -834,8 +971,16 @@ func checkShape(m *whatsapp.Message) (int, string) {
 	if m.RecipientType != "" && m.RecipientType != "individual" {
 		return 100, "Invalid parameter recipient_type."
 	}
-	if normalize(m.To) == "" {
-		return 100, "The parameter to is required."
+	if normalize(m.To) == "" && m.To != "" {
+		return 100, "Invalid parameter to."
+	}
+	if m.To == "" {
+		if m.Recipient == "" {
+			return 100, "The parameter to is required."
+		}
+		if !whatsapp.IsBSUID(m.Recipient) {
+			return 100, "Invalid parameter recipient."
+		}
 	}
 	if len(m.BizOpaqueCallbackData) > 512 {
 		return 100, "Param biz_opaque_callback_data must be at most 512 characters long."
@@ -1218,9 +1363,31 @@ func (f *Fake) StatusWebhook(messageID, status string, errorCode int) (body []by
 	if !ok {
 		return nil, "", fmt.Errorf("whatsapptest: no accepted message %q", messageID)
 	}
+	f.mu.Lock()
+	u := *f.userLocked(s.UserID)
+	f.mu.Unlock()
+	// As Meta: the phone number only when the user lets the business see it
+	// (or it was sent to the number), the BSUID always except on a failed
+	// message sent to a number, contacts[] except on failed statuses, the
+	// username on delivered and read.
 	st := whatsapp.Status{
-		ID: s.ID, Status: status, Timestamp: unix(now), RecipientID: s.To,
+		ID: s.ID, Status: status, Timestamp: unix(now),
+		RecipientUserID: u.UserID, RecipientParentUserID: u.ParentUserID,
 		BizOpaqueCallbackData: s.Message.BizOpaqueCallbackData,
+	}
+	if s.To != "" || !u.HidePhone {
+		st.RecipientID = u.Phone
+	}
+	if status == whatsapp.StatusFailed && s.To != "" {
+		st.RecipientUserID = ""
+	}
+	var contacts []whatsapp.Contact
+	if status != whatsapp.StatusFailed {
+		c := whatsapp.Contact{WaID: st.RecipientID, UserID: u.UserID, ParentUserID: u.ParentUserID}
+		if status != whatsapp.StatusSent {
+			c.Profile.Username = u.Username
+		}
+		contacts = []whatsapp.Contact{c}
 	}
 	switch status {
 	case whatsapp.StatusSent, whatsapp.StatusDelivered:
@@ -1228,7 +1395,7 @@ func (f *Fake) StatusWebhook(messageID, status string, errorCode int) (body []by
 		if s.Category != "" {
 			cat, typ, billable = strings.ToLower(s.Category), "regular", true
 		}
-		sum := sha256.Sum256([]byte(s.PhoneNumberID + "/" + s.To + "/" + cat))
+		sum := sha256.Sum256([]byte(s.PhoneNumberID + "/" + s.UserID + "/" + cat))
 		st.Conversation = &whatsapp.Conversation{ID: hex.EncodeToString(sum[:16]), Origin: &whatsapp.ConversationOrigin{Type: cat}}
 		if status == whatsapp.StatusSent {
 			st.Conversation.ExpirationTimestamp = unix(s.At.Add(24 * time.Hour))
@@ -1250,6 +1417,7 @@ func (f *Fake) StatusWebhook(messageID, status string, errorCode int) (body []by
 	return f.sign(whatsapp.Value{
 		MessagingProduct: "whatsapp",
 		Metadata:         whatsapp.Metadata{DisplayPhoneNumber: f.opts.DisplayPhoneNumber, PhoneNumberID: s.PhoneNumberID},
+		Contacts:         contacts,
 		Statuses:         []whatsapp.Status{st},
 	})
 }
@@ -1259,6 +1427,11 @@ func (f *Fake) StatusWebhook(messageID, status string, errorCode int) (body []by
 // (default DefaultPhoneNumberID or the first configured id). Empty ids and
 // timestamps are filled in (fresh wamid, the clock's now), and the fake
 // records each message as the user's last inbound time, as Meta would.
+//
+// From may be the user's phone number or BSUID. The webhook carries the
+// user's ids as Meta does: from_user_id and contacts[].user_id always, from
+// and contacts[].wa_id only when the user does not hide the number, the
+// parent BSUID and username when the user has them.
 func (f *Fake) InboundWebhook(phoneNumberID, profileName string, msgs ...whatsapp.InboundMessage) (body []byte, signature string, err error) {
 	if len(msgs) == 0 {
 		return nil, "", fmt.Errorf("whatsapptest: no messages")
@@ -1272,26 +1445,45 @@ func (f *Fake) InboundWebhook(phoneNumberID, profileName string, msgs ...whatsap
 	}
 	now := f.now()
 	out := make([]whatsapp.InboundMessage, len(msgs))
+	var contact *whatsapp.Contact
 	for i, m := range msgs {
 		m.Raw, m.DecodeErr = nil, nil
+		if m.From != "" || m.FromUserID != "" {
+			id := m.From
+			if id == "" {
+				id = m.FromUserID
+			}
+			u := f.userLocked(id)
+			m.From, m.FromUserID, m.FromParentUserID = "", u.UserID, u.ParentUserID
+			if !u.HidePhone {
+				m.From = u.Phone
+			}
+			if contact == nil {
+				contact = &whatsapp.Contact{Profile: whatsapp.Profile{Name: profileName, Username: u.Username},
+					WaID: m.From, UserID: u.UserID, ParentUserID: u.ParentUserID}
+			}
+		}
 		if m.ID == "" {
-			m.ID = f.newWAMID(normalize(m.From))
+			m.ID = f.newWAMID(m.FromUserID)
 		}
 		if m.Timestamp == "" {
 			m.Timestamp = unix(now)
 		}
-		if t, err := m.Timestamp.Time(); err == nil && m.From != "" {
-			f.inboundLocked(normalize(m.From), t)
+		if t, err := m.Timestamp.Time(); err == nil && m.FromUserID != "" {
+			f.inboundLocked(m.FromUserID, t)
 		}
 		out[i] = m
 	}
 	f.mu.Unlock()
-	return f.sign(whatsapp.Value{
+	v := whatsapp.Value{
 		MessagingProduct: "whatsapp",
 		Metadata:         whatsapp.Metadata{DisplayPhoneNumber: f.opts.DisplayPhoneNumber, PhoneNumberID: phoneNumberID},
-		Contacts:         []whatsapp.Contact{{Profile: whatsapp.Profile{Name: profileName}, WaID: normalize(out[0].From)}},
 		Messages:         out,
-	})
+	}
+	if contact != nil && out[0].Type != whatsapp.InSystem { // system messages carry no contacts
+		v.Contacts = []whatsapp.Contact{*contact}
+	}
+	return f.sign(v)
 }
 
 // TextWebhook is InboundWebhook for one text message sent now.
@@ -1299,8 +1491,28 @@ func (f *Fake) TextWebhook(from, profileName, text string) (body []byte, signatu
 	return f.InboundWebhook("", profileName, whatsapp.InboundMessage{From: from, Type: whatsapp.InText, Text: &whatsapp.InboundText{Body: text}})
 }
 
-func (f *Fake) sign(v whatsapp.Value) ([]byte, string, error) {
-	env := whatsapp.Envelope{Object: whatsapp.ObjectWhatsApp, Entry: []whatsapp.Entry{{ID: f.opts.WABAID, Changes: []whatsapp.Change{{Field: "messages", Value: v}}}}}
+// UserIDUpdateWebhook builds a signed user_id_update webhook: the user's
+// BSUID changed from previous to current.
+func (f *Fake) UserIDUpdateWebhook(previous, current string) (body []byte, signature string, err error) {
+	f.mu.Lock()
+	u := *f.userLocked(current)
+	now := f.now()
+	f.mu.Unlock()
+	up := whatsapp.UserIDUpdate{PreviousUserID: previous, UserID: current, ParentUserID: u.ParentUserID, Timestamp: unix(now)}
+	if !u.HidePhone {
+		up.WaID = u.Phone
+	}
+	return f.signField("user_id_update", whatsapp.Value{
+		MessagingProduct: "whatsapp",
+		Metadata:         whatsapp.Metadata{DisplayPhoneNumber: f.opts.DisplayPhoneNumber, PhoneNumberID: DefaultPhoneNumberID},
+		UserIDUpdates:    []whatsapp.UserIDUpdate{up},
+	})
+}
+
+func (f *Fake) sign(v whatsapp.Value) ([]byte, string, error) { return f.signField("messages", v) }
+
+func (f *Fake) signField(field string, v whatsapp.Value) ([]byte, string, error) {
+	env := whatsapp.Envelope{Object: whatsapp.ObjectWhatsApp, Entry: []whatsapp.Entry{{ID: f.opts.WABAID, Changes: []whatsapp.Change{{Field: field, Value: v}}}}}
 	b, err := json.Marshal(env)
 	if err != nil {
 		return nil, "", err
