@@ -534,7 +534,7 @@ func (c *scriptChannel) Send(_ context.Context, phone string, m *whatsapp.Messag
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	gap := time.Duration(-1)
-	if l, ok := c.last[m.To]; ok {
+	if l, ok := c.last[m.Address()]; ok {
 		gap = now.Sub(l)
 	}
 	var err error
@@ -557,7 +557,7 @@ func (c *scriptChannel) sent(to string) []call {
 	defer c.mu.Unlock()
 	var out []call
 	for _, x := range c.calls {
-		if to == "" || x.Msg.To == to {
+		if to == "" || x.Msg.Address() == to {
 			out = append(out, x)
 		}
 	}
