@@ -72,7 +72,7 @@ func when(t *time.Time) string {
 func newContactsCmd() *cobra.Command {
 	var limit int
 	c := inspectCmd(&cobra.Command{
-		Use:   "contacts [WA_ID]",
+		Use:   "contacts [ID]",
 		Short: "List contacts, or show one with its window, consent, runs and messages",
 		Args:  cobra.MaximumNArgs(1),
 	}, func(cmd *cobra.Command, r store.Reader, format string, args []string) error {
@@ -88,7 +88,8 @@ func newContactsCmd() *cobra.Command {
 			if format == "json" {
 				return printJSON(out, v)
 			}
-			fmt.Fprintf(out, "contact %s (%s)\n", v.WaID, v.Name)
+			fmt.Fprintf(out, "contact %s (%s)\n", v.Key, v.Name)
+			fmt.Fprintf(out, "  phone:    %s\n  user_id:  %s\n  username: %s\n", orDash(v.WaID), orDash(v.UserID), orDash(v.Username))
 			fmt.Fprintf(out, "  window:   open=%v, closes %s\n", v.Window.Open, when(v.Window.ClosesAt))
 			fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
 			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, v.Timezone)
@@ -110,18 +111,25 @@ func newContactsCmd() *cobra.Command {
 			return printJSON(out, cs)
 		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "WA_ID\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
+		fmt.Fprintln(tw, "CONTACT\tPHONE\tUSER_ID\tUSERNAME\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
 		for _, c := range cs {
 			last := "-"
 			if !c.LastInboundAt.IsZero() {
 				last = c.LastInboundAt.Format("2006-01-02 15:04:05")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\n", c.WaID, c.Name, last, c.Consent, c.Tags)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.WaID, orDash(c.Phone), orDash(c.UserID), orDash(c.Username), c.Name, last, c.Consent, c.Tags)
 		}
 		return tw.Flush()
 	})
 	c.Flags().IntVar(&limit, "limit", 100, "how many contacts to list")
 	return c
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func printMessages(out io.Writer, ms []server.MessageView) {

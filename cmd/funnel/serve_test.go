@@ -270,7 +270,11 @@ func TestInspectCommands(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	err = st.Write(ctx, func(tx store.Tx) error {
-		if err := tx.SaveContacts([]*store.Contact{{WaID: "16505551234", Name: "Ana", LastInboundAt: now, Consent: store.ConsentIn, CreatedAt: now, UpdatedAt: now}}); err != nil {
+		if err := tx.SaveContacts([]*store.Contact{{WaID: "16505551234", Name: "Ana", LastInboundAt: now, Consent: store.ConsentIn, CreatedAt: now, UpdatedAt: now},
+			{WaID: "US.13491208655302741918", UserID: "US.13491208655302741918", Username: "@sam", Name: "Sam", CreatedAt: now, UpdatedAt: now}}); err != nil {
+			return err
+		}
+		if err := tx.LinkContactIDs(map[string]string{"US.13491208655302741918": "US.13491208655302741918"}); err != nil {
 			return err
 		}
 		v := &store.FlowVersion{FlowID: "menu", Hash: "h", Source: []byte("flow: menu"), CreatedAt: now}
@@ -297,6 +301,10 @@ func TestInspectCommands(t *testing.T) {
 		{[]string{"runs", "--db", path, "--status", "waiting_reply"}, []string{"menu", "choice"}},
 		{[]string{"outbox", "--db", path, "--status", "failed"}, []string{"menu/show-menu", "131026"}},
 		{[]string{"contacts", "16505551234", "--db", path, "--format", "json"}, []string{`"wa_id": "16505551234"`, `"state": "in"`}},
+		// A contact known only by its BSUID, found by it or by its username.
+		{[]string{"contacts", "--db", path}, []string{"US.13491208655302741918", "@sam"}},
+		{[]string{"contacts", "US.13491208655302741918", "--db", path}, []string{"user_id:  US.13491208655302741918", "username: @sam", "phone:    -"}},
+		{[]string{"contacts", "@sam", "--db", path, "--format", "json"}, []string{`"key": "US.13491208655302741918"`, `"wa_id": ""`, `"has_phone": false`}},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(c.args, &out, &errOut); code != 0 {

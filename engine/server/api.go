@@ -73,6 +73,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 type eventRequest struct {
 	Name    string         `json:"name"`
 	WaID    string         `json:"wa_id"`
+	UserID  string         `json:"user_id"`
 	Payload map[string]any `json:"payload"`
 }
 
@@ -102,25 +103,34 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.m.apiEvents.WithLabelValues("bad_request").Inc()
-		apiError(w, http.StatusBadRequest, `invalid JSON: want {"name": "...", "wa_id": "...", "payload": {...}}: `+err.Error())
+		apiError(w, http.StatusBadRequest, `invalid JSON: want {"name": "...", "wa_id": "..." or "user_id": "...", "payload": {...}}: `+err.Error())
 		return
 	}
-	if req.Name == "" || req.WaID == "" {
+	if req.Name == "" || (req.WaID == "") == (req.UserID == "") {
 		s.m.apiEvents.WithLabelValues("bad_request").Inc()
-		apiError(w, http.StatusBadRequest, "`name` and `wa_id` are required")
+		apiError(w, http.StatusBadRequest, "`name` and one of `wa_id` (the phone number) or `user_id` (the business-scoped user ID) are required")
 		return
 	}
-	if !validWaID(req.WaID) {
+	if req.WaID != "" && !validWaID(req.WaID) {
 		s.m.apiEvents.WithLabelValues("bad_request").Inc()
 		apiError(w, http.StatusBadRequest, "`wa_id` must be the contact's WhatsApp number in international format, digits only")
 		return
+	}
+	if req.UserID != "" && !whatsapp.IsBSUID(req.UserID) {
+		s.m.apiEvents.WithLabelValues("bad_request").Inc()
+		apiError(w, http.StatusBadRequest, "`user_id` must be a business-scoped user ID like US.13491208655302741918")
+		return
+	}
+	id := req.WaID
+	if id == "" {
+		id = req.UserID
 	}
 	if names := eventNames(s.eng.Flows()); !contains(names, req.Name) {
 		s.m.apiEvents.WithLabelValues("unknown_event").Inc()
 		apiError(w, http.StatusUnprocessableEntity, "no flow starts on event `"+req.Name+"` (events: "+strings.Join(names, ", ")+")")
 		return
 	}
-	item, err := engine.EventItem(r.Header.Get("Idempotency-Key"), req.Name, req.WaID, req.Payload, s.eng.Now())
+	item, err := engine.EventItem(r.Header.Get("Idempotency-Key"), req.Name, id, req.Payload, s.eng.Now())
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
@@ -159,9 +169,16 @@ func contains(xs []string, s string) bool {
 	return false
 }
 
-// ContactView is the JSON of GET /v1/contacts/{wa_id}.
+// ContactView is the JSON of GET /v1/contacts/{id}: Key is funnel's own id of
+// the contact (its first number or BSUID, never changing), WaID the phone number
+// ("" while unknown), UserID the BSUID.
 type ContactView struct {
+	Key           string         `json:"key"`
 	WaID          string         `json:"wa_id"`
+	UserID        string         `json:"user_id"`
+	ParentUserID  string         `json:"parent_user_id,omitempty"`
+	Username      string         `json:"username"`
+	HasPhone      bool           `json:"has_phone"`
 	Name          string         `json:"name"`
 	Timezone      string         `json:"timezone"`
 	Tags          []string       `json:"tags"`
@@ -225,13 +242,20 @@ func timePtr(t time.Time) *time.Time {
 }
 
 // ContactState reads a contact with its window, consent, recent runs and messages.
-// It returns nil when the contact is unknown.
-func ContactState(ctx context.Context, st store.Reader, waID string, now time.Time) (*ContactView, error) {
-	c, err := st.Contact(ctx, waID)
+// id is any of its ids: phone number, BSUID, parent BSUID, username or key. It
+// returns nil when the contact is unknown.
+func ContactState(ctx context.Context, st store.Reader, id string, now time.Time) (*ContactView, error) {
+	c, err := st.Contact(ctx, id)
 	if err != nil || c == nil {
 		return nil, err
 	}
-	v := &ContactView{WaID: c.WaID, Name: c.Name, Timezone: c.Timezone, Tags: c.Tags, Attributes: c.Attributes,
+	waID := c.WaID
+	phone := c.Phone
+	if phone == "" && c.UserID == "" && !whatsapp.IsBSUID(c.WaID) {
+		phone = c.WaID
+	}
+	v := &ContactView{Key: c.WaID, WaID: phone, UserID: c.UserID, ParentUserID: c.ParentUserID, Username: c.Username,
+		HasPhone: phone != "", Name: c.Name, Timezone: c.Timezone, Tags: c.Tags, Attributes: c.Attributes,
 		PhoneNumberID: c.PhoneNumberID, LastInboundAt: timePtr(c.LastInboundAt), Runs: []RunView{}, Messages: []MessageView{}}
 	if v.Tags == nil {
 		v.Tags = []string{}
@@ -280,7 +304,7 @@ func MessageViewOf(m *store.OutboxItem) MessageView {
 }
 
 func (s *Server) getContact(w http.ResponseWriter, r *http.Request) {
-	v, err := ContactState(r.Context(), s.st, r.PathValue("wa_id"), s.eng.Now())
+	v, err := ContactState(r.Context(), s.st, r.PathValue("id"), s.eng.Now())
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "cannot read the contact")
 		return

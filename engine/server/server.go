@@ -84,7 +84,7 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s.mux.HandleFunc("GET /webhook", s.verify)
 	s.mux.HandleFunc("POST /webhook", s.webhook)
 	s.mux.HandleFunc("POST /v1/events", s.auth(s.postEvent))
-	s.mux.HandleFunc("GET /v1/contacts/{wa_id}", s.auth(s.getContact))
+	s.mux.HandleFunc("GET /v1/contacts/{id}", s.auth(s.getContact))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if !cfg.SeparateMetrics {
