@@ -24,6 +24,7 @@ const (
 	RuleOptIn       = "opt-in"
 	RuleLimits      = "limits"
 	RuleUnreachable = "unreachable"
+	RuleTrigger     = "trigger"
 )
 
 // Rules lists every rule with a one-line description (used by SARIF and the docs).
@@ -37,6 +38,7 @@ var Rules = []struct{ ID, Description string }{
 	{RuleOptIn, "A MARKETING template reachable on a path where the contact never opted in."},
 	{RuleLimits, "A WhatsApp message limit exceeded (buttons, titles, body lengths, template names)."},
 	{RuleUnreachable, "A step that no path reaches."},
+	{RuleTrigger, "Two flows claim the same entry (a click-to-WhatsApp ad id), so one of them never starts from it."},
 }
 
 // Diagnostic is one finding, with the position it is about.

@@ -364,6 +364,7 @@ var sarifShort = map[string]string{
 	RuleOptIn:       "MARKETING template without opt-in",
 	RuleLimits:      "WhatsApp message limit exceeded",
 	RuleUnreachable: "Unreachable step",
+	RuleTrigger:     "Flows claiming the same ad",
 }
 
 // sarifDefaultLevel is the level of rules that only warn; the others are errors.

@@ -110,8 +110,9 @@ type Trigger struct {
 	Pos  Pos
 
 	// click_to_whatsapp
-	Ads  []string       // referral source ids; empty = any ad or link
-	Text *regexp.Regexp // on the pre-filled message; nil = any
+	Ads   []string       // referral source ids; empty = any ad or link
+	AdPos []Pos          // where each of Ads is written
+	Text  *regexp.Regexp // on the pre-filled message; nil = any
 
 	// message
 	Keywords []string // compared case-insensitively with the whole message, trimmed

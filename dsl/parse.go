@@ -439,7 +439,11 @@ func (p *parser) parseTriggerBody(t *Trigger, n *yaml.Node) {
 		for _, kv := range ps {
 			switch kv.key {
 			case "ads":
-				t.Ads, _ = p.strList(kv.value, "`ads`")
+				var nodes []*yaml.Node
+				t.Ads, nodes = p.strList(kv.value, "`ads`")
+				for _, n := range nodes {
+					t.AdPos = append(t.AdPos, p.pos(n))
+				}
 			case "text":
 				t.Text = p.regexp(kv.value, "`text`")
 			}
