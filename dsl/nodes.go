@@ -3,6 +3,7 @@ package dsl
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -63,6 +64,30 @@ func (p *parser) resolve(n *yaml.Node) *yaml.Node {
 	}
 	p.origin[&c] = t
 	return &c
+}
+
+// untag reports values that YAML read as a tag: flows use no tags, so a plain
+// value starting with `!` (`if: !contact.opted_in`) is almost always an
+// expression whose `!` YAML took for a tag, leaving the value empty. The node
+// gets its text back (tag and value) so the checks after this one see the
+// expression as meant; the error asks to quote it.
+func (p *parser) untag(n *yaml.Node, seen map[*yaml.Node]bool) {
+	if n == nil || seen[n] {
+		return
+	}
+	seen[n] = true
+	if n.Kind == yaml.ScalarNode && strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") && n.Style&yaml.TaggedStyle != 0 {
+		text := n.Tag
+		if n.Value != "" {
+			text += " " + n.Value
+		}
+		p.errorf(p.pos(n), RuleSyntax, "YAML reads a value starting with `!` as a tag, so `%s` is not part of the value: quote the whole value: %s", n.Tag, strconv.Quote(text))
+		n.Tag, n.Value, n.Style = "!!str", text, n.Style&^yaml.TaggedStyle
+		return
+	}
+	for _, c := range n.Content {
+		p.untag(c, seen)
+	}
 }
 
 // original undoes resolve's copy: the node as written in the file.

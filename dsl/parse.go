@@ -110,6 +110,7 @@ func (p *parser) parseFile() *Flow {
 		p.errorf(top, RuleSchema, "empty file: a flow needs `flow`, `trigger` and `steps`")
 		return nil
 	}
+	p.untag(doc.Content[0], map[*yaml.Node]bool{})
 	root := p.resolve(doc.Content[0])
 	if root == nil {
 		return nil
@@ -209,8 +210,20 @@ func (p *parser) syntaxError(err error) {
 			col++
 		}
 	}
+	if line-1 < len(lines) {
+		// A `!` starting a value is a YAML tag; in a flow mapping or list
+		// (`{if: !x}`) it swallows the closing bracket and the parse fails.
+		if m := bangValueRe.FindStringIndex(string(lines[line-1])); m != nil {
+			col = runeIndex(string(lines[line-1]), m[1]-1) + 1
+			msg += "; a value starting with `!` is read as a YAML tag: quote the whole value"
+		}
+	}
 	p.errorf(Pos{File: p.src.name, Line: line, Col: col}, RuleSyntax, "invalid YAML: %s", msg)
 }
+
+// bangValueRe finds a plain value starting with `!` after a key, a dash or a
+// bracket.
+var bangValueRe = regexp.MustCompile(`(?:^\s*-|[:\[{,])\s+!|[\[{,]!`)
 
 var yamlUnknownAnchorRe = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 
