@@ -446,6 +446,22 @@ func (f *Faulty) Stats(ctx context.Context) (Stats, error) {
 	return f.Store.Stats(ctx)
 }
 
+// Ping answers unless reads are down.
+func (f *Faulty) Ping(ctx context.Context) error {
+	if err := f.read(); err != nil {
+		return err
+	}
+	return f.Store.Ping(ctx)
+}
+
+// Depths reads bounded queue depths, unless reads are down.
+func (f *Faulty) Depths(ctx context.Context, now time.Time, limit int64) (Depths, error) {
+	if err := f.read(); err != nil {
+		return Depths{}, err
+	}
+	return f.Store.Depths(ctx, now, limit)
+}
+
 // FlowVersion reads a flow version, unless reads are down.
 func (f *Faulty) FlowVersion(ctx context.Context, id int64) (*FlowVersion, error) {
 	if err := f.read(); err != nil {

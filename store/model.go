@@ -225,7 +225,7 @@ type Schedule struct {
 	Cursor   string
 }
 
-// Stats are queue depths for metrics and readiness.
+// Stats are exact counts (a scan of each table: tests and offline tools).
 type Stats struct {
 	InboxPending   int64
 	OutboxPending  int64
@@ -234,4 +234,17 @@ type Stats struct {
 	OldestTimerDue time.Time
 	LiveRuns       int64
 	Contacts       int64
+}
+
+// Depths are queue depths counted up to a limit: a count equal to the limit
+// means "that many or more". Zero is always exact.
+type Depths struct {
+	Limit          int64
+	InboxPending   int64     // inbound events stored, not processed
+	OutboxPending  int64     // messages waiting to be sent
+	OutboxSending  int64     // messages claimed or in their API call (exact while fewer than Limit messages are open)
+	Timers         int64     // timers not fired
+	TimersDue      int64     // of those, due by now
+	LiveRuns       int64     // runs not ended
+	OldestTimerDue time.Time // zero when no timer is pending
 }

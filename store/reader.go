@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 )
 
 // Reads go to the read-only pool, so support queries never wait for the writer.
@@ -81,6 +82,37 @@ func (s *SQLite) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.OldestTimerDue = fromMS(oldest)
 	return st, nil
+}
+
+func (s *SQLite) Ping(ctx context.Context) error {
+	var one int
+	return s.r.GetContext(ctx, &one, "SELECT 1")
+}
+
+// depthsSQL counts each queue through its partial or ordered index, stopping
+// at the limit: its cost does not grow with the tables (TestDepths).
+const depthsSQL = `SELECT
+	(SELECT COUNT(*) FROM (SELECT 1 FROM inbox WHERE processed_at IS NULL LIMIT :n)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' LIMIT :n)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status IN ('pending', 'claimed', 'sending') LIMIT :n)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM timers LIMIT :n)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM timers WHERE due_at <= :now LIMIT :n)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE ended_at IS NULL LIMIT :n)),
+	(SELECT MIN(due_at) FROM timers)`
+
+func (s *SQLite) Depths(ctx context.Context, now time.Time, limit int64) (Depths, error) {
+	d := Depths{Limit: limit}
+	var oldest sql.NullInt64
+	row := s.r.QueryRowxContext(ctx, depthsSQL, sql.Named("n", limit), sql.Named("now", ms(now)))
+	var open int64
+	if err := row.Scan(&d.InboxPending, &d.OutboxPending, &open, &d.Timers, &d.TimersDue, &d.LiveRuns, &oldest); err != nil {
+		return d, err
+	}
+	// Claimed and sending have no index of their own: they are the open
+	// messages that are not pending (exact while fewer than limit are open).
+	d.OutboxSending = max(0, open-d.OutboxPending)
+	d.OldestTimerDue = fromMS(oldest)
+	return d, nil
 }
 
 func (s *SQLite) FlowVersion(ctx context.Context, id int64) (*FlowVersion, error) {

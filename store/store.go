@@ -29,6 +29,11 @@ type Reader interface {
 	OutboxWhere(ctx context.Context, status string, limit int) ([]*OutboxItem, error)
 	InboxUnprocessed(ctx context.Context) (int64, error)
 	Stats(ctx context.Context) (Stats, error)
+	// Ping checks that the database answers a read (readiness: no table read).
+	Ping(ctx context.Context) error
+	// Depths counts the queues up to limit each, through indexes only: what
+	// metrics scrapes and status pages may afford, whatever the tables' sizes.
+	Depths(ctx context.Context, now time.Time, limit int64) (Depths, error)
 	FlowVersion(ctx context.Context, id int64) (*FlowVersion, error)
 }
 

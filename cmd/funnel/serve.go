@@ -218,6 +218,11 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	defer signal.Stop(sigs)
 	watch := time.NewTicker(2 * time.Second)
 	defer watch.Stop()
+	// Alerts (a stopped sender, a backlog, late timers, failing commits) are
+	// logged when they appear and when they clear; /v1/status shows them too.
+	alerts := time.NewTicker(15 * time.Second)
+	defer alerts.Stop()
+	var active []string
 	for {
 		select {
 		case sig := <-sigs:
@@ -238,6 +243,12 @@ func (d *daemon) run(cmd *cobra.Command) error {
 			<-engDone
 			d.log.Info("stopped")
 			return nil
+		case <-alerts.C:
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			now := srv.Status(sctx).Alerts
+			cancel()
+			logAlerts(d.log, active, now)
+			active = now
 		case <-watch.C:
 			if changed := changedFiles(d.currentStamp(), d.filesStamp()); len(changed) > 0 {
 				d.reload(ctx, "files changed: "+strings.Join(changed, ", "))
@@ -246,6 +257,28 @@ func (d *daemon) run(cmd *cobra.Command) error {
 			stopEngine()
 			<-engDone
 			return fail(exitFailed, "http server: %v", err)
+		}
+	}
+}
+
+// logAlerts logs the alerts that appeared (warn) and those that cleared (info).
+// An alert is keyed by its words before the first colon, so a count that moves
+// does not repeat it.
+func logAlerts(log *slog.Logger, before, now []string) {
+	key := func(a string) string { k, _, _ := strings.Cut(a, ":"); return k }
+	was, is := map[string]bool{}, map[string]bool{}
+	for _, a := range before {
+		was[key(a)] = true
+	}
+	for _, a := range now {
+		is[key(a)] = true
+		if !was[key(a)] {
+			log.Warn("alert", "alert", a)
+		}
+	}
+	for _, a := range before {
+		if !is[key(a)] {
+			log.Info("alert cleared", "alert", key(a))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -357,5 +358,35 @@ func TestFilesStampNoticesOnlyEdits(t *testing.T) {
 	got := strings.Join(changedFiles(first, d.filesStamp()), " ")
 	if want := strings.Join([]string{edited, added, removed}, " "); got != want {
 		t.Fatalf("changed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestLogAlertsOnChangeOnly(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	steps := [][]string{
+		{"sender stopped: error 190"},
+		{"sender stopped: error 190", "inbox backlog: 10000 or more events not processed"},
+		{"sender stopped: error 190", "inbox backlog: 10000 or more events not processed"},
+		{"inbox backlog: 10000 or more events not processed"},
+		{},
+	}
+	var prev []string
+	for _, now := range steps {
+		logAlerts(log, prev, now)
+		prev = now
+	}
+	want := `level=WARN msg=alert alert="sender stopped: error 190"
+level=WARN msg=alert alert="inbox backlog: 10000 or more events not processed"
+level=INFO msg="alert cleared" alert="sender stopped"
+level=INFO msg="alert cleared" alert="inbox backlog"
+`
+	if buf.String() != want {
+		t.Fatalf("logged:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

@@ -707,22 +707,24 @@ func (r *fRig) metric(name, labels string) (float64, bool) {
 	return 0, false
 }
 
-// ready is /readyz's status and its sender check.
+// ready is /readyz's status and the sender's state in /v1/status.
 func (r *fRig) ready() (int, string) {
-	code, body := r.do("GET", "/readyz", nil, nil)
+	code, _ := r.do("GET", "/readyz", nil, nil)
+	_, body := r.do("GET", "/v1/status", nil, map[string]string{"Authorization": "Bearer " + fAPIToken})
 	var v struct {
-		Checks map[string]string `json:"checks"`
+		Sender struct{ State string } `json:"sender"`
 	}
 	_ = json.Unmarshal([]byte(body), &v)
-	return code, v.Checks["sender"]
+	return code, v.Sender.State
 }
 
 // TestGraphAPIStopErrorsPauseTheSender: an expired token (190), a policy block
 // (368) or a missing permission (10) stop the sender at the first answer: only
 // the calls already in flight then reach the API (at most SendConcurrency, the
 // rest of the round goes back to pending), every message stays pending (not
-// failed, not retried into oblivion), funnel_sender_paused is 1 and /readyz
-// answers 503 until ResumeSender; then everything goes out exactly once. The
+// failed, not retried into oblivion), funnel_sender_paused is 1 and /v1/status
+// says stopped until ResumeSender (/readyz stays 200: webhooks are still taken);
+// then everything goes out exactly once. The
 // spam limit (131048) pauses for ten minutes and resumes by itself. The same
 // holds with the daemon's pipelined send loop (Engine.Run), where two rounds
 // may be out at once.
@@ -767,8 +769,8 @@ func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 			if v, ok := r.metric("funnel_sender_paused", `reason="`+tc.reason+`"`); !ok || v != 1 {
 				t.Fatalf("funnel_sender_paused{reason=%q} = %v (%v), want 1", tc.reason, v, ok)
 			}
-			if code, sender := r.ready(); code != 503 || !strings.HasPrefix(sender, "stopped") {
-				t.Fatalf("/readyz while stopped: %d %q, want 503 stopped", code, sender)
+			if code, sender := r.ready(); code != 200 || sender != "stopped" {
+				t.Fatalf("while stopped: /readyz %d, sender %q; want 200 and stopped", code, sender)
 			}
 			st := fByStatus(r.outbox())
 			if st[store.OutPending] != 2*contacts || len(st) != 1 {
@@ -798,8 +800,8 @@ func TestGraphAPIStopErrorsPauseTheSender(t *testing.T) {
 			if v, _ := r.metric("funnel_sender_paused", `reason="`+tc.reason+`"`); v != 0 {
 				t.Fatalf("funnel_sender_paused after resuming = %v", v)
 			}
-			if code, _ := r.ready(); code != 200 {
-				t.Fatalf("/readyz after resuming: %d", code)
+			if code, sender := r.ready(); code != 200 || sender != "sending" {
+				t.Fatalf("after resuming: /readyz %d, sender %q", code, sender)
 			}
 			Report(t, "faults.stop."+strings.Fields(tc.name)[len(strings.Fields(tc.name))-1],
 				"%d of %d pending messages reached the API before the sender stopped (%d calls at most in flight); %d sent once each after resuming", calls, 2*contacts, concurrency, 2*contacts)

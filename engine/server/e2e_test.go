@@ -44,6 +44,7 @@ type rig struct {
 	eng   *engine.Engine
 	m     *engine.Metrics
 	http  *httptest.Server
+	srv   *server.Server
 	n     int
 }
 
@@ -72,7 +73,7 @@ func newRig(t *testing.T) *rig {
 	srv := server.New(server.Config{AppSecret: fake.AppSecret(), VerifyToken: verifyT, APIToken: apiTok, MaxBody: 64 << 10}, eng, reg, log)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return &rig{t: t, clock: clock, fake: fake, st: st, eng: eng, m: m, http: hs}
+	return &rig{t: t, clock: clock, fake: fake, st: st, eng: eng, m: m, http: hs, srv: srv}
 }
 
 // fakeTemplates teaches the fake the catalog's templates (names, languages,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/funnel-dev/funnel/store"
 )
@@ -22,6 +23,11 @@ type ingester struct {
 	// errClosed (a 503, Meta retries) instead of sending on a closed channel.
 	mu     sync.RWMutex
 	closed bool
+
+	// The last commit's outcome, for /v1/status.
+	lastMu    sync.Mutex
+	lastErr   error
+	lastErrAt time.Time
 }
 
 // errClosed answers a request that arrives after Close.
@@ -98,8 +104,29 @@ func (in *ingester) loop() {
 			all = append(all, r.items...)
 		}
 		_, err := in.enqueue(context.Background(), all)
+		in.lastMu.Lock()
+		if err != nil {
+			in.lastErr, in.lastErrAt = err, time.Now()
+		} else {
+			in.lastErr = nil
+		}
+		in.lastMu.Unlock()
 		for _, r := range group {
 			r.done <- err
 		}
 	}
+}
+
+func (in *ingester) isClosed() bool {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	return in.closed
+}
+
+// failing returns the error of the last commit when it failed (nil once one
+// succeeded since).
+func (in *ingester) failing() (error, time.Time) {
+	in.lastMu.Lock()
+	defer in.lastMu.Unlock()
+	return in.lastErr, in.lastErrAt
 }

@@ -23,8 +23,6 @@ type Config struct {
 	APIToken    string
 	// MaxBody bounds a webhook or API request body (default 1 MiB): larger gets 413.
 	MaxBody int64
-	// MaxBacklog makes /readyz fail when more inbound events wait (default 100000).
-	MaxBacklog int64
 	// SeparateMetrics leaves GET /metrics off Handler: the daemon serves
 	// MetricsHandler on a listener of its own (metrics_listen), so the
 	// public listener does not show queue depths and error counts.
@@ -58,9 +56,6 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
-	if cfg.MaxBacklog <= 0 {
-		cfg.MaxBacklog = 100_000
-	}
 	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux(), apiDigest: tokenDigest(cfg.APIToken)}
 	s.m = metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhooks_total",
@@ -87,6 +82,7 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s.mux.HandleFunc("GET /v1/contacts/{id}", s.auth(s.getContact))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /v1/status", s.auth(s.status))
 	if !cfg.SeparateMetrics {
 		s.mux.Handle("GET /metrics", s.metricsHandler())
 	}
@@ -127,7 +123,8 @@ func HTTPServer(addr string, h http.Handler) *http.Server {
 	}
 }
 
-// queueCollector reports queue depths from the store at scrape time.
+// queueCollector reports queue depths at scrape time, each counted up to
+// DepthLimit through an index (a scrape costs the same whatever the tables hold).
 type queueCollector struct {
 	st  store.Store
 	eng *engine.Engine
@@ -136,13 +133,15 @@ type queueCollector struct {
 
 func newQueueCollector(st store.Store, eng *engine.Engine) *queueCollector {
 	desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	const upTo = " Counted up to 10000."
 	return &queueCollector{st: st, eng: eng, d: map[string]*prometheus.Desc{
-		"inbox":   desc("funnel_inbox_pending", "Inbound events stored but not processed yet."),
-		"outbox":  desc("funnel_outbox_pending", "Messages waiting to be sent."),
-		"sending": desc("funnel_outbox_sending", "Messages being sent now."),
-		"timers":  desc("funnel_timers_pending", "Timers (waits, reply timeouts) not fired yet."),
+		"inbox":   desc("funnel_inbox_pending", "Inbound events stored but not processed yet."+upTo),
+		"outbox":  desc("funnel_outbox_pending", "Messages waiting to be sent."+upTo),
+		"sending": desc("funnel_outbox_sending", "Messages claimed or being sent now."+upTo),
+		"timers":  desc("funnel_timers_pending", "Timers (waits, reply timeouts) not fired yet."+upTo),
+		"due":     desc("funnel_timers_due", "Timers due and not fired yet."+upTo),
 		"lag":     desc("funnel_timer_overdue_seconds", "How far past due the oldest pending timer is (0 when none is due)."),
-		"runs":    desc("funnel_runs_live", "Runs not ended."),
+		"runs":    desc("funnel_runs_live", "Runs not ended."+upTo),
 	}}
 }
 
@@ -155,19 +154,23 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	st, err := q.st.Stats(ctx)
+	now := q.eng.Now()
+	d, err := q.st.Depths(ctx, now, DepthLimit)
 	if err != nil {
 		return
 	}
-	g := func(k string, v float64) { ch <- prometheus.MustNewConstMetric(q.d[k], prometheus.GaugeValue, v) }
-	g("inbox", float64(st.InboxPending))
-	g("outbox", float64(st.OutboxPending))
-	g("sending", float64(st.OutboxSending))
-	g("timers", float64(st.Timers))
-	g("runs", float64(st.LiveRuns))
-	lag := 0.0
-	if !st.OldestTimerDue.IsZero() {
-		lag = max(0, q.eng.Now().Sub(st.OldestTimerDue).Seconds())
+	g := func(k string, v int64) {
+		ch <- prometheus.MustNewConstMetric(q.d[k], prometheus.GaugeValue, float64(v))
 	}
-	g("lag", lag)
+	g("inbox", d.InboxPending)
+	g("outbox", d.OutboxPending)
+	g("sending", d.OutboxSending)
+	g("timers", d.Timers)
+	g("due", d.TimersDue)
+	g("runs", d.LiveRuns)
+	lag := 0.0
+	if !d.OldestTimerDue.IsZero() {
+		lag = max(0, now.Sub(d.OldestTimerDue).Seconds())
+	}
+	ch <- prometheus.MustNewConstMetric(q.d["lag"], prometheus.GaugeValue, lag)
 }
