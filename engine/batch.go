@@ -30,7 +30,7 @@ type batch struct {
 	outbox        []*store.OutboxItem
 	timers        []*store.Timer
 	doneTimers    []int64
-	outboxUpdates map[int64]*store.OutboxItem
+	outboxChanges []*store.OutboxChange // guarded, applied in order
 	statuses      []*store.StatusRecord
 
 	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
@@ -56,7 +56,7 @@ func (e *Engine) newBatch(tx store.Tx) *batch {
 	return &batch{e: e, tx: tx, now: e.Now(), flows: e.flows.Load(),
 		contacts: map[string]*store.Contact{}, liveRuns: map[string][]*store.Run{}, loaded: map[string]bool{},
 		envs: map[int64]*dsl.Env{}, dirtyContacts: map[string]*store.Contact{}, dirtyRuns: map[int64]*store.Run{},
-		outboxUpdates: map[int64]*store.OutboxItem{}, cancelOutbox: map[string]bool{},
+		cancelOutbox: map[string]bool{},
 		ids: map[string]string{}, newIDs: map[string]string{}}
 }
 
@@ -193,12 +193,8 @@ func (b *batch) flush() error {
 			return err
 		}
 	}
-	if len(b.outboxUpdates) > 0 {
-		items := make([]*store.OutboxItem, 0, len(b.outboxUpdates))
-		for _, it := range b.outboxUpdates {
-			items = append(items, it)
-		}
-		if err := b.tx.SaveOutbox(items); err != nil {
+	if len(b.outboxChanges) > 0 {
+		if _, err := b.tx.ChangeOutbox(b.outboxChanges); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,6 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/funnel-dev/funnel/dsl"
@@ -26,17 +24,59 @@ const (
 // ProcessInbox processes one batch of stored inbound events, in arrival order, in
 // one transaction. A poison event (one that cannot be decoded, or makes a bug
 // panic) is recorded with its error as result and never blocks the queue.
+//
+// When the batch cannot be written because of what one of its events did (a
+// value the store refuses, a panic), the whole transaction is rolled back and
+// the events are processed again one per transaction: the others go through,
+// and the culprit alone is recorded as failed, with its error, and none of its
+// effects.
 func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 	if e.flows.Load() == nil {
 		return 0, nil
 	}
-	var n int
-	err := e.st.Write(ctx, func(tx store.Tx) error {
-		items, err := tx.PendingInbox(e.opts.BatchSize)
-		if err != nil || len(items) == 0 {
-			return err
+	items, err := e.processInbox(ctx, e.opts.BatchSize)
+	if err == nil || !isEventFault(err) {
+		return len(items), err
+	}
+	e.log.Warn("an inbox batch failed because of one of its events; retrying them one per transaction", "events", len(items), "err", err)
+	for range items {
+		one, err := e.processInbox(ctx, 1)
+		if err == nil {
+			if len(one) == 0 {
+				break
+			}
+			continue
 		}
-		n = len(items)
+		if !isEventFault(err) || len(one) == 0 {
+			return len(items), err
+		}
+		if err := e.failInboxEvent(ctx, one[0].ID, err); err != nil {
+			return len(items), err
+		}
+	}
+	return len(items), nil
+}
+
+// processInbox is one transaction of ProcessInbox over up to limit events; it
+// returns the events it took, also when it failed.
+func (e *Engine) processInbox(ctx context.Context, limit int) ([]*store.InboxItem, error) {
+	var items []*store.InboxItem
+	err := e.st.Write(ctx, func(tx store.Tx) (err error) {
+		var err2 error
+		items, err2 = tx.PendingInbox(limit)
+		if err2 != nil || len(items) == 0 {
+			return err2
+		}
+		var current *store.InboxItem
+		defer func() {
+			if r := recover(); r != nil {
+				where := "inbox batch"
+				if current != nil {
+					where = "event " + current.Key
+				}
+				err = newPanicError(r, where)
+			}
+		}()
 		b := e.newBatch(tx)
 		decoded := make([]*Inbound, len(items))
 		var ids []string
@@ -74,28 +114,92 @@ func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
 			return err
 		}
 		if hasMessages {
-			due, err := tx.DueTimers(b.now, e.opts.BatchSize)
-			if err != nil {
+			if err := b.loadOverdue(); err != nil {
 				return err
 			}
-			b.overdue = map[int64][]*store.Timer{}
-			for _, t := range due {
-				b.overdue[t.RunID] = append(b.overdue[t.RunID], t)
-			}
 		}
+		var results []func()
 		for i, it := range items {
 			if decoded[i] == nil {
 				continue
 			}
-			it.Result = b.handle(it, decoded[i])
-			e.m.Inbox.WithLabelValues(it.Kind, resultLabel(it.Result)).Inc()
+			current = it
+			it.Result = b.handle(decoded[i])
+			kind, result := it.Kind, resultLabel(it.Result)
+			results = append(results, func() { e.m.Inbox.WithLabelValues(kind, result).Inc() })
 		}
 		if err := b.flush(); err != nil {
 			return err
 		}
-		return tx.MarkProcessed(items, b.now)
+		if err := tx.MarkProcessed(items, b.now); err != nil {
+			return err
+		}
+		for _, inc := range results {
+			inc()
+		}
+		return nil
 	})
-	return n, err
+	return items, err
+}
+
+// loadOverdue loads the timers already due of the live runs of the batch's
+// contacts (every one of them, however many other runs have timers due), for
+// fireOverdue.
+func (b *batch) loadOverdue() error {
+	var ids []int64
+	for _, rs := range b.liveRuns {
+		for _, r := range rs {
+			if r.Status == store.RunWaitingReply {
+				ids = append(ids, r.ID)
+			}
+		}
+	}
+	b.overdue = map[int64][]*store.Timer{}
+	if len(ids) == 0 {
+		return nil
+	}
+	due, err := b.tx.DueTimersOf(ids, b.now)
+	if err != nil {
+		return err
+	}
+	for _, t := range due {
+		b.overdue[t.RunID] = append(b.overdue[t.RunID], t)
+	}
+	return nil
+}
+
+// failInboxEvent records an event that cannot be processed (alone, it still
+// failed with err) as failed, without any of its effects; the run a message
+// would have resumed fails with the reason, so `funnel runs` shows it.
+func (e *Engine) failInboxEvent(ctx context.Context, id int64, cause error) error {
+	reason := faultText(cause)
+	e.log.Error("inbound event failed: recorded with its error, the other events proceed", "inbox_id", id, "err", cause)
+	return e.st.Write(ctx, func(tx store.Tx) error {
+		items, err := tx.PendingInbox(1)
+		if err != nil || len(items) == 0 || items[0].ID != id {
+			return err
+		}
+		it := items[0]
+		it.Result = "error: " + reason
+		b := e.newBatch(tx)
+		in := &Inbound{}
+		if json.Unmarshal(it.Payload, in) == nil && in.Message != nil && in.WaID != "" {
+			if err := b.load([]string{in.WaID}); err != nil {
+				return err
+			}
+			if r := b.waitingRun(in.WaID); r != nil {
+				b.endRun(r, store.RunFailed, "the reply "+it.Key+" could not be processed: "+reason)
+			}
+			if err := b.flush(); err != nil {
+				return err
+			}
+		}
+		if err := tx.MarkProcessed(items, b.now); err != nil {
+			return err
+		}
+		e.m.Inbox.WithLabelValues(it.Kind, "error").Inc()
+		return nil
+	})
 }
 
 func resultLabel(r string) string {
@@ -105,14 +209,10 @@ func resultLabel(r string) string {
 	return r
 }
 
-// handle applies one event; a panic is contained to the event.
-func (b *batch) handle(it *store.InboxItem, in *Inbound) (result string) {
-	defer func() {
-		if r := recover(); r != nil {
-			b.e.log.Error("event processing panicked", "key", it.Key, "panic", r, "stack", string(debug.Stack()))
-			result = fmt.Sprintf("error: %v", r)
-		}
-	}()
+// handle applies one event. A panic is not recovered here: the event's partial
+// effects are in the batch, so the batch is dropped and its events run again
+// one by one (see ProcessInbox).
+func (b *batch) handle(in *Inbound) string {
 	switch {
 	case in.Message != nil:
 		return b.handleMessage(in)

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -107,7 +108,9 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		case dsl.ActBranch:
 			s = b.branch(r, f, c, s)
 		case dsl.ActSet:
-			b.set(r, f, c, s)
+			if !b.set(r, f, c, s) {
+				return
+			}
 			s = f.After(s)
 		case dsl.ActTag:
 			for _, t := range s.Tags {
@@ -185,7 +188,10 @@ func (b *batch) branch(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step)
 	return f.After(s)
 }
 
-func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
+// set assigns run variables and contact fields. A value the store cannot keep
+// (an infinite or NaN number: `float("inf")` from a reply) fails the run with
+// the reason; it returns false then, and the run stops there.
+func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) bool {
 	env := b.env(r, c)
 	for _, a := range s.Set {
 		v, err := a.Value.Eval(env)
@@ -193,6 +199,15 @@ func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 			b.stepError(f, s, err)
 		}
 		v = jsonValue(v)
+		if err := storable(v); err != nil {
+			b.stepError(f, s, err)
+			target := a.Name
+			if a.Contact {
+				target = "contact." + a.Name
+			}
+			b.endRun(r, store.RunFailed, fmt.Sprintf("step %s: the value of %s cannot be stored: %v", s.ID, target, err))
+			return false
+		}
 		if !a.Contact {
 			r.Vars[a.Name] = v
 			continue
@@ -216,6 +231,23 @@ func (b *batch) set(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 		b.touchContact(c)
 	}
 	env.Contact = contactEnv(c)
+	return true
+}
+
+// storable reports why a value cannot be kept in a run's variables or a
+// contact's attributes (stored as JSON), or nil.
+func storable(v any) error {
+	switch x := v.(type) {
+	case nil, string, bool:
+		return nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("%v is not a finite number", x)
+		}
+		return nil
+	}
+	_, err := json.Marshal(v)
+	return err
 }
 
 // jsonValue keeps values storable as JSON: times become RFC 3339 text.

@@ -38,7 +38,10 @@ func (e *Engine) initSchedules(tx store.Tx, p *dsl.Project, now time.Time) error
 // RunSchedules advances due schedule triggers by one page of contacts each, one
 // transaction per page: the audience expression picks contacts, each gets a run
 // (unless already in the flow). The cursor is saved with the page, so a crash
-// resumes the broadcast where it stopped and nobody gets it twice.
+// resumes the broadcast where it stopped and nobody gets it twice. A page that
+// cannot be written because of one contact's run (a panic, a value the store
+// refuses) is taken again one contact per transaction, and that contact is
+// passed over.
 func (e *Engine) RunSchedules(ctx context.Context) (int, error) {
 	fs := e.flows.Load()
 	if fs == nil || len(fs.schedule) == 0 {
@@ -46,7 +49,11 @@ func (e *Engine) RunSchedules(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for _, f := range fs.schedule {
-		n, err := e.schedulePage(ctx, f)
+		n, err := e.schedulePage(ctx, f, e.opts.BatchSize, nil)
+		if err != nil && isEventFault(err) {
+			e.log.Warn("a schedule page failed because of one contact; retrying it one contact per transaction", "flow", f.ID, "err", err)
+			n, err = e.scheduleOneByOne(ctx, f)
+		}
 		total += n
 		if err != nil {
 			return total, err
@@ -55,9 +62,33 @@ func (e *Engine) RunSchedules(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
+func (e *Engine) scheduleOneByOne(ctx context.Context, f *dsl.Flow) (int, error) {
+	total := 0
+	for range e.opts.BatchSize {
+		n, err := e.schedulePage(ctx, f, 1, nil)
+		if err != nil && isEventFault(err) {
+			e.log.Error("schedule: a contact could not be started; passed over", "flow", f.ID, "err", err)
+			n, err = e.schedulePage(ctx, f, 1, err)
+		}
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// schedulePage takes the next page of a due schedule's audience. With skip
+// set, the page's contacts are passed over instead (they failed with skip).
+func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow, limit int, skip error) (int, error) {
 	var n int
-	err := e.st.Write(ctx, func(tx store.Tx) error {
+	err := e.st.Write(ctx, func(tx store.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = newPanicError(r, "schedule of flow "+f.ID)
+			}
+		}()
+		n = 0
 		b := e.newBatch(tx)
 		all, err := tx.Schedules()
 		if err != nil {
@@ -73,7 +104,7 @@ func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
 			}
 			s.FiringAt, s.Cursor = s.NextAt, ""
 		}
-		page, err := tx.ContactsPage(s.Cursor, e.opts.BatchSize)
+		page, err := tx.ContactsPage(s.Cursor, limit)
 		if err != nil {
 			return err
 		}
@@ -87,6 +118,10 @@ func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
 		for _, pc := range page {
 			c := b.contacts[pc.WaID]
 			s.Cursor = c.WaID
+			if skip != nil {
+				e.m.StepErrors.WithLabelValues(f.ID).Inc()
+				continue
+			}
 			if f.Trigger.Audience != nil {
 				env := &dsl.Env{Now: b.now, Vars: map[string]any{}, Event: map[string]any{},
 					Contact: contactEnv(c)}
@@ -103,7 +138,7 @@ func (e *Engine) schedulePage(ctx context.Context, f *dsl.Flow) (int, error) {
 				n++
 			}
 		}
-		if len(page) < e.opts.BatchSize {
+		if len(page) < limit {
 			s.FiringAt, s.Cursor = time.Time{}, ""
 			s.NextAt = f.Trigger.Schedule.Next(b.now.In(f.Trigger.Location)).UTC()
 		}

@@ -84,12 +84,13 @@ func (e *Engine) pause(reason string, d time.Duration) {
 }
 
 type sendJob struct {
-	item *store.OutboxItem
-	msg  *whatsapp.Message
-	at   time.Time // paced send time
-	id   string
-	err  error
-	done *sync.WaitGroup // sendRounds: the job's batch
+	item  *store.OutboxItem
+	msg   *whatsapp.Message
+	at    time.Time // paced send time
+	id    string
+	err   error
+	claim *store.OutboxChange
+	done  *sync.WaitGroup // sendRounds: the job's batch
 }
 
 // SendOutbox runs one send round: claim pending messages (each contact's oldest
@@ -213,7 +214,9 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 	now := e.Now()
 	var jobs []*sendJob
 	var handled int
+	var refused []string
 	err := e.st.Write(ctx, func(tx store.Tx) error {
+		jobs, refused = jobs[:0], refused[:0]
 		items, err := tx.ClaimOutbox(now, limit)
 		if err != nil || len(items) == 0 {
 			return err
@@ -227,23 +230,30 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 		if err != nil {
 			return err
 		}
+		changes := make([]*store.OutboxChange, 0, len(items))
+		pending := []string{store.OutPending}
 		for _, it := range items {
 			it.UpdatedAt = now
 			d := decide(it, contacts[it.Contact], now)
 			if !d.send {
 				it.Status, it.LastError = d.status, d.reason
-				e.m.Refusals.WithLabelValues(d.status).Inc()
+				changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, Status: d.status, At: now,
+					SetError: true, ErrorCode: it.ErrorCode, LastError: d.reason})
+				refused = append(refused, d.status)
 				continue
 			}
 			if !e.opts.NoPacing {
 				if ok, when := e.sender.pair.TryTake(it.Contact, now); !ok {
-					it.NextAttemptAt = when // pair rate: later, still pending, never sent twice
+					// pair rate: later, still pending, never sent twice
+					changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, At: now,
+						SetNextAttempt: true, NextAttemptAt: when})
 					continue
 				}
 			}
 			var m whatsapp.Message
 			if err := json.Unmarshal(d.payload, &m); err != nil {
-				it.Status, it.LastError = store.OutFailed, "undecodable payload: "+err.Error()
+				changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, Status: store.OutFailed, At: now,
+					SetError: true, LastError: "undecodable payload: " + err.Error()})
 				continue
 			}
 			if c := contacts[it.Contact]; c != nil && m.Recipient != "" && c.Phone != "" {
@@ -254,12 +264,28 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 				sentAs = "fallback" // it replaced a message Meta refused with 131047
 			}
 			it.Status, it.SentAs = store.OutClaimed, sentAs
-			jobs = append(jobs, &sendJob{item: it, msg: &m})
+			ch := &store.OutboxChange{ID: it.ID, From: pending, Status: store.OutClaimed, At: now, SetSentAs: true, SentAs: sentAs}
+			changes = append(changes, ch)
+			jobs = append(jobs, &sendJob{item: it, msg: &m, claim: ch})
 		}
-		return tx.SaveOutbox(items)
+		if _, err := tx.ChangeOutbox(changes); err != nil {
+			return err
+		}
+		// A row another transaction moved on since it was read is not sent.
+		kept := jobs[:0]
+		for _, j := range jobs {
+			if j.claim.Applied {
+				kept = append(kept, j)
+			}
+		}
+		jobs = kept
+		return nil
 	})
 	if err != nil {
 		return nil, handled, err
+	}
+	for _, r := range refused {
+		e.m.Refusals.WithLabelValues(r).Inc()
 	}
 	return jobs, handled, nil
 }
@@ -393,22 +419,17 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 		for i, j := range jobs {
 			ids[i] = j.item.ID
 		}
-		// Statuses may have arrived while the call was in flight: merge with them.
-		current, err := tx.OutboxByIDs(ids)
-		if err != nil {
-			return err
-		}
-		items := make([]*store.OutboxItem, 0, len(jobs))
+		// Statuses may have arrived while the call was in flight: every
+		// change is guarded by the status the call left the row in, so what
+		// they recorded (a failure, the switch to the fallback) stands.
+		sending := []string{store.OutSending}
+		changes := make([]*store.OutboxChange, 0, len(jobs)+1)
 		for _, j := range jobs {
-			row := *j.item
-			it := &row
-			if cur := current[it.ID]; cur != nil && statusRank[cur.Status] > statusRank[store.OutSent] {
-				it.Status = cur.Status
-			}
-			it.UpdatedAt = now
+			it := j.item
+			ch := &store.OutboxChange{ID: it.ID, From: sending, At: now}
 			if errors.Is(j.err, errNotAttempted) {
-				it.Status = store.OutPending
-				items = append(items, it)
+				ch.From, ch.Status = []string{store.OutClaimed, store.OutSending}, store.OutPending
+				changes = append(changes, ch)
 				continue
 			}
 			mtype := j.msg.Type
@@ -419,48 +440,50 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 			}
 			switch class {
 			case whatsapp.OK:
-				if it.Status == store.OutSending {
-					it.Status = store.OutSent
-				}
-				it.ProviderID, it.SentAt = j.id, now
-				it.ErrorCode, it.LastError = 0, ""
+				ch.Status, ch.Provider, ch.SetSentAt, ch.SentAt = store.OutSent, j.id, true, now
+				ch.SetError = true // clears the error of an earlier attempt
+				// When a status got there first, only the id and the time.
+				changes = append(changes, ch, &store.OutboxChange{ID: it.ID, At: now, Provider: j.id,
+					From: []string{store.OutDelivered, store.OutRead, store.OutFailed}, SetSentAt: true, SentAt: now})
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "sent").Inc)
+				continue
 			case whatsapp.Retryable:
-				it.Attempts++
-				it.ErrorCode, it.LastError = code, errText(j.err)
-				if it.Attempts >= e.opts.MaxAttempts {
-					it.Status = store.OutFailed
+				attempts := it.Attempts + 1
+				ch.SetAttempts, ch.Attempts = true, attempts
+				ch.SetError, ch.ErrorCode, ch.LastError = true, code, errText(j.err)
+				if attempts >= e.opts.MaxAttempts {
+					ch.Status = store.OutFailed
 					counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 				} else {
-					it.Status = store.OutPending
-					it.NextAttemptAt = now.Add(whatsapp.Backoff(class, it.Attempts-1, code, e.opts.Rand))
+					ch.Status = store.OutPending
+					ch.SetNextAttempt, ch.NextAttemptAt = true, now.Add(whatsapp.Backoff(class, attempts-1, code, e.opts.Rand))
 					counts = append(counts, e.m.Sends.WithLabelValues(mtype, "retry").Inc)
 				}
-			case whatsapp.Pause:
-				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
-				e.pauseFor(class, code)
-				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
-			case whatsapp.Fatal:
-				it.Status, it.ErrorCode, it.LastError = store.OutPending, code, errText(j.err)
+			case whatsapp.Pause, whatsapp.Fatal:
+				ch.Status = store.OutPending
+				ch.SetError, ch.ErrorCode, ch.LastError = true, code, errText(j.err)
 				e.pauseFor(class, code)
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Unknown:
-				it.Status, it.LastError = store.OutUnknown, "outcome unknown ("+errText(j.err)+"): not sent again (at-most-once)"
+				ch.Status = store.OutUnknown
+				ch.SetError, ch.LastError = true, "outcome unknown ("+errText(j.err)+"): "+e.unknownPolicy()
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "unknown").Inc)
 			default: // Permanent
-				it.ErrorCode, it.LastError = code, errText(j.err)
+				ch.Status = store.OutFailed
+				ch.SetError, ch.ErrorCode, ch.LastError = true, code, errText(j.err)
 				if code == whatsapp.CodeBSUIDUnsupported {
-					it.LastError = ReasonBSUIDUnsupported + ": " + it.LastError
+					ch.LastError = ReasonBSUIDUnsupported + ": " + ch.LastError
 				}
-				it.Status = store.OutFailed
-				if code == 131047 {
-					switchToFallback(it) // Meta saw the window closed before we did
+				if code == 131047 && it.Kind == store.KindFreeForm && it.Fallback != nil {
+					// Meta saw the window closed before we did: the fallback next.
+					ch.Status, ch.Fallback = store.OutPending, true
 				}
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 			}
-			items = append(items, it)
+			changes = append(changes, ch)
 		}
-		return tx.SaveOutbox(items)
+		_, err := tx.ChangeOutbox(changes)
+		return err
 	})
 	return counts, err
 }
@@ -525,4 +548,10 @@ func (m *marker) mark(ctx context.Context, e *Engine, id int64) error {
 			return <-req.done
 		}
 	}
+}
+
+// unknownPolicy says, in a message's last_error, what happens to a message
+// whose outcome is unknown.
+func (e *Engine) unknownPolicy() string {
+	return "not sent again (at-most-once)"
 }

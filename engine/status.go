@@ -75,9 +75,15 @@ func (b *batch) handleStatus(in *Inbound) string {
 	if code == 131047 {
 		b.e.m.Seen131047.Inc()
 	}
+	// A status of another attempt of the message (the first of a message sent
+	// once more, the free-form one a fallback replaced) is recorded only.
+	if item.ProviderID != "" && st.ID != "" && st.ID != item.ProviderID {
+		return ResultStatusOld
+	}
 	if statusRank[st.Status] <= statusRank[item.Status] {
 		return ResultStatusOld
 	}
+	ch := &store.OutboxChange{ID: item.ID, From: statusesBelow(st.Status), Status: st.Status, At: b.now, Provider: st.ID}
 	if item.ProviderID == "" {
 		item.ProviderID = st.ID
 	}
@@ -90,11 +96,29 @@ func (b *batch) handleStatus(in *Inbound) string {
 		if code == whatsapp.CodeBSUIDUnsupported {
 			item.LastError = ReasonBSUIDUnsupported + " (" + item.LastError + ")"
 		}
+		ch.SetError, ch.ErrorCode, ch.LastError = true, item.ErrorCode, item.LastError
 		if code == 131047 && switchToFallback(item) {
+			ch.Status, ch.Fallback = store.OutPending, true
+			b.outboxChanges = append(b.outboxChanges, ch)
 			b.e.notifySender()
+			return ResultStatus
 		}
 	}
 	item.UpdatedAt = b.now
-	b.outboxUpdates[item.ID] = item
+	b.outboxChanges = append(b.outboxChanges, ch)
 	return ResultStatus
+}
+
+// statusesBelow lists the statuses a delivery status may move a message from:
+// those it ranks above, and the ones outside the ranking a status settles
+// (pending: a retry or a second attempt Meta turns out to have accepted;
+// unknown: a send whose outcome was lost).
+func statusesBelow(status string) []string {
+	from := []string{store.OutPending, store.OutUnknown}
+	for _, s := range []string{store.OutClaimed, store.OutSending, store.OutSent, store.OutFailed, store.OutDelivered, store.OutRead} {
+		if statusRank[s] < statusRank[status] {
+			from = append(from, s)
+		}
+	}
+	return from
 }

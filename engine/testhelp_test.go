@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -321,13 +322,25 @@ func whatsappTitle(code int) string {
 
 func (r *rig) statusRaw(waID string, st map[string]any, providerID, status string, at time.Time) {
 	r.t.Helper()
+	r.enqueueStatus(waID, st, providerID, status)
+	r.settle()
+}
+
+// enqueueStatus stores a status webhook without running the engine.
+func (r *rig) enqueueStatus(waID string, st map[string]any, providerID, status string) {
+	r.t.Helper()
 	st["recipient_id"] = waID
 	raw, _ := json.Marshal(st)
+	at := r.now()
+	if ts, ok := st["timestamp"].(string); ok {
+		var sec int64
+		fmt.Sscan(ts, &sec)
+		at = time.Unix(sec, 0).UTC()
+	}
 	in := engine.Inbound{WaID: waID, Time: at, Status: raw}
 	payload, _ := json.Marshal(in)
 	r.enqueue(store.InboxItem{Key: "status:" + providerID + ":" + status, Kind: store.InboxStatus, Contact: waID,
 		Payload: payload, ReceivedAt: r.now()})
-	r.settle()
 }
 
 // ---- store reads ----
@@ -415,7 +428,7 @@ func (r *rig) lastOut(waID string) *store.OutboxItem {
 // (statuses, inbox results, schedules).
 func (r *rig) db() *sql.DB {
 	r.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+r.path+"?mode=ro&_busy_timeout=5000")
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(r.path)+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -504,9 +517,13 @@ type scriptChannel struct {
 	calls  []call
 	script []error
 	// fn, when set, decides the result of each call (after script is used up).
-	fn   func(m *whatsapp.Message) error
-	last map[string]time.Time
-	n    int
+	fn func(m *whatsapp.Message) error
+	// during, when set, runs inside each call (after its result is decided,
+	// before it returns; n numbers the calls that succeed, 0 for a failing one),
+	// as what happens while a call is in flight.
+	during func(n int)
+	last   map[string]time.Time
+	n      int
 }
 
 func newScriptChannel(c engine.Clock) *scriptChannel {
@@ -544,11 +561,20 @@ func (c *scriptChannel) Send(_ context.Context, phone string, m *whatsapp.Messag
 		err = c.fn(m)
 	}
 	c.calls = append(c.calls, call{At: now, Phone: phone, Msg: m, Raw: raw, Gap: gap, Err: err})
+	n := 0
+	if err == nil {
+		c.n++
+		n = c.n
+	}
+	if during := c.during; during != nil {
+		c.mu.Unlock()
+		during(n)
+		c.mu.Lock()
+	}
 	if err != nil {
 		return "", err
 	}
-	c.n++
-	return fmt.Sprintf("wamid.out.%d", c.n), nil
+	return fmt.Sprintf("wamid.out.%d", n), nil
 }
 
 // sent lists the calls (all, or those to one contact).

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/funnel-dev/funnel/store"
 )
@@ -10,18 +11,58 @@ import (
 // transaction. A timer whose run has moved on (a reply arrived, the run ended) is
 // stale and simply deleted. Timers that fell due while the daemon was down fire
 // now; their sends meet the window check at send time like any other.
+//
+// As with the inbox, a batch that cannot be written because of one of its
+// timers (a panic, a value the store refuses) is rolled back and its timers
+// fire again one per transaction; the culprit's run fails with the reason.
 func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 	if e.flows.Load() == nil {
 		return 0, nil
 	}
-	var n int
-	err := e.st.Write(ctx, func(tx store.Tx) error {
-		b := e.newBatch(tx)
-		timers, err := tx.DueTimers(b.now, e.opts.BatchSize)
-		if err != nil || len(timers) == 0 {
-			return err
+	timers, err := e.fireTimers(ctx, e.opts.BatchSize)
+	if err == nil || !isEventFault(err) {
+		return len(timers), err
+	}
+	e.log.Warn("a timer batch failed because of one of its timers; retrying them one per transaction", "timers", len(timers), "err", err)
+	for range timers {
+		one, err := e.fireTimers(ctx, 1)
+		if err == nil {
+			if len(one) == 0 {
+				break
+			}
+			continue
 		}
-		n = len(timers)
+		if !isEventFault(err) || len(one) == 0 {
+			return len(timers), err
+		}
+		if err := e.failTimer(ctx, one[0], err); err != nil {
+			return len(timers), err
+		}
+	}
+	return len(timers), nil
+}
+
+// fireTimers is one transaction of FireTimers over up to limit timers; it
+// returns the timers it took, also when it failed.
+func (e *Engine) fireTimers(ctx context.Context, limit int) ([]*store.Timer, error) {
+	var timers []*store.Timer
+	err := e.st.Write(ctx, func(tx store.Tx) (err error) {
+		b := e.newBatch(tx)
+		var err2 error
+		timers, err2 = tx.DueTimers(b.now, limit)
+		if err2 != nil || len(timers) == 0 {
+			return err2
+		}
+		var current *store.Timer
+		defer func() {
+			if r := recover(); r != nil {
+				where := "timer batch"
+				if current != nil {
+					where = fmt.Sprintf("timer of run %d", current.RunID)
+				}
+				err = newPanicError(r, where)
+			}
+		}()
 		contacts := make([]string, 0, len(timers))
 		for _, t := range timers {
 			contacts = append(contacts, t.Contact)
@@ -31,32 +72,51 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 		}
 		// Use the live-run objects of the batch, so a contact's several runs and
 		// the reentry checks see one consistent state.
-		live := map[int64]*store.Run{}
-		for _, rs := range b.liveRuns {
-			for _, r := range rs {
-				live[r.ID] = r
-			}
-		}
+		live := b.liveByID()
 		for _, t := range timers {
 			b.doneTimers = append(b.doneTimers, t.ID)
 			r := live[t.RunID]
 			if r == nil || !r.Live() || r.WaitSeq != t.Seq {
 				continue
 			}
+			current = t
 			b.fire(t, r)
 		}
 		return b.flush()
 	})
-	return n, err
+	return timers, err
+}
+
+// liveByID indexes the batch's live runs by id.
+func (b *batch) liveByID() map[int64]*store.Run {
+	live := map[int64]*store.Run{}
+	for _, rs := range b.liveRuns {
+		for _, r := range rs {
+			live[r.ID] = r
+		}
+	}
+	return live
+}
+
+// failTimer deletes a timer that cannot fire (alone, it still failed with
+// cause) and fails its run with the reason, without any of its effects.
+func (e *Engine) failTimer(ctx context.Context, t *store.Timer, cause error) error {
+	reason := faultText(cause)
+	e.log.Error("timer failed: its run fails with the error, the other runs proceed", "run", t.RunID, "err", cause)
+	return e.st.Write(ctx, func(tx store.Tx) error {
+		b := e.newBatch(tx)
+		if err := b.load([]string{t.Contact}); err != nil {
+			return err
+		}
+		b.doneTimers = append(b.doneTimers, t.ID)
+		if r := b.liveByID()[t.RunID]; r != nil && r.Live() && r.WaitSeq == t.Seq {
+			b.endRun(r, store.RunFailed, "timer could not be processed: "+reason)
+		}
+		return b.flush()
+	})
 }
 
 func (b *batch) fire(t *store.Timer, r *store.Run) {
-	defer func() {
-		if p := recover(); p != nil {
-			b.e.log.Error("timer processing panicked", "run", r.ID, "panic", p)
-			b.endRun(r, store.RunFailed, "internal error")
-		}
-	}()
 	f, err := b.e.flowForVersion(b.tx, r.VersionID)
 	if err != nil {
 		b.endRun(r, store.RunFailed, err.Error())

@@ -338,11 +338,11 @@ func (t *faultyTx) InsertOutbox(items []*OutboxItem) error {
 	return t.Tx.InsertOutbox(items)
 }
 
-func (t *faultyTx) SaveOutbox(items []*OutboxItem) error {
+func (t *faultyTx) ChangeOutbox(cs []*OutboxChange) (int, error) {
 	if err := t.write(); err != nil {
-		return err
+		return 0, err
 	}
-	return t.Tx.SaveOutbox(items)
+	return t.Tx.ChangeOutbox(cs)
 }
 
 func (t *faultyTx) MarkSending(ids []int64, at time.Time) error {

@@ -70,6 +70,8 @@ type Tx interface {
 	SaveRuns(rs []*Run) error
 
 	DueTimers(now time.Time, limit int) ([]*Timer, error)
+	// DueTimersOf returns every timer of these runs due at now.
+	DueTimersOf(runIDs []int64, now time.Time) ([]*Timer, error)
 	NextTimer(after time.Time) (time.Time, bool, error) // earliest due time after `after`
 	InsertTimers(ts []*Timer) error
 	DeleteTimers(ids []int64) error
@@ -79,7 +81,8 @@ type Tx interface {
 	OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error)
 	OutboxByProvider(ids []string) (map[string]*OutboxItem, error)
 	InsertOutbox(items []*OutboxItem) error
-	SaveOutbox(items []*OutboxItem) error
+	// ChangeOutbox applies guarded transitions of messages, in order.
+	ChangeOutbox(cs []*OutboxChange) (int, error)
 	// MarkSending records that these claimed messages are about to be handed to
 	// the API: from now on a crash leaves their outcome unknown.
 	MarkSending(ids []int64, at time.Time) error

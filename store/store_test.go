@@ -170,8 +170,8 @@ func TestRoundTripContactRunTimerOutbox(t *testing.T) {
 		if len(claimed) != 1 || claimed[0].Key != "1/1" {
 			t.Fatalf("claim must return only the contact's first open message (duplicate key ignored): %+v", claimed)
 		}
-		claimed[0].Status = OutSending
-		return tx.SaveOutbox(claimed)
+		_, err = tx.ChangeOutbox([]*OutboxChange{{ID: claimed[0].ID, From: []string{OutPending}, Status: OutSending, At: t0}})
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
 )
 
 // maxRows bounds the rows of one multi-row statement (SQLite's variable limit is
@@ -58,7 +61,22 @@ func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(t.ctx, args...)
+	res, err := st.ExecContext(t.ctx, args...)
+	return res, classify(err)
+}
+
+// classify marks the errors that come from the data written rather than from
+// the database (a broken constraint, a value too big or of the wrong type) as
+// ErrInvalid: they fail again on every retry.
+func classify(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrConstraint, sqlite3.ErrTooBig, sqlite3.ErrMismatch, sqlite3.ErrRange:
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	return err
 }
 
 // selectRows runs a prepared query and scans every row into dest (a pointer to a
@@ -124,14 +142,17 @@ func chunkRows(n int) int {
 
 // bulk runs "prefix VALUES (…),(…) suffix" over n rows in chunks; row appends the
 // args of row i.
-func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) []any) (int64, error) {
+func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) ([]any, error)) (int64, error) {
 	var total int64
 	args := make([]any, 0, min(n, maxRows)*cols)
 	for start := 0; start < n; {
 		end := start + chunkRows(n-start)
 		args = args[:0]
 		for i := start; i < end; i++ {
-			args = row(i, args)
+			var err error
+			if args, err = row(i, args); err != nil {
+				return total, err
+			}
 		}
 		res, err := t.exec(prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...)
 		if err != nil {
@@ -193,12 +214,20 @@ func padTo(n int) int {
 	return p
 }
 
-func mustJSON(v any) []byte {
+// ErrInvalid marks a write refused because of the data it carries (a value JSON
+// cannot encode, a constraint the row breaks), not because of the database: the
+// same write fails the same way every time, so retrying it is pointless and
+// the caller must set the culprit aside.
+var ErrInvalid = errors.New("value cannot be stored")
+
+// encodeJSON encodes v for a JSON column; a value JSON cannot represent (+Inf,
+// NaN, a channel) is an ErrInvalid naming what it was for.
+func encodeJSON(what string, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("store: encode %T: %v", v, err))
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, what, err)
 	}
-	return b
+	return b, nil
 }
 
 var (
@@ -207,11 +236,11 @@ var (
 )
 
 // jsonObject encodes a map; an empty one is "{}" without the encoder.
-func jsonObject(m map[string]any) []byte {
+func jsonObject(what string, m map[string]any) ([]byte, error) {
 	if len(m) == 0 {
-		return emptyObject
+		return emptyObject, nil
 	}
-	return mustJSON(m)
+	return encodeJSON(what, m)
 }
 
 // jsonArray encodes a list of strings; an empty one is "[]" without the encoder.
@@ -219,7 +248,8 @@ func jsonArray(xs []string) []byte {
 	if len(xs) == 0 {
 		return emptyArray
 	}
-	return mustJSON(xs)
+	b, _ := json.Marshal(xs) // strings always encode
+	return b
 }
 
 func rawOrEmpty(r json.RawMessage) []byte {
@@ -253,9 +283,9 @@ func (r inboxRow) item() *InboxItem {
 
 func (t *sqliteTx) insertInbox(items []InboxItem) (int, error) {
 	n, err := t.bulk("INSERT INTO inbox (key, kind, contact, payload, received_at)", 5, "ON CONFLICT (key) DO NOTHING", len(items),
-		func(i int, a []any) []any {
+		func(i int, a []any) ([]any, error) {
 			it := items[i]
-			return append(a, it.Key, it.Kind, it.Contact, it.Payload, ms(it.ReceivedAt))
+			return append(a, it.Key, it.Kind, it.Contact, it.Payload, ms(it.ReceivedAt)), nil
 		})
 	return int(n), err
 }
@@ -369,19 +399,15 @@ func (t *sqliteTx) SaveContacts(cs []*Contact) error {
 		 attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
 		 last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
 		 consent_source = excluded.consent_source, updated_at = excluded.updated_at`, len(cs),
-		func(i int, a []any) []any {
+		func(i int, a []any) ([]any, error) {
 			c := cs[i]
-			attrs := c.Attributes
-			if attrs == nil {
-				attrs = map[string]any{}
+			attrs, err := jsonObject("attributes of contact "+c.WaID, c.Attributes)
+			if err != nil {
+				return a, err
 			}
-			tags := c.Tags
-			if tags == nil {
-				tags = []string{}
-			}
-			return append(a, c.WaID, c.Name, c.Timezone, jsonObject(attrs), jsonArray(tags), c.PhoneNumberID,
+			return append(a, c.WaID, c.Name, c.Timezone, attrs, jsonArray(c.Tags), c.PhoneNumberID,
 				nullMS(c.LastInboundAt), c.Consent, nullMS(c.ConsentAt), c.ConsentSource, ms(c.CreatedAt), ms(c.UpdatedAt),
-				c.Phone, c.UserID, c.ParentUserID, c.Username)
+				c.Phone, c.UserID, c.ParentUserID, c.Username), nil
 		})
 	return err
 }
@@ -433,7 +459,7 @@ func (t *sqliteTx) LinkContactIDs(links map[string]string) error {
 		ids = append(ids, id)
 	}
 	_, err := t.bulk("INSERT INTO contact_ids (id, contact)", 2, "ON CONFLICT (id) DO UPDATE SET contact = excluded.contact", len(ids),
-		func(i int, a []any) []any { return append(a, ids[i], links[ids[i]]) })
+		func(i int, a []any) ([]any, error) { return append(a, ids[i], links[ids[i]]), nil })
 	return err
 }
 
@@ -581,16 +607,17 @@ func (t *sqliteTx) SaveRuns(rs []*Run) error {
 		`ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
 		 entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
 		 step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-		 end_reason = excluded.end_reason`, len(rs),
-		func(i int, a []any) []any {
+		 end_reason = excluded.end_reason
+		 WHERE runs.ended_at IS NULL`, len(rs),
+		func(i int, a []any) ([]any, error) {
 			r := rs[i]
-			vars := r.Vars
-			if vars == nil {
-				vars = map[string]any{}
+			vars, err := jsonObject(fmt.Sprintf("vars of run %d", r.ID), r.Vars)
+			if err != nil {
+				return a, err
 			}
-			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, jsonObject(vars),
+			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, vars,
 				rawOrEmpty(r.Entry), rawOrEmpty(r.Reply), rawOrEmpty(r.Event), r.WaitSeq, r.StepSeq,
-				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason)
+				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason), nil
 		})
 	return err
 }
@@ -621,6 +648,32 @@ func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
 	return out, err
 }
 
+// DueTimersOf returns the timers of the given runs due at now (any number:
+// a run has few timers), earliest first.
+func (t *sqliteTx) DueTimersOf(runIDs []int64, now time.Time) ([]*Timer, error) {
+	var out []*Timer
+	err := chunked(runIDs, func(ids []int64) error {
+		rows, err := selectAll[timerRow](t, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, r.contact
+			FROM timers t JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? AND t.run_id IN `+in(len(ids)),
+			append([]any{ms(now)}, intArgs(ids)...)...)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			out = append(out, &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq, Contact: r.Contact})
+		}
+		return nil
+	})
+	kept := out
+	sort.Slice(kept, func(i, j int) bool {
+		if !kept[i].DueAt.Equal(kept[j].DueAt) {
+			return kept[i].DueAt.Before(kept[j].DueAt)
+		}
+		return kept[i].ID < kept[j].ID
+	})
+	return kept, err
+}
+
 func (t *sqliteTx) NextTimer(after time.Time) (time.Time, bool, error) {
 	var due sql.NullInt64
 	if err := t.tx.GetContext(t.ctx, &due, "SELECT MIN(due_at) FROM timers WHERE due_at > ?", ms(after)); err != nil {
@@ -636,9 +689,9 @@ func (t *sqliteTx) InsertTimers(ts []*Timer) error {
 		}
 	}
 	_, err := t.bulk("INSERT INTO timers (id, due_at, run_id, kind, seq)", 5, "", len(ts),
-		func(i int, a []any) []any {
+		func(i int, a []any) ([]any, error) {
 			tm := ts[i]
-			return append(a, tm.ID, ms(tm.DueAt), tm.RunID, tm.Kind, tm.Seq)
+			return append(a, tm.ID, ms(tm.DueAt), tm.RunID, tm.Kind, tm.Seq), nil
 		})
 	return err
 }
@@ -758,7 +811,7 @@ func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
 		}
 	}
 	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23, "ON CONFLICT (key) DO NOTHING", len(items),
-		func(i int, a []any) []any { return appendOutbox(a, items[i]) })
+		func(i int, a []any) ([]any, error) { return appendOutbox(a, items[i]), nil })
 	return err
 }
 
@@ -766,16 +819,6 @@ func appendOutbox(a []any, it *OutboxItem) []any {
 	return append(a, it.ID, it.Key, it.RunID, it.FlowID, it.Step, it.Contact, it.PhoneNumberID, it.Kind, it.Category,
 		it.AssumeOptIn, it.Payload, it.Fallback, it.FallbackCategory, it.Status, it.SentAs, it.Attempts,
 		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt))
-}
-
-func (t *sqliteTx) SaveOutbox(items []*OutboxItem) error {
-	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23,
-		`ON CONFLICT (id) DO UPDATE SET status = excluded.status, sent_as = excluded.sent_as, attempts = excluded.attempts,
-		 kind = excluded.kind, category = excluded.category, payload = excluded.payload, fallback = excluded.fallback,
-		 next_attempt_at = excluded.next_attempt_at, error_code = excluded.error_code, last_error = excluded.last_error,
-		 provider_id = excluded.provider_id, sent_at = excluded.sent_at, updated_at = excluded.updated_at`, len(items),
-		func(i int, a []any) []any { return appendOutbox(a, items[i]) })
-	return err
 }
 
 func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
@@ -812,13 +855,13 @@ func (t *sqliteTx) CancelPendingOutbox(contacts []string, at time.Time) error {
 func (t *sqliteTx) InsertStatuses(rs []*StatusRecord) (int, error) {
 	n, err := t.bulk("INSERT INTO message_statuses (outbox_id, provider_id, status, at, error_code, payload)", 6,
 		"ON CONFLICT (provider_id, status) DO NOTHING", len(rs),
-		func(i int, a []any) []any {
+		func(i int, a []any) ([]any, error) {
 			r := rs[i]
 			var ob any
 			if r.OutboxID != 0 {
 				ob = r.OutboxID
 			}
-			return append(a, ob, r.ProviderID, r.Status, ms(r.At), r.ErrorCode, r.Payload)
+			return append(a, ob, r.ProviderID, r.Status, ms(r.At), r.ErrorCode, r.Payload), nil
 		})
 	return int(n), err
 }
