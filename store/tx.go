@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/mattn/go-sqlite3"
 )
 
 // maxRows bounds the rows of one multi-row statement (SQLite's variable limit is
@@ -65,19 +64,6 @@ func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
 	return res, classify(err)
 }
 
-// classify marks the errors that come from the data written rather than from
-// the database (a broken constraint, a value too big or of the wrong type) as
-// ErrInvalid: they fail again on every retry.
-func classify(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrConstraint, sqlite3.ErrTooBig, sqlite3.ErrMismatch, sqlite3.ErrRange:
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
-	}
-	return err
-}
 
 // selectRows runs a prepared query and scans every row into dest (a pointer to a
 // slice of db-tagged structs).
