@@ -57,7 +57,7 @@ func (e *Engine) newBatch(tx store.Tx) *batch {
 		contacts: map[string]*store.Contact{}, liveRuns: map[string][]*store.Run{}, loaded: map[string]bool{},
 		envs: map[int64]*dsl.Env{}, dirtyContacts: map[string]*store.Contact{}, dirtyRuns: map[int64]*store.Run{},
 		cancelOutbox: map[string]bool{},
-		ids: map[string]string{}, newIDs: map[string]string{}}
+		ids:          map[string]string{}, newIDs: map[string]string{}}
 }
 
 // load fetches contacts and their live runs (those not loaded yet).

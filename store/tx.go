@@ -64,7 +64,6 @@ func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
 	return res, classify(err)
 }
 
-
 // selectRows runs a prepared query and scans every row into dest (a pointer to a
 // slice of db-tagged structs).
 func (t *sqliteTx) selectRows(dest any, query string, args ...any) error {
