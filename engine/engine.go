@@ -396,21 +396,31 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// PurgeInbox deletes processed inbound events older than the retention, in
-// chunks so the writer is never held long.
+// PurgeInbox deletes processed inbound events older than the retention, and
+// the delivery statuses of unknown messages as old, in chunks so the writer is
+// never held long.
 func (e *Engine) PurgeInbox(ctx context.Context) error {
 	before := e.Now().Add(-e.opts.InboxRetention)
-	for {
-		var n int
-		err := e.st.Write(ctx, func(tx store.Tx) error {
-			var err error
-			n, err = tx.PurgeInbox(before, 5000)
-			return err
-		})
-		if err != nil || n < 5000 {
-			return err
+	for _, purge := range []func(store.Tx) (int, error){
+		func(tx store.Tx) (int, error) { return tx.PurgeInbox(before, 5000) },
+		func(tx store.Tx) (int, error) { return tx.PurgeOrphanStatuses(before, 5000) },
+	} {
+		for {
+			var n int
+			err := e.st.Write(ctx, func(tx store.Tx) error {
+				var err error
+				n, err = purge(tx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if n < 5000 {
+				break
+			}
 		}
 	}
+	return nil
 }
 
 // RecoverSending marks messages a crash left in `sending` as `unknown`.

@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SenderPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "funnel_sender_paused",
 			Help: "1 while the sender is stopped (token expired, policy block, spam limit), by reason."}, []string{"reason"}),
 		StatusesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_statuses_total",
-			Help: "Delivery statuses received, by status."}, []string{"status"}),
+			Help: "Delivery statuses received, by status (sent, delivered, read, failed, deleted, played; other for anything else)."}, []string{"status"}),
 		StepErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_step_errors_total",
 			Help: "Expressions that failed at run time (rendered empty or counted false), by flow."}, []string{"flow"}),
 	}
@@ -49,4 +49,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors)
 	}
 	return m
+}
+
+// statusLabels are the delivery statuses Meta documents; anything else a
+// webhook says is counted as "other", so a sender cannot grow the number of
+// series without bound.
+var statusLabels = map[string]bool{"sent": true, "delivered": true, "read": true, "failed": true, "deleted": true, "played": true}
+
+func statusLabel(s string) string {
+	if statusLabels[s] {
+		return s
+	}
+	return "other"
 }

@@ -42,7 +42,7 @@ func (b *batch) handleStatus(in *Inbound) string {
 	if err := json.Unmarshal(in.Status, &st); err != nil {
 		return "error: " + err.Error()
 	}
-	b.e.m.StatusesIn.WithLabelValues(st.Status).Inc()
+	b.e.m.StatusesIn.WithLabelValues(statusLabel(st.Status)).Inc()
 	var item *store.OutboxItem
 	if id := ParseCallbackData(st.BizOpaqueCallbackData); id != 0 {
 		item = b.outboxByID[id]

@@ -47,6 +47,9 @@ type Tx interface {
 	MarkProcessed(items []*InboxItem, at time.Time) error
 	// PurgeInbox deletes up to limit events processed before `before`.
 	PurgeInbox(before time.Time, limit int) (int, error)
+	// PurgeOrphanStatuses deletes up to limit delivery statuses dated before
+	// `before` that belong to no outbox message.
+	PurgeOrphanStatuses(before time.Time, limit int) (int, error)
 	EnqueueInbox(items []InboxItem) (int, error)
 
 	Contacts(waIDs []string) (map[string]*Contact, error)

@@ -40,3 +40,18 @@ func validMessageID(s string) bool {
 	}
 	return true
 }
+
+// validStatusName reports whether s can be a delivery status (sent,
+// delivered, …): 1 to 32 lowercase letters or underscores. It becomes part of
+// a deduplication key and a stored column.
+func validStatusName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < 'a' || s[i] > 'z') && s[i] != '_' {
+			return false
+		}
+	}
+	return true
+}

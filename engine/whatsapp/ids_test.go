@@ -24,6 +24,7 @@ func TestEventsRefuseBadIdentifiers(t *testing.T) {
 		{"id with spaces", "106540352242922", msg("16505551234", "wamid. x"), "", "bad id"},
 		{"phone number id ..", "..", msg("16505551234", "wamid.a"), "", "bad metadata.phone_number_id"},
 		{"phone number id with a slash", "1/2", msg("16505551234", "wamid.a"), "", "bad metadata.phone_number_id"},
+		{"status of 10,000 characters", "106540352242922", "", `{"id":"wamid.s","status":"` + strings.Repeat("x", 10000) + `","timestamp":"1739321024","recipient_id":"16505551234"}`, "bad status"},
 		{"status for a bad recipient", "106540352242922", "", `{"id":"wamid.s","status":"sent","timestamp":"1739321024","recipient_id":"` + long + `"}`, "bad recipient_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -656,6 +656,9 @@ func (e *Envelope) Events() ([]Event, error) {
 				if err == nil && !validMessageID(s.ID) {
 					err = errors.New("bad id: want a wamid (printable, at most 256 characters)")
 				}
+				if err == nil && !validStatusName(s.Status) {
+					err = fmt.Errorf("bad status %.40q: want a word like delivered", s.Status)
+				}
 				if err == nil && s.RecipientID != "" && !ValidWaID(s.RecipientID) {
 					err = fmt.Errorf("bad recipient_id %.40q: want the recipient's number, digits only", s.RecipientID)
 				}
