@@ -18,6 +18,7 @@ func Check(p *Project, opts Options) Diagnostics {
 	c.checkReferences()
 	c.checkTemplates()
 	c.checkLimits()
+	c.checkParamValues()
 	c.checkUnreachable()
 	c.checkAdConflicts()
 	p.Analysis = Analyze(p)

@@ -23,6 +23,7 @@ const (
 	RuleTemplate    = "template"
 	RuleOptIn       = "opt-in"
 	RuleLimits      = "limits"
+	RuleParams      = "params"
 	RuleUnreachable = "unreachable"
 	RuleTrigger     = "trigger"
 )
@@ -37,6 +38,7 @@ var Rules = []struct{ ID, Description string }{
 	{RuleTemplate, "A template that does not exist in that language, is not APPROVED, or gets the wrong parameters."},
 	{RuleOptIn, "A MARKETING template reachable on a path where the contact never opted in."},
 	{RuleLimits, "A WhatsApp message limit exceeded (buttons, titles, body lengths, template names)."},
+	{RuleParams, "A template parameter or media link WhatsApp refuses at send time (new lines, tabs, more than 4 spaces, too long, not an http(s) URL)."},
 	{RuleUnreachable, "A step that no path reaches."},
 	{RuleTrigger, "Two flows claim the same entry (a click-to-WhatsApp ad id), so one of them never starts from it."},
 }

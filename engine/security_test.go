@@ -2,10 +2,13 @@ package engine_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/funnel-dev/funnel/store"
 )
 
 // A status string is not a label: 500 made-up statuses add one series, not
@@ -58,5 +61,55 @@ func TestOrphanStatusesArePurgedWithTheInbox(t *testing.T) {
 	}
 	if n := r.queryInt(`SELECT COUNT(*) FROM message_statuses WHERE outbox_id = ?`, it.ID); n != 1 {
 		t.Fatalf("the status of funnel's own message was purged (%d left)", n)
+	}
+}
+
+// Values Meta refuses in a template (a new line in a parameter, more than four
+// spaces, a file: link as header media) fail before the call, with the reason
+// on the message; the others of the run still go out.
+func TestInvalidTemplateValuesFailBeforeTheCall(t *testing.T) {
+	r := newRig(t, []string{`flow: notices
+language: en_US
+trigger:
+  event: {name: shipped}
+steps:
+  - id: lines
+    send:
+      template: reminder
+      params: ["${event.note}"]
+  - id: spaces
+    send:
+      template: reminder
+      params: ["${event.spaced}"]
+  - id: media
+    send:
+      template: teaser
+      header: "${event.video}"
+  - id: fine
+    send:
+      template: reminder
+      params: ["${contact.name}"]
+`})
+	r.seedContacts(&store.Contact{WaID: ana, Name: "Ana", Consent: store.ConsentIn})
+	r.event(ana, "shipped", map[string]any{"note": "first line\nsecond line", "spaced": "wide     gap", "video": "file:///etc/passwd"})
+	want := map[string]string{
+		"lines":  "has a new line at character 11",
+		"spaces": "more than 4 consecutive spaces",
+		"media":  `"file:///etc/passwd" is not an http(s) URL`,
+	}
+	for _, it := range r.outbox(ana) {
+		reason, bad := want[it.Step]
+		switch {
+		case bad && (it.Status != store.OutFailed || !strings.Contains(it.LastError, reason)):
+			t.Errorf("%s: %s %q, want failed with %q", it.Step, it.Status, it.LastError, reason)
+		case !bad && it.Status != store.OutSent:
+			t.Errorf("%s: %s %q, want sent", it.Step, it.Status, it.LastError)
+		}
+	}
+	if calls := r.ch.sent(ana); len(calls) != 1 {
+		t.Fatalf("%d calls reached the channel, want only the valid message", len(calls))
+	}
+	if n := r.refusals("invalid"); n != 3 {
+		t.Errorf("refusals{invalid} = %v, want 3", n)
 	}
 }

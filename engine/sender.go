@@ -259,6 +259,13 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 			if c := contacts[it.Contact]; c != nil && m.Recipient != "" && c.Phone != "" {
 				m.SetAddress(c.Phone) // the number became known after the message was queued
 			}
+			if err := m.Validate(); err != nil {
+				// What Meta would refuse (a new line in a template parameter,
+				// a file: link) fails here with the reason, whatever the channel.
+				it.Status, it.LastError = store.OutFailed, err.Error()
+				e.m.Refusals.WithLabelValues("invalid").Inc()
+				continue
+			}
 			sentAs := d.sentAs
 			if it.SentAs == "fallback" && it.Fallback == nil {
 				sentAs = "fallback" // it replaced a message Meta refused with 131047

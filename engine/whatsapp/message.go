@@ -42,6 +42,10 @@ const (
 	MaxRowID                = 200
 	MaxCaption              = 1024
 	MaxBizOpaqueCallbackLen = 512
+	// MaxTemplateBodyParam and MaxTemplateHeaderParam bound one template text
+	// parameter: a template's body holds 1,024 characters, a text header 60.
+	MaxTemplateBodyParam   = 1024
+	MaxTemplateHeaderParam = 60
 )
 
 // ErrInvalidMessage is wrapped by every Validate error, so callers (and Classify)
@@ -386,6 +390,11 @@ func validateMedia(field string, md *Media, filename bool) error {
 	if md.Filename != "" && !filename {
 		return invalid(field+".filename", "only documents have a filename")
 	}
+	if md.Link != "" {
+		if err := CheckMediaLink(md.Link); err != nil {
+			return invalid(field+".link", "%v", err)
+		}
+	}
 	return nil
 }
 
@@ -558,6 +567,9 @@ func (t *Template) validate() error {
 				// is a bug upstream, better caught before the call.
 				if p.Text == "" {
 					return invalid(pf+".text", "required")
+				}
+				if err := CheckTemplateParam(p.Text, c.Type == "header"); err != nil {
+					return invalid(pf+".text", "%v", err)
 				}
 			case "payload":
 				if p.Payload == "" {
