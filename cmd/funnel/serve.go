@@ -195,6 +195,11 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		go ps.Serve(pln)
 		d.log.Info("profiling endpoint", "pprof_listen", pln.Addr().String())
 	}
+	// Signals are taken before anything answers: a SIGTERM right after /readyz
+	// says 200 must be a clean stop, not the default kill.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	engCtx, stopEngine := context.WithCancel(ctx)
 	engDone := make(chan error, 1)
 	go func() { engDone <- d.eng.Run(engCtx) }()
@@ -213,9 +218,6 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "\n  sandbox: http://%s/sandbox\n\n", displayAddr(ln.Addr()))
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	watch := time.NewTicker(2 * time.Second)
 	defer watch.Stop()
 	// Alerts (a stopped sender, a backlog, late timers, failing commits) are
