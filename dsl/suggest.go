@@ -49,6 +49,9 @@ func didYouMean(s string, candidates []string) string {
 	return ""
 }
 
+// DidYouMean is the same hint for other packages (conversation scripts).
+func DidYouMean(s string, candidates []string) string { return didYouMean(s, candidates) }
+
 // editDistance is the Damerau-Levenshtein (optimal string alignment) distance.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)

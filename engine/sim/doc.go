@@ -25,4 +25,9 @@
 // template, type (text, interactive, image, video, document, template) and status
 // (sent, window_closed, opted_out, no_consent, failed, cancelled). `nothing_sent`
 // asserts that no message was produced since the previous expect.
+//
+// A tap must be one the latest message with buttons offered (an error names the
+// script line and the titles offered): `interactive:` for its reply buttons or
+// list rows, `button:` for a template's quick replies. docs/TESTING.md documents
+// the format; `funnel schema --tests` prints its JSON Schema.
 package sim

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,13 +94,79 @@ type runner struct {
 	clock  *engine.VirtualClock
 	ch     *Channel
 	res    *Result
-	lastID int64       // last outbox row put on the timeline
-	since  []Line      // out lines since the previous expect
-	n      int         // inbound message counter
-	lastUI []uiElement // buttons and rows of the last interactive message
+	lastID int64  // last outbox row put on the timeline
+	since  []Line // out lines since the previous expect
+	n      int    // inbound message counter
+	offer  *offer // what the contact can tap
+}
+
+// offer is what the latest message that offered taps offered: reply buttons or
+// list rows of an interactive message, or a template's quick replies. Messages
+// without any (text, media) leave it: the buttons above them stay on screen.
+type offer struct {
+	from     string // flow/step
+	template string // the template, for quick replies
+	elems    []uiElement
 }
 
 type uiElement struct{ id, title, kind string }
+
+// find returns the element a tap names (by title, or by id for interactive ones).
+func (o *offer) find(name string) (uiElement, bool) {
+	if o == nil {
+		return uiElement{}, false
+	}
+	for _, u := range o.elems {
+		if u.title == name || (u.kind != "quick_reply" && u.id == name) {
+			return u, true
+		}
+	}
+	return uiElement{}, false
+}
+
+// describe says what the offer was: `menu/show-menu offered reply buttons "A", "B"`.
+func (o *offer) describe() string {
+	what := "reply buttons"
+	switch o.elems[0].kind {
+	case "list_reply":
+		what = "list rows"
+	case "quick_reply":
+		what = "the quick replies of template " + o.template + ":"
+	}
+	var titles []string
+	for _, u := range o.elems {
+		titles = append(titles, strconv.Quote(u.title))
+	}
+	return fmt.Sprintf("the last message with buttons (%s) offered %s %s", o.from, what, strings.Join(titles, ", "))
+}
+
+// checkTap refuses a tap that the conversation did not offer, or one written
+// with the wrong key: `button:` is a template quick reply, `interactive:` a
+// reply button or list row.
+func (r *runner) checkTap(line int, in *Inbound) (uiElement, error) {
+	key, name, want := "interactive", in.Interactive, "button_reply"
+	if in.Button != "" {
+		key, name, want = "button", in.Button, "quick_reply"
+	}
+	fail := func(format string, args ...any) (uiElement, error) {
+		return uiElement{}, &ScriptError{r.s.File, line, fmt.Sprintf("%s: %q: ", key, name) + fmt.Sprintf(format, args...)}
+	}
+	if r.offer == nil {
+		return fail("no message so far offered buttons or list rows to tap (to type it, write text: %q)", name)
+	}
+	u, ok := r.offer.find(name)
+	switch {
+	case !ok:
+		return fail("not offered: %s", r.offer.describe())
+	case want == "quick_reply" && u.kind != "quick_reply":
+		return fail("`button:` taps a template's quick reply, but this is a %s of an interactive message (%s): write interactive: %q",
+			map[string]string{"button_reply": "reply button", "list_reply": "list row"}[u.kind], r.offer.from, u.title)
+	case want != "quick_reply" && u.kind == "quick_reply":
+		return fail("`interactive:` taps a reply button or list row, but this is a quick reply of template %s (%s): write button: %q",
+			r.offer.template, r.offer.from, u.title)
+	}
+	return u, nil
+}
 
 func (r *runner) seedContact(ctx context.Context) error {
 	c := r.s.Contact
@@ -116,7 +183,7 @@ func (r *runner) seedContact(ctx context.Context) error {
 func (r *runner) play(ctx context.Context, ev Event) error {
 	switch {
 	case ev.Inbound != nil:
-		return r.inbound(ctx, ev.Inbound)
+		return r.inbound(ctx, ev.Line, ev.Inbound)
 	case ev.Advance > 0:
 		return r.advance(ctx, ev.Advance)
 	case ev.API != nil:
@@ -134,34 +201,36 @@ func (r *runner) play(ctx context.Context, ev Event) error {
 	return nil
 }
 
-func (r *runner) inbound(ctx context.Context, in *Inbound) error {
+func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
+	var tap uiElement
+	if in.Button != "" || in.Interactive != "" {
+		var err error
+		if tap, err = r.checkTap(line, in); err != nil {
+			return err
+		}
+	}
 	r.n++
 	now := r.clock.Now()
 	msg := Message{WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, ID: fmt.Sprintf("wamid.sim.in.%d", r.n),
 		PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text, Referral: in.Referral}
-	line := Line{At: now, Direction: "in", Status: "received", Type: "text", Text: in.Text}
+	tl := Line{At: now, Direction: "in", Status: "received", Type: "text", Text: in.Text}
 	switch {
 	case in.Button != "":
-		msg.Tap = &Tap{Kind: "quick_reply", ID: in.Button, Title: in.Button}
-		line.Type, line.Text = "button", in.Button
+		msg.Tap = &Tap{Kind: "quick_reply", ID: tap.id, Title: tap.title}
+		tl.Type, tl.Text = "button", tap.title
 	case in.Interactive != "":
-		msg.Tap = &Tap{Kind: "button_reply", ID: in.Interactive, Title: in.Interactive}
-		for _, u := range r.lastUI {
-			if u.title == in.Interactive || u.id == in.Interactive {
-				msg.Tap = &Tap{Kind: u.kind, ID: u.id, Title: u.title}
-			}
-		}
-		line.Type, line.Text = "interactive", msg.Tap.Title
+		msg.Tap = &Tap{Kind: tap.kind, ID: tap.id, Title: tap.title}
+		tl.Type, tl.Text = "interactive", tap.title
 	}
 	if in.Referral != nil {
-		line.Text += fmt.Sprintf(" (from ad %s “%s”)", in.Referral["source_id"], in.Referral["headline"])
+		tl.Text += fmt.Sprintf(" (from ad %s “%s”)", in.Referral["source_id"], in.Referral["headline"])
 	}
 	if in.Delay > 0 {
-		line.Text += fmt.Sprintf(" (written %s before it arrived)", dsl.FormatDuration(in.Delay))
+		tl.Text += fmt.Sprintf(" (written %s before it arrived)", dsl.FormatDuration(in.Delay))
 	}
 	r.ch.Inbound(r.s.Contact.WaID, msg.Written)
-	line.Window = r.window(now)
-	r.res.Timeline = append(r.res.Timeline, line)
+	tl.Window = r.window(now)
+	r.res.Timeline = append(r.res.Timeline, tl)
 	item := msg.Item()
 	if _, err := r.eng.Enqueue(ctx, []store.InboxItem{item}); err != nil {
 		return err
@@ -226,18 +295,38 @@ func (r *runner) outLine(it *store.OutboxItem) Line {
 	if m.Template != nil {
 		line.Template = m.Template.Name
 	}
-	if m.Interactive != nil && (it.Status == store.OutSent || it.Status == store.OutDelivered) {
-		r.lastUI = nil
+	if line.Status == store.OutSent {
+		r.noteOffer(&m, cat, it.FlowID+"/"+it.Step)
+	}
+	return line
+}
+
+// noteOffer records what a message the contact received lets them tap.
+func (r *runner) noteOffer(m *whatsapp.Message, cat *dsl.Catalog, from string) {
+	o := &offer{from: from}
+	switch {
+	case m.Interactive != nil:
 		for _, b := range m.Interactive.Action.Buttons {
-			r.lastUI = append(r.lastUI, uiElement{b.Reply.ID, b.Reply.Title, "button_reply"})
+			o.elems = append(o.elems, uiElement{b.Reply.ID, b.Reply.Title, "button_reply"})
 		}
 		for _, s := range m.Interactive.Action.Sections {
 			for _, row := range s.Rows {
-				r.lastUI = append(r.lastUI, uiElement{row.ID, row.Title, "list_reply"})
+				o.elems = append(o.elems, uiElement{row.ID, row.Title, "list_reply"})
+			}
+		}
+	case m.Template != nil && cat != nil:
+		o.template = m.Template.Name
+		if tpl, ok := cat.Lookup(m.Template.Name, m.Template.Language.Code); ok {
+			for _, b := range tpl.Buttons {
+				if b.Type == "QUICK_REPLY" {
+					o.elems = append(o.elems, uiElement{b.Text, b.Text, "quick_reply"})
+				}
 			}
 		}
 	}
-	return line
+	if len(o.elems) > 0 {
+		r.offer = o
+	}
 }
 
 func (r *runner) window(t time.Time) string {
@@ -269,10 +358,44 @@ func (r *runner) check(x *Expect) {
 			}
 		}
 		if !found {
+			if why := r.unknownTemplate(m.Template); why != "" {
+				fail(m.Line, "%s", why)
+				return
+			}
 			fail(m.Line, "expected a message %s; got %s", m.describe(), describeLines(got))
 			return
 		}
 	}
+}
+
+// unknownTemplate explains an expected template that no catalog of the flows
+// has ("" when it exists): such an expectation can never hold.
+func (r *runner) unknownTemplate(name string) string {
+	if name == "" {
+		return ""
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, f := range r.p.Flows {
+		cat := r.p.Catalog(f)
+		if cat == nil {
+			continue
+		}
+		for _, n := range cat.Names() {
+			if n == name {
+				return ""
+			}
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Sprintf("expected template %s, but the flows have no template catalog (set `templates:` in the script, or put templates.json beside the flows)", name)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("expected template %s, which the catalog does not have%s (templates: %s)", name, dsl.DidYouMean(name, names), strings.Join(names, ", "))
 }
 
 func (m Matcher) matches(l Line) bool {
