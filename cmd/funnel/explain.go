@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/sim"
 )
 
 func newExplainCmd() *cobra.Command {
@@ -189,17 +190,26 @@ func loadFlowsOf(cmd *cobra.Command, path string, opts dsl.Options) (*dsl.Projec
 var blocking = map[string]bool{dsl.RuleSyntax: true, dsl.RuleSchema: true, dsl.RuleReference: true, dsl.RuleExpression: true}
 
 func newSchemaCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "schema",
-		Short: "Print the JSON Schema of flow files (for editors' YAML language servers)",
-		Long: `Prints a JSON Schema (draft-07) of flow files. Save it and point your editor at it
-with a modeline on the first line of each flow:
+	var tests bool
+	c := &cobra.Command{
+		Use:   "schema [--tests]",
+		Short: "Print the JSON Schema of flow files, or of conversation tests (for editors' YAML language servers)",
+		Long: `Prints a JSON Schema (draft-07) of flow files, or with --tests of conversation
+test scripts (*.test.yaml, docs/TESTING.md). Save it and point your editor at it
+with a modeline on the first line of each file:
 
-  # yaml-language-server: $schema=./flow.schema.json`,
+  # yaml-language-server: $schema=./flow.schema.json
+  # yaml-language-server: $schema=./test.schema.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := cmd.OutOrStdout().Write(dsl.JSONSchema())
+			schema := dsl.JSONSchema()
+			if tests {
+				schema = sim.JSONSchema()
+			}
+			_, err := cmd.OutOrStdout().Write(schema)
 			return err
 		},
 	}
+	c.Flags().BoolVar(&tests, "tests", false, "the schema of conversation test scripts (*.test.yaml) instead of flows")
+	return c
 }

@@ -42,7 +42,7 @@ func WriteTimeline(w io.Writer, format string, lines []Line) error {
 		if l.Direction == "in" {
 			status = ""
 		}
-		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s %q\t%s\t%s\n", l.At.Format("2006-01-02 15:04"), elapsed(l.At.Sub(start)),
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s %q\t%s\t%s\n", l.At.Format("2006-01-02 15:04 MST"), elapsed(l.At.Sub(start)),
 			arrow, step, what, oneLine(l.Text), l.Window, status)
 	}
 	return tw.Flush()

@@ -70,7 +70,12 @@ func Run(ctx context.Context, s *Script, p *dsl.Project) (*Result, error) {
 	if err := eng.Load(ctx, p, nil); err != nil {
 		return nil, err
 	}
-	r := &runner{s: s, p: p, eng: eng, st: st, clock: clock, ch: ch, res: &Result{}}
+	r := &runner{s: s, p: p, eng: eng, st: st, clock: clock, ch: ch, res: &Result{}, loc: time.UTC}
+	if s.Contact.Timezone != "" {
+		if r.loc, err = time.LoadLocation(s.Contact.Timezone); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.seedContact(ctx); err != nil {
 		return nil, err
 	}
@@ -94,10 +99,11 @@ type runner struct {
 	clock  *engine.VirtualClock
 	ch     *Channel
 	res    *Result
-	lastID int64  // last outbox row put on the timeline
-	since  []Line // out lines since the previous expect
-	n      int    // inbound message counter
-	offer  *offer // what the contact can tap
+	lastID int64          // last outbox row put on the timeline
+	since  []Line         // out lines since the previous expect
+	n      int            // inbound message counter
+	offer  *offer         // what the contact can tap
+	loc    *time.Location // the contact's zone: timeline times are shown in it
 }
 
 // offer is what the latest message that offered taps offered: reply buttons or
@@ -213,7 +219,7 @@ func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
 	now := r.clock.Now()
 	msg := Message{WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, ID: fmt.Sprintf("wamid.sim.in.%d", r.n),
 		PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text, Referral: in.Referral}
-	tl := Line{At: now, Direction: "in", Status: "received", Type: "text", Text: in.Text}
+	tl := Line{At: now.In(r.loc), Direction: "in", Status: "received", Type: "text", Text: in.Text}
 	switch {
 	case in.Button != "":
 		msg.Tap = &Tap{Kind: "quick_reply", ID: tap.id, Title: tap.title}
@@ -286,7 +292,7 @@ func (r *runner) outLine(it *store.OutboxItem) Line {
 	if f := r.p.Flow(it.FlowID); f != nil {
 		cat = r.p.Catalog(f)
 	}
-	line := Line{At: at, Direction: "out", Flow: it.FlowID, Step: it.Step, Type: m.Type,
+	line := Line{At: at.In(r.loc), Direction: "out", Flow: it.FlowID, Step: it.Step, Type: m.Type,
 		Text: engine.Preview(&m, cat), Window: r.window(at), Status: it.Status, Fallback: it.SentAs == "fallback"}
 	switch it.Status {
 	case store.OutDelivered, store.OutRead:

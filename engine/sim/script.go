@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,13 @@ type Matcher struct {
 	Status       string `yaml:"status"`
 }
 
+// MessageTypes are the types a matcher may expect: those the engine sends.
+var MessageTypes = []string{"text", "interactive", "image", "video", "document", "template"}
+
+// OutStatuses are what a sent message may have become on the timeline
+// (delivered and read show as sent).
+var OutStatuses = []string{"sent", "window_closed", "opted_out", "no_consent", "failed", "cancelled"}
+
 // ScriptError is a problem in a script, with its line.
 type ScriptError struct {
 	File string
@@ -119,6 +127,14 @@ func ParseScript(file string, data []byte) (*Script, error) {
 		case "contact":
 			if err := strictDecode(v, &s.Contact); err != nil {
 				return nil, errAt(v, "`contact`: %v", err)
+			}
+			if tz := s.Contact.Timezone; tz != "" {
+				if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+					return nil, errAt(v, "`contact`: unknown time zone %q: use an IANA name like Europe/Lisbon", tz)
+				}
+			}
+			if id := s.Contact.WaID; id != "" && strings.Trim(id, "0123456789") != "" {
+				return nil, errAt(v, "`contact`: wa_id %q must be digits only, as WhatsApp sends it: the number in international format without + or spaces", id)
 			}
 		case "start":
 			t, err := time.Parse(time.RFC3339, v.Value)
@@ -248,6 +264,12 @@ func parseEvent(file string, n *yaml.Node) (Event, error) {
 					var m Matcher
 					if err := strictDecode(mn, &m); err != nil {
 						return ev, errAt(mn, "matcher: %v (valid: text_contains, template, type, status)", err)
+					}
+					if m.Type != "" && !slices.Contains(MessageTypes, m.Type) {
+						return ev, errAt(mn, "matcher: unknown type %q%s (types: %s)", m.Type, dsl.DidYouMean(m.Type, MessageTypes), strings.Join(MessageTypes, ", "))
+					}
+					if m.Status != "" && !slices.Contains(OutStatuses, m.Status) {
+						return ev, errAt(mn, "matcher: unknown status %q%s (statuses: %s)", m.Status, dsl.DidYouMean(m.Status, OutStatuses), strings.Join(OutStatuses, ", "))
 					}
 					m.Line = mn.Line
 					x.Sent = append(x.Sent, m)
