@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/engine/server"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
@@ -62,11 +63,48 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// when shows a stored time with its zone: the database holds UTC.
 func when(t *time.Time) string {
-	if t == nil {
+	if t == nil || t.IsZero() {
 		return "-"
 	}
-	return t.Format("2006-01-02 15:04:05")
+	return t.UTC().Format("2006-01-02 15:04:05 MST")
+}
+
+// nowFunc is the inspection commands' clock (tests set it).
+var nowFunc = time.Now
+
+// windowText says what the window allows now, in words: "open, closes in 3h12m
+// (at …)", or closed since when.
+func windowText(w server.WindowView, now time.Time) string {
+	if w.ClosesAt == nil {
+		return "closed: the contact has never written (templates only)"
+	}
+	if w.Open {
+		return fmt.Sprintf("open, closes in %s (%s)", roughly(w.ClosesAt.Sub(now)), when(w.ClosesAt))
+	}
+	return fmt.Sprintf("closed %s ago, since %s (templates only)", roughly(now.Sub(*w.ClosesAt)), when(w.ClosesAt))
+}
+
+// zoneText names the contact's zone with the local time there now.
+func zoneText(tz string, now time.Time) string {
+	if tz == "" {
+		return "- (quiet hours use the configured default zone)"
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return tz
+	}
+	return fmt.Sprintf("%s (now %s there)", tz, now.In(loc).Format("Mon 15:04 MST"))
+}
+
+// roughly is a duration to the minute: 3h12m, 2d4h10m, <1m.
+func roughly(d time.Duration) string {
+	d = d.Truncate(time.Minute)
+	if d <= 0 {
+		return "<1m"
+	}
+	return dsl.FormatDuration(d)
 }
 
 func newContactsCmd() *cobra.Command {
@@ -78,7 +116,8 @@ func newContactsCmd() *cobra.Command {
 	}, func(cmd *cobra.Command, r store.Reader, format string, args []string) error {
 		out := cmd.OutOrStdout()
 		if len(args) == 1 {
-			v, err := server.ContactState(cmd.Context(), r, args[0], time.Now().UTC())
+			now := nowFunc().UTC()
+			v, err := server.ContactState(cmd.Context(), r, args[0], now)
 			if err != nil {
 				return fail(exitFailed, "%v", err)
 			}
@@ -90,9 +129,9 @@ func newContactsCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "contact %s (%s)\n", v.Key, v.Name)
 			fmt.Fprintf(out, "  phone:    %s\n  user_id:  %s\n  username: %s\n", orDash(v.WaID), orDash(v.UserID), orDash(v.Username))
-			fmt.Fprintf(out, "  window:   open=%v, closes %s\n", v.Window.Open, when(v.Window.ClosesAt))
+			fmt.Fprintf(out, "  window:   %s\n", windowText(v.Window, now))
 			fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
-			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, v.Timezone)
+			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, zoneText(v.Timezone, now))
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
 			for _, run := range v.Runs {
@@ -113,10 +152,7 @@ func newContactsCmd() *cobra.Command {
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONTACT\tPHONE\tUSER_ID\tUSERNAME\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
 		for _, c := range cs {
-			last := "-"
-			if !c.LastInboundAt.IsZero() {
-				last = c.LastInboundAt.Format("2006-01-02 15:04:05")
-			}
+			last := when(&c.LastInboundAt)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.WaID, orDash(c.Phone), orDash(c.UserID), orDash(c.Username), c.Name, last, c.Consent, c.Tags)
 		}
 		return tw.Flush()
@@ -169,7 +205,7 @@ func newRunsCmd() *cobra.Command {
 		fmt.Fprintln(tw, "RUN\tCONTACT\tFLOW\tVERSION\tSTEP\tSTATUS\tSTARTED\tREASON")
 		for _, run := range runs {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", run.ID, run.Contact, run.FlowID, run.VersionID, run.Step, run.Status,
-				run.StartedAt.Format("2006-01-02 15:04:05"), run.EndReason)
+				when(&run.StartedAt), run.EndReason)
 		}
 		return tw.Flush()
 	})

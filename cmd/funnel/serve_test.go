@@ -298,7 +298,7 @@ func TestInspectCommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"contacts", "--db", path}, []string{"16505551234", "Ana", "in"}},
-		{[]string{"contacts", "16505551234", "--db", path}, []string{"window:   open=true", "waiting_reply", "131026"}},
+		{[]string{"contacts", "16505551234", "--db", path}, []string{"window:   open, closes in ", "waiting_reply", "131026"}},
 		{[]string{"runs", "--db", path, "--status", "waiting_reply"}, []string{"menu", "choice"}},
 		{[]string{"outbox", "--db", path, "--status", "failed"}, []string{"menu/show-menu", "131026"}},
 		{[]string{"contacts", "16505551234", "--db", path, "--format", "json"}, []string{`"wa_id": "16505551234"`, `"state": "in"`}},

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/funnel-dev/funnel/store"
+)
+
+// The inspection commands show times with their zone, and the window in words.
+func TestInspectTimesAndWindow(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "f.db")
+	st, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 7, 2, 9, 0, 0, 0, time.UTC)
+	nowFunc = func() time.Time { return now }
+	defer func() { nowFunc = time.Now }()
+	wrote := now.Add(-(20*time.Hour + 48*time.Minute)) // the window closes in 3h12m
+	err = st.Write(ctx, func(tx store.Tx) error {
+		return tx.SaveContacts([]*store.Contact{
+			{WaID: "16505551234", Name: "Ana", Timezone: "Europe/Lisbon", LastInboundAt: wrote, CreatedAt: wrote, UpdatedAt: wrote},
+			{WaID: "16505550000", Name: "Bo", LastInboundAt: now.Add(-50 * time.Hour), CreatedAt: wrote, UpdatedAt: wrote},
+			{WaID: "16505559999", Name: "Cy", CreatedAt: wrote, UpdatedAt: wrote},
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"contacts", "16505551234"}, []string{
+			"window:   open, closes in 3h12m (2026-07-02 12:12:00 UTC)",
+			"timezone: Europe/Lisbon (now Thu 10:00 WEST there)"}},
+		{[]string{"contacts", "16505550000"}, []string{"window:   closed 26h ago, since 2026-07-01 07:00:00 UTC (templates only)"}},
+		{[]string{"contacts", "16505559999"}, []string{"window:   closed: the contact has never written (templates only)"}},
+		{[]string{"contacts"}, []string{"2026-07-01 12:12:00 UTC"}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(append(c.args, "--db", path), &out, &errOut); code != 0 {
+			t.Fatalf("funnel %v: exit %d %s", c.args, code, errOut.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("funnel %v: missing %q in:\n%s", c.args, w, out.String())
+			}
+		}
+	}
+}
+
+func TestRoughly(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		3*time.Hour + 12*time.Minute + 59*time.Second: "3h12m",
+		30 * time.Second: "<1m",
+		-time.Minute:     "<1m",
+		50 * time.Hour:   "2d2h",
+	} {
+		if got := roughly(d); got != want {
+			t.Errorf("roughly(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
