@@ -71,3 +71,19 @@ func TestExplainOfAFolderWithErrors(t *testing.T) {
 		t.Fatalf("a missing file: exit %d, want %d", code, exitNoInput)
 	}
 }
+
+func TestSchemaTests(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"schema", "--tests"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var s struct{ Title string }
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Title != "funnel conversation test" {
+		t.Fatalf("schema --tests: %v %q", err, s.Title)
+	}
+	out.Reset()
+	run([]string{"schema"}, &out, &errOut)
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Title != "funnel flow" {
+		t.Fatalf("schema: %v %q", err, s.Title)
+	}
+}

@@ -24,11 +24,19 @@ func TestInspectTimesAndWindow(t *testing.T) {
 	defer func() { nowFunc = time.Now }()
 	wrote := now.Add(-(20*time.Hour + 48*time.Minute)) // the window closes in 3h12m
 	err = st.Write(ctx, func(tx store.Tx) error {
-		return tx.SaveContacts([]*store.Contact{
+		if err := tx.SaveContacts([]*store.Contact{
 			{WaID: "16505551234", Name: "Ana", Timezone: "Europe/Lisbon", LastInboundAt: wrote, CreatedAt: wrote, UpdatedAt: wrote},
 			{WaID: "16505550000", Name: "Bo", LastInboundAt: now.Add(-50 * time.Hour), CreatedAt: wrote, UpdatedAt: wrote},
 			{WaID: "16505559999", Name: "Cy", CreatedAt: wrote, UpdatedAt: wrote},
-		})
+		}); err != nil {
+			return err
+		}
+		v := &store.FlowVersion{FlowID: "menu", Hash: "h", Source: []byte("flow: menu"), CreatedAt: wrote}
+		if err := tx.InsertFlowVersion(v); err != nil {
+			return err
+		}
+		r := &store.Run{ID: tx.NewID("runs"), Contact: "16505551234", FlowID: "menu", VersionID: v.ID, Step: "choice", Status: store.RunWaitingReply, StartedAt: wrote, UpdatedAt: wrote}
+		return tx.SaveRuns([]*store.Run{r})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +52,7 @@ func TestInspectTimesAndWindow(t *testing.T) {
 		{[]string{"contacts", "16505550000"}, []string{"window:   closed 26h ago, since 2026-07-01 07:00:00 UTC (templates only)"}},
 		{[]string{"contacts", "16505559999"}, []string{"window:   closed: the contact has never written (templates only)"}},
 		{[]string{"contacts"}, []string{"2026-07-01 12:12:00 UTC"}},
+		{[]string{"runs"}, []string{"2026-07-01 12:12:00 UTC"}},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(append(c.args, "--db", path), &out, &errOut); code != 0 {

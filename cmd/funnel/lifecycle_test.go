@@ -81,3 +81,20 @@ func waitExit(cmd *exec.Cmd, d time.Duration) error {
 		return errors.New("did not stop in time")
 	}
 }
+
+// The files a database leaves beside it are never committed by accident.
+func TestGitignoreCoversDatabaseFiles(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"funnel.db", "funnel.db-wal", "funnel.db-shm", "funnel.db.lock", "data/dev.db.lock"} {
+		cmd := exec.Command("git", "-C", root, "check-ignore", "-q", "--no-index", name)
+		if err := cmd.Run(); err != nil {
+			t.Errorf("%s is not ignored by .gitignore (%v)", name, err)
+		}
+	}
+}

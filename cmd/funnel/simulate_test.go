@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// funnel test and funnel simulate refuse a tap that was not offered, naming the
+// script line and the titles offered.
+func TestTestAndSimulateRefuseTapsNotOffered(t *testing.T) {
+	dir := copyFlows(t)
+	script := filepath.Join(dir, "flows", "bad.test.yaml")
+	os.WriteFile(script, []byte(`flows: [menu.yaml]
+events:
+  - inbound: menu
+  - inbound: {button: "Opening hours"}
+`), 0o644)
+	want := "bad.test.yaml:4: button: \"Opening hours\": `button:` taps a template's quick reply, but this is a list row of an interactive message (menu/show-menu): write interactive: \"Opening hours\""
+	var out, errOut bytes.Buffer
+	if code := run([]string{"test", script}, &out, &errOut); code != exitFailed || !strings.Contains(out.String(), want) {
+		t.Fatalf("funnel test: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"simulate", "--script", script}, &out, &errOut); code != exitFailed || !strings.Contains(errOut.String(), want) {
+		t.Fatalf("funnel simulate: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
