@@ -10,12 +10,13 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // the embedded default database
 	"github.com/pressly/goose/v3"
@@ -38,7 +39,7 @@ type SQLite struct {
 	path   string
 	w      *sqlx.DB // exactly one connection: SQLite has one writer at a time
 	r      *sqlx.DB // read-only pool
-	lock   *os.File
+	lock   *flock.Flock
 	nextID map[string]*atomic.Int64
 
 	// Statements prepared on the writer connection, reused by every transaction
@@ -94,6 +95,9 @@ var ErrLocked = errors.New("database is in use by another funnel process")
 
 // Open opens (creating if needed) the database at path and runs the migrations.
 func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
 	if opts.Synchronous == "" {
 		opts.Synchronous = "FULL"
 	}
@@ -153,14 +157,14 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 // afterFlock, when set by a test, runs between taking a lock and checking it.
 var afterFlock func(name string)
 
-func lockFile(name string) (*os.File, error) {
+func lockFile(name string) (*flock.Flock, error) {
 	for attempt := 0; ; attempt++ {
-		f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, FileMode)
+		f := flock.New(name, flock.SetPermissions(FileMode))
+		ok, err := f.TryLock()
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", name, err)
+			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			f.Close()
+		if !ok {
 			return nil, fmt.Errorf("%s: %w", strings.TrimSuffix(name, ".lock"), ErrLocked)
 		}
 		if afterFlock != nil {
@@ -211,7 +215,8 @@ func (s *SQLite) Close() error {
 	if s.lock != nil {
 		// Removed while still locked: a stale lock file never outlives a clean
 		// stop (one left by a crash is harmless, the lock died with its process).
-		if err := os.Remove(s.lock.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Windows refuses to remove an open file: there it stays, harmless too.
+		if err := os.Remove(s.lock.Path()); err != nil && !errors.Is(err, os.ErrNotExist) && runtime.GOOS != "windows" {
 			errs = append(errs, err)
 		}
 		errs = append(errs, s.lock.Close())
@@ -289,6 +294,9 @@ func placeholders(rows, cols int) string {
 // OpenReadOnly opens a database for reading only, without the writer's lock, so
 // support tools can inspect it while the daemon runs.
 func OpenReadOnly(ctx context.Context, path string) (Reader, io.Closer, error) {
+	if err := Available(); err != nil {
+		return nil, nil, err
+	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, err
 	}
@@ -302,4 +310,15 @@ func OpenReadOnly(ctx context.Context, path string) (Reader, io.Closer, error) {
 	}
 	s := &SQLite{path: path, r: r}
 	return s, r, nil
+}
+
+// ErrNoSQLite is Open's error in a build without cgo.
+var ErrNoSQLite = errors.New("built without cgo (CGO_ENABLED=0), this funnel has no SQLite")
+
+// Available reports whether this build can open databases (ErrNoSQLite if not).
+func Available() error {
+	if !sqliteBuilt {
+		return ErrNoSQLite
+	}
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/funnel-dev/funnel/store"
+
 	_ "time/tzdata" // quiet hours and schedules name IANA zones; don't depend on the host's tzdata
 )
 
@@ -47,6 +49,18 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// The commands that keep state need SQLite, which a CGO_ENABLED=0 build
+	// lacks; the validator's commands work in every build.
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if needsSQLite[c.Name()] && c.Parent() == c.Root() {
+			if err := store.Available(); err != nil {
+				return fail(exitFailed, "`funnel %s` needs the cgo SQLite build: %v. Install it with a C compiler "+
+					"(gcc or clang): CGO_ENABLED=1 go install github.com/funnel-dev/funnel/cmd/funnel@latest. "+
+					"validate, explain, graph and schema work in this build", c.Name(), err)
+			}
+		}
+		return nil
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nrun `%s --help` for usage", err, c.CommandPath())}
 	})
@@ -56,6 +70,9 @@ func newRoot() *cobra.Command {
 	}
 	return root
 }
+
+// needsSQLite are the commands that open a database.
+var needsSQLite = map[string]bool{"serve": true, "simulate": true, "test": true, "contacts": true, "runs": true, "outbox": true}
 
 // extraCommands lets other files of the package register commands (the runtime
 // commands live beside the engine they drive).
