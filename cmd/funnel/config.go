@@ -36,6 +36,8 @@ type serveConfig struct {
 	Templates      string
 	GraphURL       string
 	PhoneNumberID  string
+	PhoneNumberIDs []string // numbers whose webhooks are served; none: PhoneNumberID's
+	MemoryLimit    int64    // Go's soft memory limit (GOMEMLIMIT); 0: none
 	Timezone       *time.Location
 	Rate           float64
 	PairBurst      int
@@ -86,13 +88,15 @@ func settings(c *serveConfig) []setting {
 		{"flows", "flows", anywhere, list(&c.Flows), "flow files or folders (the command's arguments take precedence)"},
 		{"templates", "", anywhere, text(&c.Templates), "template catalog (default: templates.* beside the flows)"},
 		{"graph_url", whatsapp.DefaultBaseURL, fromFlag | fromEnv, graphURL(&c.GraphURL), "Graph API base URL with its version; it receives the access token, so never from a file, and https unless on loopback"},
-		{"phone_number_id", "", anywhere, text(&c.PhoneNumberID), "phone number id for business-initiated sends"},
+		{"phone_number_id", "", anywhere, phoneNumberID(&c.PhoneNumberID), "phone number id for business-initiated sends"},
+		{"phone_number_ids", "", anywhere, phoneNumberIDs(&c.PhoneNumberIDs), "phone number ids whose webhooks are served; others are acknowledged, logged and dropped (default: phone_number_id; neither set: all)"},
 		{"timezone", "UTC", anywhere, location(&c.Timezone), "IANA time zone of contacts without one (quiet hours, wait at)"},
 		{"rate", "80", anywhere, number(&c.Rate, 0.1, 1000), "messages per second per phone number (up to 1000)"},
 		{"pair_burst", "5", anywhere, integer(&c.PairBurst, 1, 1000), "messages to one contact in a burst"},
 		{"pair_interval", "6s", anywhere, duration(&c.PairInterval, time.Millisecond, time.Hour), "then one message to that contact per interval"},
 		{"opt_out_keywords", strings.Join(engine.DefaultOptOutKeywords, ","), anywhere, list(&c.OptOutKeywords), "whole messages that opt a contact out (comma-separated in a flag or variable)"},
 		{"max_body", "1MiB", anywhere, size(&c.MaxBody, 1<<10, 64<<20), "largest webhook or API request body (bytes, or with KiB/MiB)"},
+		{"memory_limit", "512MiB", anywhere, size(&c.MemoryLimit, 0, 1<<40), "Go's soft memory limit (GOMEMLIMIT wins when set; 0: none); also bounds the webhook bodies read at once"},
 		{"log_level", "info", anywhere, level(&c.LogLevel), "debug, info, warn or error"},
 		{"synchronous", "FULL", anywhere, oneOf(&c.Synchronous, "FULL", "NORMAL"), "SQLite synchronous: FULL (an acknowledged webhook survives power loss) or NORMAL"},
 		{"margin", "30m", anywhere, duration(&c.Margin, 0, dsl.Window-time.Minute), "safety margin below 24h that makes a free-form send a warning (0: none)"},
@@ -259,6 +263,32 @@ func loopbackAddress(p *string) value {
 			return err
 		}
 		*p = v[0]
+		return nil
+	}}
+}
+
+// phoneNumberID is a Graph id: it goes into the path of every send.
+func phoneNumberID(p *string) value {
+	return value{kind: "id", set: func(v []string) error {
+		if v[0] != "" && !whatsapp.ValidObjectID(v[0]) {
+			return fmt.Errorf("%q is not a phone number id (digits only)", v[0])
+		}
+		*p = v[0]
+		return nil
+	}}
+}
+
+func phoneNumberIDs(p *[]string) value {
+	l := list(p)
+	return value{kind: "ids", list: true, set: func(v []string) error {
+		if err := l.set(v); err != nil {
+			return err
+		}
+		for _, id := range *p {
+			if !whatsapp.ValidObjectID(id) {
+				return fmt.Errorf("%q is not a phone number id (digits only)", id)
+			}
+		}
 		return nil
 	}}
 }

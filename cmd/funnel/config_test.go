@@ -40,7 +40,7 @@ func loadWith(t *testing.T, file string, env map[string]string, args ...string) 
 var samples = map[string]string{
 	"string": "x1", "list": "a,b", "url": "http://127.0.0.1:1/v9", "zone": "Europe/Madrid",
 	"number": "12.5", "integer": "7", "duration": "90s", "size": "2MiB", "address": "127.0.0.1:9",
-	"FULL|NORMAL": "NORMAL", "debug|info|warn|error": "debug", "token": "0123456789abcdef0123456789abcdef",
+	"FULL|NORMAL": "NORMAL", "debug|info|warn|error": "debug", "token": "0123456789abcdef0123456789abcdef", "id": "106540352242922", "ids": "106540352242922,106540352242923",
 }
 
 // TestEverySettingFromEverySource sets each setting, in turn, from each source
@@ -140,6 +140,9 @@ func TestSettingsErrors(t *testing.T) {
 		{"graph url over http", "", map[string]string{"FUNNEL_GRAPH_URL": "http://graph.example.com/v23.0"}, nil, "FUNNEL_GRAPH_URL: \"http://graph.example.com/v23.0\": plain http would send the access token in clear"},
 		{"graph url over http by flag", "", nil, []string{"--graph-url", "http://10.0.0.7:8080/v23.0"}, "--graph-url: \"http://10.0.0.7:8080/v23.0\": plain http"},
 		{"graph url with credentials", "", map[string]string{"FUNNEL_GRAPH_URL": "https://u:p@graph.example.com"}, nil, "credentials do not belong"},
+		{"phone number id", "phone_number_id: ../me\n", nil, nil, `phone_number_id: "../me" is not a phone number id`},
+		{"phone number ids", "", map[string]string{"FUNNEL_PHONE_NUMBER_IDS": "106540352242922,x"}, nil, `FUNNEL_PHONE_NUMBER_IDS: "x" is not a phone number id`},
+		{"memory limit", "memory_limit: lots\n", nil, nil, `memory_limit: "lots" is not a size`},
 		{"short api token", "", map[string]string{"FUNNEL_API_TOKEN": "api-secret-token"}, nil, "FUNNEL_API_TOKEN: the API token has 16 characters: use at least 32"},
 		{"metrics listen", "metrics_listen: 9090\n", nil, nil, `metrics_listen: "9090" is not an address`},
 		{"list shape", "flows: {a: b}\n", nil, nil, "flows: want a list"},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -65,5 +66,35 @@ func TestServeMetricsOnSeparateListener(t *testing.T) {
 	}
 	if code, _ := get("http://" + maddr + "/v1/contacts/16505551234"); code != 404 {
 		t.Fatalf("the metrics listener serves the API: %d", code)
+	}
+}
+
+func TestServedNumbersDefaultToThePhoneNumberID(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"FUNNEL_PHONE_NUMBER_ID": "106540352242922"}, []string{"106540352242922"}},
+		{map[string]string{"FUNNEL_PHONE_NUMBER_ID": "106540352242922", "FUNNEL_PHONE_NUMBER_IDS": "1,2"}, []string{"1", "2"}},
+		{nil, nil},
+	} {
+		c, err := loadWith(t, "", tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := servedNumbers(c); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v: served %v, want %v", tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestBodySlots(t *testing.T) {
+	for _, tc := range []struct {
+		limit, body int64
+		want        int
+	}{{512 << 20, 1 << 20, 64}, {0, 1 << 20, 64}, {16 << 20, 1 << 20, 8}, {8 << 30, 1 << 20, 256}, {256 << 20, 256 << 10, 128}} {
+		if got := bodySlots(tc.limit, tc.body); got != tc.want {
+			t.Errorf("bodySlots(%d, %d) = %d, want %d", tc.limit, tc.body, got, tc.want)
+		}
 	}
 }

@@ -128,6 +128,12 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		// to a third (docs/BENCHMARKS.md) for a few MB of memory.
 		debug.SetGCPercent(400)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" && d.cfg.MemoryLimit > 0 {
+		// With GOGC at 400 the heap may grow to five times what is live
+		// before a collection; the soft limit makes the collector run
+		// earlier when memory is short instead of letting garbage pile up.
+		debug.SetMemoryLimit(d.cfg.MemoryLimit)
+	}
 	p, diags, err := d.loadFlows()
 	if err != nil {
 		return inputError(err)
@@ -180,8 +186,13 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	if err := d.eng.Load(ctx, p, diags); err != nil {
 		return fail(exitFailed, "loading flows: %v", err)
 	}
+	numbers := servedNumbers(d.cfg)
+	if len(numbers) == 0 && !d.dev {
+		d.log.Warn("no phone_number_ids nor phone_number_id: webhooks for every phone number of the app are served")
+	}
 	srv := server.New(server.Config{AppSecret: d.cfg.AppSecret, VerifyToken: d.cfg.VerifyToken, APIToken: d.cfg.APIToken, MaxBody: d.cfg.MaxBody,
-		SeparateMetrics: mln != nil}, d.eng, reg, d.log)
+		SeparateMetrics: mln != nil, PhoneNumberIDs: numbers, MaxConcurrentBodies: bodySlots(d.cfg.MemoryLimit, d.cfg.MaxBody)},
+		d.eng, reg, d.log)
 	if sandbox != nil {
 		sandbox.Attach(srv)
 	}
@@ -369,4 +380,26 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// bodySlots is how many webhook bodies may be read at once: an eighth of the
+// memory limit in bodies of the largest size (reading one can take twice its
+// size, decoding more), between 8 and 256; 64 without a limit.
+func bodySlots(memoryLimit, maxBody int64) int {
+	if memoryLimit <= 0 || maxBody <= 0 {
+		return 64
+	}
+	return int(min(max(memoryLimit/(8*maxBody), 8), 256))
+}
+
+// servedNumbers are the phone number ids whose webhooks are served:
+// phone_number_ids, else phone_number_id, else (none) every number.
+func servedNumbers(c *serveConfig) []string {
+	if len(c.PhoneNumberIDs) > 0 {
+		return c.PhoneNumberIDs
+	}
+	if c.PhoneNumberID != "" {
+		return []string{c.PhoneNumberID}
+	}
+	return nil
 }

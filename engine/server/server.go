@@ -23,6 +23,15 @@ type Config struct {
 	APIToken    string
 	// MaxBody bounds a webhook or API request body (default 1 MiB): larger gets 413.
 	MaxBody int64
+	// MaxConcurrentBodies bounds the webhook bodies read at once (default
+	// 64). Bodies are read before their signature can be checked, so anyone
+	// can make the server hold them: past the bound a webhook is answered 503
+	// at once (Meta delivers it again) instead of taking memory.
+	MaxConcurrentBodies int
+	// PhoneNumberIDs are the business phone numbers this daemon serves.
+	// Messages and statuses addressed to another number (same app, other
+	// WABA, or forged) are acknowledged, logged and dropped. Empty: all.
+	PhoneNumberIDs []string
 	// SeparateMetrics leaves GET /metrics off Handler: the daemon serves
 	// MetricsHandler on a listener of its own (metrics_listen), so the
 	// public listener does not show queue depths and error counts.
@@ -41,10 +50,13 @@ type Server struct {
 	m   metrics
 
 	apiDigest [32]byte // SHA-256 of cfg.APIToken
+	bodies    chan struct{} // one token per webhook body being read
+	numbers   map[string]bool
 }
 
 type metrics struct {
 	webhooks   *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
 	latency    prometheus.Histogram
 	apiEvents  *prometheus.CounterVec
 	ingestRows prometheus.Counter
@@ -56,10 +68,22 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
-	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux(), apiDigest: tokenDigest(cfg.APIToken)}
+	if cfg.MaxConcurrentBodies <= 0 {
+		cfg.MaxConcurrentBodies = 64
+	}
+	s := &Server{cfg: cfg, eng: eng, st: eng.Store(), log: log, reg: reg, mux: http.NewServeMux(), apiDigest: tokenDigest(cfg.APIToken),
+		bodies: make(chan struct{}, cfg.MaxConcurrentBodies)}
+	if len(cfg.PhoneNumberIDs) > 0 {
+		s.numbers = map[string]bool{}
+		for _, id := range cfg.PhoneNumberIDs {
+			s.numbers[id] = true
+		}
+	}
 	s.m = metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhooks_total",
-			Help: "Webhook POSTs, by result (stored, ignored, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
+			Help: "Webhook POSTs, by result (stored, ignored, busy, bad_signature, too_large, bad_request, store_error)."}, []string{"result"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_webhook_items_dropped_total",
+			Help: "Messages and statuses of signed webhooks acknowledged but not stored, by reason (other_phone_number, invalid)."}, []string{"reason"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "funnel_webhook_seconds",
 			Help:    "Time to acknowledge a webhook POST, durable store included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
@@ -68,7 +92,7 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 		ingestRows: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_inbox_stored_total",
 			Help: "Inbound events newly stored (duplicates excluded)."}),
 	}
-	reg.MustRegister(s.m.webhooks, s.m.latency, s.m.apiEvents, s.m.ingestRows,
+	reg.MustRegister(s.m.webhooks, s.m.dropped, s.m.latency, s.m.apiEvents, s.m.ingestRows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newQueueCollector(s.st, eng))
 	s.in = newIngester(func(ctx context.Context, items []store.InboxItem) (int, error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -30,6 +31,23 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { s.m.latency.Observe(time.Since(start).Seconds()) }()
+	if r.ContentLength > s.cfg.MaxBody {
+		s.m.webhooks.WithLabelValues("too_large").Inc()
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	// The body is read before its signature can be checked: bound how many
+	// are held at once, and answer the excess at once (Meta retries a 503).
+	select {
+	case s.bodies <- struct{}{}:
+		defer func() { <-s.bodies }()
+	default:
+		s.m.webhooks.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		http.Error(w, "busy, try again", http.StatusServiceUnavailable)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -60,9 +78,15 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid webhook: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if n, ids := s.dropOtherNumbers(env); n > 0 {
+		s.m.dropped.WithLabelValues("other_phone_number").Add(float64(n))
+		s.log.Warn("webhook items for a phone number id this daemon does not serve: acknowledged and dropped (phone_number_ids)",
+			"items", n, "phone_number_ids", ids)
+	}
 	items, perr := engine.FromWebhook(env, s.eng.Now())
 	if perr != nil {
 		// Good items are stored; the bad ones are logged with why.
+		s.m.dropped.WithLabelValues("invalid").Add(float64(countErrors(perr)))
 		s.log.Warn("webhook items skipped", "err", perr)
 	}
 	if len(items) > 0 {
@@ -81,4 +105,41 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.m.webhooks.WithLabelValues("stored").Inc()
 	w.WriteHeader(http.StatusOK)
+}
+
+// dropOtherNumbers removes from env the changes addressed to a business phone
+// number this daemon does not serve, and returns how many messages, statuses
+// and identity updates they held and the ids (at most 5, cut short).
+func (s *Server) dropOtherNumbers(env *whatsapp.Envelope) (int, []string) {
+	if s.numbers == nil {
+		return 0, nil
+	}
+	n := 0
+	var ids []string
+	for i := range env.Entry {
+		changes := env.Entry[i].Changes[:0]
+		for _, ch := range env.Entry[i].Changes {
+			v := ch.Value
+			if id := v.Metadata.PhoneNumberID; !s.numbers[id] {
+				if k := len(v.Messages) + len(v.Statuses) + len(v.UserIDUpdates); k > 0 {
+					n += k
+					if len(ids) < 5 {
+						ids = append(ids, fmt.Sprintf("%.40q", id))
+					}
+					continue
+				}
+			}
+			changes = append(changes, ch)
+		}
+		env.Entry[i].Changes = changes
+	}
+	return n, ids
+}
+
+// countErrors counts the items an errors.Join of EventErrors reports.
+func countErrors(err error) int {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return len(j.Unwrap())
+	}
+	return 1
 }
