@@ -49,7 +49,7 @@ type Server struct {
 	mux *http.ServeMux
 	m   metrics
 
-	apiDigest [32]byte // SHA-256 of cfg.APIToken
+	apiDigest [32]byte      // SHA-256 of cfg.APIToken
 	bodies    chan struct{} // one token per webhook body being read
 	numbers   map[string]bool
 }
