@@ -262,8 +262,9 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 			if err := m.Validate(); err != nil {
 				// What Meta would refuse (a new line in a template parameter,
 				// a file: link) fails here with the reason, whatever the channel.
-				it.Status, it.LastError = store.OutFailed, err.Error()
-				e.m.Refusals.WithLabelValues("invalid").Inc()
+				changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, Status: store.OutFailed, At: now,
+					SetError: true, LastError: err.Error()})
+				refused = append(refused, "invalid")
 				continue
 			}
 			sentAs := d.sentAs
