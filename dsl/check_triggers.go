@@ -35,7 +35,7 @@ func (c *checker) checkAdConflicts() {
 				continue
 			}
 			for _, w := range claims[ad] {
-				if w.f == f || !shadows(w.f.Trigger, f.Trigger) {
+				if w.f.ID == f.ID || !shadows(w.f.Trigger, f.Trigger) { // the same flow, or a duplicate id (reported as such)
 					continue
 				}
 				reported[ad] = true
