@@ -207,8 +207,6 @@ func (p *parser) parseBranch(n *yaml.Node) []*BranchCase {
 	return cases
 }
 
-var contactSettable = []string{"name", "timezone"}
-
 func (p *parser) parseSet(n *yaml.Node) []*Assignment {
 	ps, ok := p.mapping(n, "`set`")
 	if !ok {

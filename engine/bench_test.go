@@ -195,15 +195,6 @@ func benchEnqueue(tb testing.TB, st store.Store, items []store.InboxItem) {
 	}
 }
 
-func benchCount(tb testing.TB, db *sql.DB, query string, args ...any) int64 {
-	tb.Helper()
-	var n int64
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-	return n
-}
-
 func benchSyncModes() []string {
 	if s := os.Getenv("FUNNEL_BENCH_SYNC"); s != "" {
 		return []string{s}

@@ -410,13 +410,13 @@ func crashVerify(t *testing.T, dir string, seed uint64) {
 
 	// Runs.
 	type runRec struct {
-		id              int64
-		contact, flow   string
-		status, reason  string
-		stepSeq         int64
-		entry, reply    string
-		started, ended  int64
-		endedNull, live bool
+		id             int64
+		contact, flow  string
+		status, reason string
+		stepSeq        int64
+		entry, reply   string
+		started, ended int64
+		live           bool
 	}
 	var runs []*runRec
 	rows, err = db.Query("SELECT id, contact, flow_id, status, end_reason, step_seq, entry, reply, started_at, ended_at FROM runs ORDER BY id")

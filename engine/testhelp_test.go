@@ -456,17 +456,6 @@ func (r *rig) queryString(q string, args ...any) string {
 
 // ---- payloads ----
 
-// payloadOf decodes the Graph API message an outbox row sends (the fallback when
-// it went out as one).
-func payloadOf(t testing.TB, it *store.OutboxItem) map[string]any {
-	t.Helper()
-	raw := it.Payload
-	if it.SentAs == "fallback" && it.Fallback != nil {
-		raw = it.Fallback
-	}
-	return decodeJSON(t, raw)
-}
-
 func decodeJSON(t testing.TB, raw []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -598,7 +587,3 @@ func apiErr(code, httpStatus int) error {
 var errConnReset = errors.New("read tcp: connection reset by peer") // outcome unknown
 
 // ---- flows ----
-
-// flowYAML joins lines into a flow source (tabs are not allowed in YAML, so the
-// tests write flows with spaces).
-func flowYAML(lines ...string) string { return strings.Join(lines, "\n") + "\n" }

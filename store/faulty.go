@@ -173,7 +173,7 @@ func (f *Faulty) Faults() FaultStats {
 
 // decideWrite says whether this write fails, with what and where; midway is the
 // 1-based write statement to fail when the point is FailMidway.
-func (f *Faulty) decideWrite(kind string) (err error, at FaultPoint, midway int) {
+func (f *Faulty) decideWrite(kind string) (at FaultPoint, midway int, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stats.Writes++
@@ -196,10 +196,10 @@ func (f *Faulty) decideWrite(kind string) (err error, at FaultPoint, midway int)
 		err = f.err
 	}
 	if err == nil {
-		return nil, 0, 0
+		return 0, 0, nil
 	}
 	f.stats.WritesFailed++
-	return err, at, 1 + f.rng.IntN(3)
+	return at, 1 + f.rng.IntN(3), err
 }
 
 func (f *Faulty) read() error {
@@ -222,7 +222,7 @@ func (f *Faulty) read() error {
 
 // Write runs fn in a write transaction of the inner store, unless a fault is due.
 func (f *Faulty) Write(ctx context.Context, fn func(Tx) error) error {
-	err, at, midway := f.decideWrite("write")
+	at, midway, err := f.decideWrite("write")
 	if err == nil {
 		return f.Store.Write(ctx, fn)
 	}
@@ -231,7 +231,7 @@ func (f *Faulty) Write(ctx context.Context, fn func(Tx) error) error {
 
 // Enqueue stores inbound items, unless a fault is due.
 func (f *Faulty) Enqueue(ctx context.Context, items []InboxItem) (int, error) {
-	err, at, midway := f.decideWrite("enqueue")
+	at, midway, err := f.decideWrite("enqueue")
 	if err == nil {
 		return f.Store.Enqueue(ctx, items)
 	}

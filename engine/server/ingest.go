@@ -125,8 +125,8 @@ func (in *ingester) isClosed() bool {
 
 // failing returns the error of the last commit when it failed (nil once one
 // succeeded since).
-func (in *ingester) failing() (error, time.Time) {
+func (in *ingester) failing() (time.Time, error) {
 	in.lastMu.Lock()
 	defer in.lastMu.Unlock()
-	return in.lastErr, in.lastErrAt
+	return in.lastErrAt, in.lastErr
 }

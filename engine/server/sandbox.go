@@ -76,7 +76,6 @@ type SandboxMessage struct {
 type SandboxChoice = sim.Tap
 
 func (sb *Sandbox) config(w http.ResponseWriter, r *http.Request) {
-	type ad struct{ Flow, SourceID string }
 	var ads []map[string]string
 	var keywords []string
 	if p := sb.eng.Flows(); p != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,7 +65,7 @@ func TestSandboxInChromium(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(browserDir(t)),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
 	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
@@ -111,4 +112,26 @@ func TestSandboxInChromium(t *testing.T) {
 	if !strings.Contains(template, "Hi Ana!") {
 		t.Fatalf("day-3 template: %q", template)
 	}
+}
+
+// browserDir is Chromium's profile folder. Not t.TempDir: Chromium's helper
+// processes may still write into it for a moment after the browser was
+// stopped, and t.TempDir's cleanup then fails the test ("directory not
+// empty"). This one is removed after the test, retried while files appear.
+func browserDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "funnel-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("leaving %s: %v", dir, err)
+	})
+	return dir
 }

@@ -64,7 +64,7 @@ func (s *Server) Status(ctx context.Context) Status {
 		st.Sender = SenderStatus{State: "stopped", Reason: reason}
 		st.Alerts = append(st.Alerts, "sender stopped: "+reason)
 	}
-	if err, at := s.in.failing(); err != nil {
+	if at, err := s.in.failing(); err != nil {
 		st.StoreError = err.Error()
 		st.Alerts = append(st.Alerts, fmt.Sprintf("webhooks not stored: %v (since %s)", err, at.UTC().Format(time.RFC3339)))
 	}
