@@ -32,7 +32,7 @@ type Hop struct {
 	Note string
 }
 
-// Analysis is the window analysis of DESIGN.md over a whole project: for every step,
+// Analysis is the window analysis of docs/LANGUAGE.md over a whole project: for every step,
 // the greatest time that may have passed since the contact's last inbound message
 // when it runs, over all paths and across start_flow edges, with a witness path.
 //

@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 )
 
-// WhatsApp message limits (shared/WHATSAPP.md and Meta's message reference).
+// WhatsApp message limits (docs/WHATSAPP.md and Meta's message reference).
 const (
 	MaxTextBody        = 4096
 	MaxInteractiveBody = 1024

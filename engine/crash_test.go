@@ -24,7 +24,7 @@ package engine_test
 //     | [timeout] send, wait 1s, send, end. A run that got a reply has step_seq 4
 //     and outbox rows 1 and 3; one that timed out has step_seq 6 and rows 1, 3, 5.
 //   - Kill points are uniform in [300ms, 2.5s] of each child's life, ≥ 5 kills
-//     (FUNNEL_CRASH_KILLS, default 8), from a logged seed (FUNNEL_CRASH_SEED to
+//     (FUNNEL_CRASH_KILLS, default 8), from a logged seed (FUNNEL_SEED or FUNNEL_CRASH_SEED to
 //     replay). The last child stops producing, runs until nothing is left
 //     (inbox, live runs, timers, outbox) and exits.
 //
@@ -182,15 +182,18 @@ func TestCrashConsistency(t *testing.T) {
 		t.Skip("-short: kills and restarts a child process for ~20s")
 	}
 	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FUNNEL_CRASH_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
+	for _, env := range []string{"FUNNEL_CRASH_SEED", "FUNNEL_SEED"} {
+		if v, err := strconv.ParseUint(os.Getenv(env), 10, 64); err == nil {
+			seed = v
+			break
+		}
 	}
 	kills := 8
 	if s := os.Getenv("FUNNEL_CRASH_KILLS"); s != "" {
 		kills, _ = strconv.Atoi(s)
 	}
 	kills = max(kills, 5)
-	t.Logf("seed %d (FUNNEL_CRASH_SEED=%d to replay), %d kills", seed, seed, kills)
+	t.Logf("seed %d (FUNNEL_SEED=%d to replay), %d kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
 	start := time.Now()

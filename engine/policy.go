@@ -27,7 +27,7 @@ func WindowOpen(c *store.Contact, now time.Time) bool {
 	return c != nil && !c.LastInboundAt.IsZero() && now.Sub(c.LastInboundAt) < dsl.Window-WindowGuard
 }
 
-// decide applies the policy of DESIGN.md at the moment of sending: a free-form
+// decide applies the policy of docs/LANGUAGE.md ("At run time") at the moment of sending: a free-form
 // message needs an open window, else its fallback template goes out, else it
 // fails as window_closed without calling the API; no template goes to an
 // opted-out contact; MARKETING needs consent unless the flow assumes it.

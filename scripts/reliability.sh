@@ -10,7 +10,10 @@
 #
 #   scripts/reliability.sh         full: a 5-minute soak, 12,000-message crash
 #                                  test with 10 kills, 60,000-webhook benchmarks
-#   scripts/reliability.sh --ci    bounded (about 5 minutes); what .ci/run calls
+#   scripts/reliability.sh --ci    bounded (about 5 minutes); what .ci/run calls.
+#                                  The crash test then runs a daemon built
+#                                  with -race: a data race in the daemon (its
+#                                  log says DATA RACE) fails it.
 #
 # It fails (exit 1) when a check fails: a lost message, a duplicate send, a
 # stuck run, a 131047, memory or goroutines that do not stay flat, ... The
@@ -20,7 +23,8 @@
 # Environment: FUNNEL_RELIABILITY_OUT=DIR keeps the logs and report there
 # (default: a temporary directory, removed unless a check failed); the
 # FUNNEL_CRASH_*, FUNNEL_SOAK_*, FUNNEL_BENCH_* settings of the tests
-# (engine/reliability) pass through, e.g. FUNNEL_CRASH_SEED to replay a run.
+# (engine/reliability) pass through, e.g. FUNNEL_SEED (or FUNNEL_CRASH_SEED,
+# FUNNEL_SOAK_SEED) to replay a run with the seed its log printed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +33,7 @@ case "${1:-}" in
 --ci) mode=ci ;;
 "") ;;
 -h | --help)
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
   ;;
 *)
@@ -57,14 +61,23 @@ if ! go build -o "$out/funnel" ./cmd/funnel || ! go test -c -o "$out/reliability
   echo "build failed" >&2
   exit 1
 fi
+race_bin="$out/funnel"
+if [ "$mode" = ci ]; then
+  echo "--- building cmd/funnel with -race (for the crash test)"
+  if ! go build -race -o "$out/funnel-race" ./cmd/funnel; then
+    echo "build failed" >&2
+    exit 1
+  fi
+  race_bin="$out/funnel-race"
+fi
 export FUNNEL_BIN="$out/funnel" FUNNEL_RELIABILITY="$mode" FUNNEL_REPORT="$report"
 
 declare -A result
 failed=0
-run() { # name, -test.run pattern[, -test.skip pattern]
-  local name=$1 pattern=$2 skip=${3:-^$} start=$SECONDS
+run() { # name, -test.run pattern[, -test.skip pattern[, funnel binary]]
+  local name=$1 pattern=$2 skip=${3:-^$} bin=${4:-$FUNNEL_BIN} start=$SECONDS
   printf -- '--- %-22s ' "$name"
-  if (cd engine/reliability && "$out/reliability.test" -test.run "$pattern" -test.skip "$skip" -test.v -test.timeout 30m) >"$out/$name.log" 2>&1; then
+  if (cd engine/reliability && FUNNEL_BIN="$bin" "$out/reliability.test" -test.run "$pattern" -test.skip "$skip" -test.v -test.timeout 30m) >"$out/$name.log" 2>&1; then
     result[$name]=ok
     echo "ok ($((SECONDS - start))s)"
   else
@@ -75,7 +88,7 @@ run() { # name, -test.run pattern[, -test.skip pattern]
   fi
 }
 
-run crash '^TestCrash$'
+run crash '^TestCrash$' '^$' "$race_bin"
 run soak '^TestSoak$'
 run bench-webhooks '^TestBenchWebhooks$'
 run bench-sender '^TestBenchSender$'

@@ -16,7 +16,7 @@ import (
 	_ "time/tzdata" // quiet hours and schedules name IANA zones; don't depend on the host's tzdata
 )
 
-// Exit codes shared by the commands (DESIGN.md, `funnel validate`).
+// Exit codes shared by the commands (docs/LANGUAGE.md, "Diagnostics").
 const (
 	exitOK      = 0
 	exitFailed  = 1 // errors found (or warnings with --strict), tests failed

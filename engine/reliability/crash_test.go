@@ -28,7 +28,8 @@ package reliability
 //     every sent row reached the fake exactly once, no other row reached it.
 //
 // Sizes: FUNNEL_CRASH_CONTACTS, FUNNEL_CRASH_MESSAGES (per contact),
-// FUNNEL_CRASH_KILLS; FUNNEL_CRASH_SEED replays a run (the seed is logged).
+// FUNNEL_CRASH_KILLS; FUNNEL_SEED (or FUNNEL_CRASH_SEED) replays a run with the
+// seed it logged.
 
 import (
 	"context"
@@ -180,7 +181,7 @@ type crashTimer struct {
 func TestCrash(t *testing.T) {
 	level := Level()
 	sizes := crashSizesFor(level)
-	seed := uint64(EnvInt("FUNNEL_CRASH_SEED", int(time.Now().UnixNano()&0x7fffffff)))
+	seed := Seed(t, "FUNNEL_CRASH_SEED")
 	t.Logf("crash test: seed %d (FUNNEL_CRASH_SEED=%d replays it), %d contacts × %d messages, %d kills",
 		seed, seed, sizes.contacts, sizes.messages, sizes.kills)
 	krng := rand.New(rand.NewPCG(seed, 2))

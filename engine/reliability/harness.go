@@ -65,6 +65,21 @@ func EnvInt(name string, def int) int {
 	return def
 }
 
+// Seed is a test's random seed: $name when set (FUNNEL_CRASH_SEED, ...), else
+// $FUNNEL_SEED, else a new one. It is logged with the variable that replays it.
+func Seed(t testing.TB, name string) uint64 {
+	t.Helper()
+	for _, env := range []string{name, "FUNNEL_SEED"} {
+		if v, err := strconv.ParseUint(os.Getenv(env), 10, 64); err == nil {
+			t.Logf("seed %d (from %s)", v, env)
+			return v
+		}
+	}
+	v := uint64(time.Now().UnixNano() & 0x7fffffff)
+	t.Logf("seed %d (FUNNEL_SEED=%d replays this run)", v, v)
+	return v
+}
+
 // EnvDuration reads a duration setting from the environment.
 func EnvDuration(name string, def time.Duration) time.Duration {
 	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
@@ -239,8 +254,23 @@ func NewDaemon(t testing.TB, opts DaemonOptions) *Daemon {
 	if err := os.WriteFile(d.configPath(), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Kill() })
+	t.Cleanup(func() {
+		d.Kill()
+		d.checkRaces()
+	})
 	return d
+}
+
+// checkRaces fails the test when the daemon (a binary built with -race, as
+// scripts/reliability.sh --ci builds one) reported a data race in its log.
+func (d *Daemon) checkRaces() {
+	log := d.Log()
+	i := strings.Index(log, "WARNING: DATA RACE")
+	if i < 0 {
+		return
+	}
+	end := min(len(log), i+6000)
+	d.t.Errorf("the daemon reported a data race (%d in its log):\n%s", strings.Count(log, "WARNING: DATA RACE"), log[i:end])
 }
 
 // StartDaemon is NewDaemon, Start and WaitReady.

@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 	dur := EnvDuration("FUNNEL_SOAK_DURATION", map[string]time.Duration{"ci": 45 * time.Second, "full": 5 * time.Minute}[Level()])
 	rate := EnvInt("FUNNEL_SOAK_RATE", 200)
 	every := min(max(dur/60, time.Second), 5*time.Second)
-	seed := uint64(EnvInt("FUNNEL_SOAK_SEED", int(time.Now().UnixNano()&0x7fffffff)))
+	seed := Seed(t, "FUNNEL_SOAK_SEED")
 	t.Logf("soak: %v at %d webhooks/s, a sample every %v, seed %d", dur, rate, every, seed)
 
 	fake := whatsapptest.New(t, whatsapptest.Options{

@@ -5,8 +5,7 @@
 // next (errors.go).
 //
 // The package depends on nothing else in funnel: the engine imports it, never the
-// reverse, so it can be tested against Meta's contract alone (WHATSAPP.md in the
-// design documents) and reused by the simulator and by the fake Graph API in
+// reverse, so it can be tested against Meta's contract alone (docs/WHATSAPP.md) and reused by the simulator and by the fake Graph API in
 // the whatsapptest subpackage.
 //
 // # Delivery policy

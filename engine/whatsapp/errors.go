@@ -49,7 +49,7 @@ func (c Class) String() string {
 	return "class(" + strconv.Itoa(int(c)) + ")"
 }
 
-// Graph API error codes funnel acts on (WHATSAPP.md, "Error codes").
+// Graph API error codes funnel acts on (docs/WHATSAPP.md, "Error classes").
 const (
 	CodeUnknownAPI         = 1
 	CodeServiceUnavailable = 2
@@ -84,7 +84,7 @@ const (
 	CodeTemplateDisabled    = 132016
 )
 
-// codeClass maps the codes WHATSAPP.md lists, plus the permission and
+// codeClass maps the codes docs/WHATSAPP.md lists, plus the permission and
 // account-lock codes (3, 10, 200–299, 131031) which, like 190, fail every send
 // until a human acts: classing them Permanent would burn the whole outbox.
 var codeClass = map[int]Class{

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Every code of WHATSAPP.md's table, with the HTTP status Meta usually sends.
+// Every code of docs/WHATSAPP.md's table, with the HTTP status Meta usually sends.
 func TestClassifyCodes(t *testing.T) {
 	tests := []struct {
 		code, status int
@@ -41,7 +41,7 @@ func TestClassifyCodes(t *testing.T) {
 		{368, 400, Fatal},
 		{190, 401, Fatal},
 		{190, 400, Fatal},
-		// Beyond WHATSAPP.md: permission / lock codes stop the sender.
+		// Beyond the codes Meta documents: permission / lock codes stop the sender.
 		{3, 400, Fatal},
 		{10, 403, Fatal},
 		{200, 403, Fatal},

@@ -23,7 +23,7 @@ const (
 	InteractiveList   = "list"
 )
 
-// Limits Meta enforces on outbound messages (WHATSAPP.md, "Limits and pacing").
+// Limits Meta enforces on outbound messages (docs/WHATSAPP.md, "Limits and pacing").
 // Validate checks them so a malformed message fails before it costs an API call.
 const (
 	MaxTextBody             = 4096

@@ -22,7 +22,7 @@ func jsonEqual(t *testing.T, got []byte, want string) {
 	}
 }
 
-// The three request bodies of WHATSAPP.md, byte-for-byte in content.
+// The three request bodies of docs/WHATSAPP.md, byte-for-byte in content.
 func TestMessageJSONMatchesMeta(t *testing.T) {
 	interactive := &Message{MessagingProduct: "whatsapp", To: "16505551234", Type: TypeInteractive,
 		Interactive: &Interactive{Type: InteractiveButton, Body: &InteractiveText{Text: "…"},
