@@ -24,6 +24,7 @@ func Check(p *Project, opts Options) Diagnostics {
 	p.Analysis = Analyze(p)
 	c.checkWindow()
 	c.checkOptIn()
+	c.checkPhoneOnly()
 	return c.diags
 }
 

@@ -26,6 +26,7 @@ const (
 	RuleParams      = "params"
 	RuleUnreachable = "unreachable"
 	RuleTrigger     = "trigger"
+	RulePhoneOnly   = "phone-only"
 )
 
 // Rules lists every rule with a one-line description (used by SARIF and the docs).
@@ -41,6 +42,7 @@ var Rules = []struct{ ID, Description string }{
 	{RuleParams, "A template parameter or media link WhatsApp refuses at send time (new lines, tabs, more than 4 spaces, too long, not an http(s) URL)."},
 	{RuleUnreachable, "A step that no path reaches."},
 	{RuleTrigger, "Two flows claim the same entry (a click-to-WhatsApp ad id), so one of them never starts from it."},
+	{RulePhoneOnly, "A message WhatsApp delivers only to a phone number (an AUTHENTICATION template) reachable without a `contact.has_phone` guard: a contact known only by a business-scoped user ID gets error 131062."},
 }
 
 // Diagnostic is one finding, with the position it is about.

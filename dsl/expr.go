@@ -171,11 +171,54 @@ func requiresOptIn(n ast.Node) bool {
 	return false
 }
 
-func isContactOptedIn(n *ast.MemberNode) bool {
-	id, ok := n.Node.(*ast.IdentifierNode)
+func isContactOptedIn(n *ast.MemberNode) bool { return isContactField(n, "opted_in") }
+
+func isContactField(n ast.Node, field string) bool {
+	m, ok := n.(*ast.MemberNode)
+	if !ok {
+		return false
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
 	if !ok || id.Value != "contact" {
 		return false
 	}
-	p, ok := n.Property.(*ast.StringNode)
-	return ok && p.Value == "opted_in"
+	p, ok := m.Property.(*ast.StringNode)
+	return ok && p.Value == field
+}
+
+// RequiresPhone reports whether a boolean expression can only be true for a
+// contact whose phone number is known: `contact.has_phone` (or `== true`),
+// `contact.wa_id != ""`, or a conjunction with one of them.
+func RequiresPhone(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	return requiresPhone(e.Node())
+}
+
+func requiresPhone(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.MemberNode:
+		return isContactField(n, "has_phone")
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			return requiresPhone(n.Left) || requiresPhone(n.Right)
+		case "==":
+			if b, ok := n.Right.(*ast.BoolNode); ok && b.Value {
+				return requiresPhone(n.Left)
+			}
+			if b, ok := n.Left.(*ast.BoolNode); ok && b.Value {
+				return requiresPhone(n.Right)
+			}
+		case "!=":
+			if s, ok := n.Right.(*ast.StringNode); ok && s.Value == "" {
+				return isContactField(n.Left, "wa_id")
+			}
+			if s, ok := n.Left.(*ast.StringNode); ok && s.Value == "" {
+				return isContactField(n.Right, "wa_id")
+			}
+		}
+	}
+	return false
 }

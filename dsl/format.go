@@ -365,12 +365,14 @@ var sarifShort = map[string]string{
 	RuleLimits:      "WhatsApp message limit exceeded",
 	RuleUnreachable: "Unreachable step",
 	RuleTrigger:     "Flows claiming the same ad",
+	RulePhoneOnly:   "Phone-only message without a contact.has_phone guard",
 }
 
 // sarifDefaultLevel is the level of rules that only warn; the others are errors.
 var sarifDefaultLevel = map[string]string{
 	RuleOptIn:       "warning",
 	RuleUnreachable: "warning",
+	RulePhoneOnly:   "warning",
 }
 
 type sarifLog struct {
