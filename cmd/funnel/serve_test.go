@@ -128,6 +128,10 @@ func TestServeReloadsAndDrains(t *testing.T) {
 	if out := say("15550000001", "menu"); !strings.Contains(out, "What can we help you with?") {
 		t.Fatalf("menu reply missing:\n%s", out)
 	}
+	// A user with a username who hides their number: played with a BSUID.
+	if out := say("US.13491208655302741918", "menu"); !strings.Contains(out, "What can we help you with?") {
+		t.Fatalf("menu reply to a BSUID-only contact missing:\n%s", out)
+	}
 	menu := filepath.Join(dir, "flows", "menu.yaml")
 	orig, _ := os.ReadFile(menu)
 	os.WriteFile(menu, bytes.Replace(orig, []byte("wait_for_reply: {timeout: 1h}"), []byte("wait_for_reply: {timeout: 1h, on_timeout: nowhere}"), 1), 0o644)

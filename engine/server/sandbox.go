@@ -97,8 +97,14 @@ func (sb *Sandbox) config(w http.ResponseWriter, r *http.Request) {
 		"ads": ads, "keywords": keywords})
 }
 
+// sandboxInbound is a message from the contact. wa_id is the contact's number;
+// a user with a WhatsApp username who hides it is played with a BSUID instead
+// (user_id, or a BSUID in wa_id) and an optional username: their messages then
+// carry no number, as Meta's webhooks do.
 type sandboxInbound struct {
 	WaID        string            `json:"wa_id"`
+	UserID      string            `json:"user_id"`
+	Username    string            `json:"username"`
 	Name        string            `json:"name"`
 	Text        string            `json:"text"`
 	Choice      *sim.Tap          `json:"choice"`
@@ -110,9 +116,17 @@ type sandboxInbound struct {
 // answered it.
 func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 	var req sandboxInbound
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil || !validWaID(req.WaID) {
-		apiError(w, http.StatusBadRequest, "want {wa_id (digits), name, text | choice, referral}")
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req)
+	if whatsapp.IsBSUID(req.WaID) && req.UserID == "" {
+		req.WaID, req.UserID = "", req.WaID
+	}
+	if err != nil || (req.WaID != "" && !validWaID(req.WaID)) || (req.UserID != "" && !whatsapp.IsBSUID(req.UserID)) || req.WaID+req.UserID == "" {
+		apiError(w, http.StatusBadRequest, "want {wa_id (digits) or user_id (a BSUID like US.1349…), username, name, text | choice, referral}")
 		return
+	}
+	who := req.WaID
+	if who == "" {
+		who = req.UserID
 	}
 	now := sb.clock.Now()
 	written := now.Add(-time.Duration(req.DelaySecond) * time.Second)
@@ -120,7 +134,7 @@ func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 	sb.n++
 	id := fmt.Sprintf("wamid.sandbox.%d.%d", time.Now().UnixNano(), sb.n)
 	sb.mu.Unlock()
-	msg := sim.Message{WaID: req.WaID, Name: req.Name, ID: id, PhoneNumberID: "sandbox", Written: written, Received: now,
+	msg := sim.Message{WaID: req.WaID, UserID: req.UserID, Username: req.Username, Name: req.Name, ID: id, PhoneNumberID: "sandbox", Written: written, Received: now,
 		Text: req.Text, Tap: req.Choice, Referral: req.Referral}
 	line := SandboxMessage{At: now, Direction: "in", Type: "text", Text: req.Text}
 	switch c := req.Choice; {
@@ -132,21 +146,29 @@ func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "empty message")
 		return
 	}
-	sb.ch.Inbound(req.WaID, written)
-	line.Window = sb.window(req.WaID, now)
+	sb.ch.Inbound(who, written)
+	line.Window = sb.window(who, now)
 	sb.mu.Lock()
-	sb.in[req.WaID] = append(sb.in[req.WaID], line)
+	sb.in[who] = append(sb.in[who], line)
 	sb.mu.Unlock()
 	item := msg.Item()
 	if _, err := sb.eng.Enqueue(r.Context(), []store.InboxItem{item}); err != nil {
 		apiError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	if err := sb.settle(r.Context(), req.WaID); err != nil {
+	if err := sb.settle(r.Context(), who); err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	sb.state(w, r.WithContext(context.WithValue(r.Context(), waIDKey{}, req.WaID)))
+	sb.state(w, r.WithContext(context.WithValue(r.Context(), waIDKey{}, who)))
+}
+
+// key is the contact's own key for one of its ids (the outbox is filed under it).
+func (sb *Sandbox) key(ctx context.Context, id string) string {
+	if c, err := sb.eng.Store().Contact(ctx, id); err == nil && c != nil {
+		return c.WaID
+	}
+	return id
 }
 
 // settle runs the engine until the contact's messages are out. The daemon's own
@@ -158,7 +180,7 @@ func (sb *Sandbox) settle(ctx context.Context, waID string) error {
 		if err := sb.eng.RunUntilIdle(ctx); err != nil {
 			return err
 		}
-		items, err := sb.eng.Store().OutboxOf(ctx, waID, 20)
+		items, err := sb.eng.Store().OutboxOf(ctx, sb.key(ctx, waID), 20)
 		if err != nil {
 			return err
 		}
@@ -226,7 +248,7 @@ func (sb *Sandbox) state(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := sb.eng.Store()
-	items, err := st.OutboxOf(r.Context(), waID, 500)
+	items, err := st.OutboxOf(r.Context(), sb.key(r.Context(), waID), 500)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -272,7 +294,7 @@ func (sb *Sandbox) outMessage(it *store.OutboxItem, p *dsl.Project) SandboxMessa
 		at = it.SentAt
 	}
 	sm := SandboxMessage{At: at, Direction: "out", Flow: it.FlowID, Step: it.Step, Type: m.Type, Status: it.Status,
-		Fallback: it.SentAs == "fallback", Window: sb.window(it.Contact, at)}
+		Fallback: it.SentAs == "fallback", Window: sb.window(m.Address(), at)}
 	if sm.Status == store.OutDelivered || sm.Status == store.OutRead {
 		sm.Status = store.OutSent
 	}

@@ -45,10 +45,10 @@ func (c *Channel) WindowOpen(waID string, t time.Time) bool {
 	return ok && t.Sub(l) < dsl.Window
 }
 
-// Send accepts a message, or refuses free-form outside the window with 131047.
+// Send accepts a message (to a number, "to", or a BSUID, "recipient"), or refuses free-form outside the window with 131047.
 func (c *Channel) Send(_ context.Context, _ string, m *whatsapp.Message) (string, error) {
 	now := c.clock.Now()
-	if m.Type != whatsapp.TypeTemplate && !c.WindowOpen(m.To, now) {
+	if m.Type != whatsapp.TypeTemplate && !c.WindowOpen(m.Address(), now) {
 		c.mu.Lock()
 		c.Refused++
 		c.mu.Unlock()

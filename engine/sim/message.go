@@ -19,8 +19,15 @@ type Tap struct {
 
 // Message describes what a simulated contact writes: Text, or a Tap, maybe
 // arriving from an ad (Referral, with source_type "ad" unless given).
+//
+// WaID is the sender's number (empty when hidden), UserID their BSUID and
+// Username their WhatsApp username; SharedPhone makes the message the reply to
+// a REQUEST_CONTACT_INFO button: a contacts message carrying that number.
 type Message struct {
 	WaID, Name    string
+	UserID        string
+	Username      string
+	SharedPhone   string
 	ID            string // the wamid
 	PhoneNumberID string
 	Written       time.Time // the message's own timestamp
@@ -34,8 +41,19 @@ type Message struct {
 // the message in Meta's JSON: the simulator and the sandbox feed the engine
 // exactly what production does.
 func (m Message) Item() store.InboxItem {
-	msg := map[string]any{"from": m.WaID, "id": m.ID, "timestamp": fmt.Sprint(m.Written.Unix())}
+	msg := map[string]any{"id": m.ID, "timestamp": fmt.Sprint(m.Written.Unix())}
+	if m.WaID != "" {
+		msg["from"] = m.WaID
+	}
+	if m.UserID != "" {
+		msg["from_user_id"] = m.UserID
+	}
 	switch t := m.Tap; {
+	case m.SharedPhone != "":
+		msg["type"] = "contacts"
+		msg["context"] = map[string]string{"id": "wamid.sim.request_contact_info"}
+		msg["contacts"] = []any{map[string]any{"name": map[string]string{"formatted_name": m.Name},
+			"phones": []any{map[string]string{"phone": "+" + m.SharedPhone, "wa_id": m.SharedPhone, "type": "CELL"}}}}
 	case t != nil && t.Kind == "quick_reply":
 		msg["type"] = "button"
 		msg["button"] = map[string]string{"text": t.Title, "payload": t.ID}
@@ -58,6 +76,11 @@ func (m Message) Item() store.InboxItem {
 		msg["referral"] = ref
 	}
 	raw, _ := json.Marshal(msg)
-	in := engine.Inbound{PhoneNumberID: m.PhoneNumberID, WaID: m.WaID, Name: m.Name, Time: m.Written, Message: raw}
-	return store.InboxItem{Key: "message:" + m.ID, Kind: store.InboxMessage, Contact: m.WaID, Payload: mustJSON(in), ReceivedAt: m.Received}
+	in := engine.Inbound{PhoneNumberID: m.PhoneNumberID, WaID: m.WaID, UserID: m.UserID, Username: m.Username, Name: m.Name,
+		Time: m.Written, Message: raw}
+	key := m.WaID
+	if key == "" {
+		key = m.UserID
+	}
+	return store.InboxItem{Key: "message:" + m.ID, Kind: store.InboxMessage, Contact: key, Payload: mustJSON(in), ReceivedAt: m.Received}
 }

@@ -104,6 +104,18 @@ type runner struct {
 	n      int            // inbound message counter
 	offer  *offer         // what the contact can tap
 	loc    *time.Location // the contact's zone: timeline times are shown in it
+	phone  string         // the number the contact shared (share_phone)
+}
+
+// ids are the ids the simulated Cloud API knows the contact by.
+func (r *runner) ids() []string {
+	var out []string
+	for _, id := range []string{r.s.Contact.WaID, r.s.Contact.UserID, r.phone} {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // offer is what the latest message that offered taps offered: reply buttons or
@@ -177,12 +189,25 @@ func (r *runner) checkTap(line int, in *Inbound) (uiElement, error) {
 func (r *runner) seedContact(ctx context.Context) error {
 	c := r.s.Contact
 	return r.st.Write(ctx, func(tx store.Tx) error {
-		sc := &store.Contact{WaID: c.WaID, Name: c.Name, Timezone: c.Timezone, Tags: c.Tags, Attributes: c.Attributes,
-			CreatedAt: r.s.Start, UpdatedAt: r.s.Start}
+		key := c.WaID
+		if key == "" {
+			key = c.UserID
+		}
+		sc := &store.Contact{WaID: key, Phone: c.WaID, UserID: c.UserID, Username: c.Username, Name: c.Name, Timezone: c.Timezone,
+			Tags: c.Tags, Attributes: c.Attributes, CreatedAt: r.s.Start, UpdatedAt: r.s.Start}
 		if c.OptedIn {
 			sc.Consent, sc.ConsentAt, sc.ConsentSource = store.ConsentIn, r.s.Start, "script"
 		}
-		return tx.SaveContacts([]*store.Contact{sc})
+		if err := tx.SaveContacts([]*store.Contact{sc}); err != nil {
+			return err
+		}
+		links := map[string]string{}
+		for _, id := range []string{c.WaID, c.UserID} {
+			if id != "" {
+				links[id] = key
+			}
+		}
+		return tx.LinkContactIDs(links)
 	})
 }
 
@@ -193,7 +218,7 @@ func (r *runner) play(ctx context.Context, ev Event) error {
 	case ev.Advance > 0:
 		return r.advance(ctx, ev.Advance)
 	case ev.API != nil:
-		item, err := engine.EventItem(fmt.Sprintf("sim-%d", ev.Line), ev.API.Name, r.s.Contact.WaID, ev.API.Payload, r.clock.Now())
+		item, err := engine.EventItem(fmt.Sprintf("sim-%d", ev.Line), ev.API.Name, r.s.Contact.ID(), ev.API.Payload, r.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -217,10 +242,14 @@ func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
 	}
 	r.n++
 	now := r.clock.Now()
-	msg := Message{WaID: r.s.Contact.WaID, Name: r.s.Contact.Name, ID: fmt.Sprintf("wamid.sim.in.%d", r.n),
-		PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text, Referral: in.Referral}
+	msg := Message{WaID: r.s.Contact.WaID, UserID: r.s.Contact.UserID, Username: r.s.Contact.Username, Name: r.s.Contact.Name,
+		ID: fmt.Sprintf("wamid.sim.in.%d", r.n), PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text,
+		Referral: in.Referral, SharedPhone: in.SharePhone}
 	tl := Line{At: now.In(r.loc), Direction: "in", Status: "received", Type: "text", Text: in.Text}
 	switch {
+	case in.SharePhone != "":
+		tl.Type, tl.Text = "contacts", "shares their number +"+in.SharePhone
+		r.phone = in.SharePhone
 	case in.Button != "":
 		msg.Tap = &Tap{Kind: "quick_reply", ID: tap.id, Title: tap.title}
 		tl.Type, tl.Text = "button", tap.title
@@ -234,7 +263,9 @@ func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
 	if in.Delay > 0 {
 		tl.Text += fmt.Sprintf(" (written %s before it arrived)", dsl.FormatDuration(in.Delay))
 	}
-	r.ch.Inbound(r.s.Contact.WaID, msg.Written)
+	for _, id := range r.ids() {
+		r.ch.Inbound(id, msg.Written)
+	}
 	tl.Window = r.window(now)
 	r.res.Timeline = append(r.res.Timeline, tl)
 	item := msg.Item()
@@ -260,7 +291,11 @@ func (r *runner) settle(ctx context.Context) error {
 
 // collect puts the messages produced since the last call on the timeline.
 func (r *runner) collect(ctx context.Context) error {
-	items, err := r.st.OutboxOf(ctx, r.s.Contact.WaID, 1<<20)
+	key := r.s.Contact.ID()
+	if c, err := r.st.Contact(ctx, key); err == nil && c != nil {
+		key = c.WaID // the contact's own key (the first id it was seen by)
+	}
+	items, err := r.st.OutboxOf(ctx, key, 1<<20)
 	if err != nil {
 		return err
 	}
@@ -336,7 +371,7 @@ func (r *runner) noteOffer(m *whatsapp.Message, cat *dsl.Catalog, from string) {
 }
 
 func (r *runner) window(t time.Time) string {
-	if r.ch.WindowOpen(r.s.Contact.WaID, t) {
+	if r.ch.WindowOpen(r.s.Contact.ID(), t) {
 		return "open"
 	}
 	return "closed"

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 )
 
 // Script is a conversation to simulate.
@@ -23,9 +24,13 @@ type Script struct {
 	Events    []Event
 }
 
-// Contact is the simulated user.
+// Contact is the simulated user. A user with a WhatsApp username who hides
+// their number has a UserID (BSUID) and no WaID: their webhooks carry no phone
+// number, and funnel addresses them by the BSUID.
 type Contact struct {
 	WaID       string         `yaml:"wa_id"`
+	UserID     string         `yaml:"user_id"`
+	Username   string         `yaml:"username"`
 	Name       string         `yaml:"name"`
 	Timezone   string         `yaml:"timezone"`
 	Tags       []string       `yaml:"tags"`
@@ -49,6 +54,18 @@ type Inbound struct {
 	Interactive string // a reply button or list row tap, by title (or id)
 	Referral    map[string]string
 	Delay       time.Duration
+	// SharePhone is the contact sharing their own number (the reply to a
+	// REQUEST_CONTACT_INFO button: a contacts message).
+	SharePhone string
+}
+
+// ID is the id the contact is known by: the BSUID when the script gives one,
+// else the phone number.
+func (c Contact) ID() string {
+	if c.UserID != "" {
+		return c.UserID
+	}
+	return c.WaID
 }
 
 // APIEvent starts `event` flows, like POST /v1/events.
@@ -148,8 +165,11 @@ func ParseScript(file string, data []byte) (*Script, error) {
 			return nil, errAt(k, "unknown key `%s` (valid: flows, templates, contact, start, events)", k.Value)
 		}
 	}
-	if s.Contact.WaID == "" {
+	if s.Contact.WaID == "" && s.Contact.UserID == "" {
 		s.Contact.WaID = "15550001111"
+	}
+	if s.Contact.UserID != "" && !whatsapp.IsBSUID(s.Contact.UserID) {
+		return nil, &ScriptError{file, 1, "`contact.user_id` must be a business-scoped user ID like US.13491208655302741918"}
 	}
 	if s.Start.IsZero() {
 		s.Start = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
@@ -232,13 +252,18 @@ func parseEvent(file string, n *yaml.Node) (Event, error) {
 						return ev, errAt(iv, "`delay`: %v", err)
 					}
 					in.Delay = d
+				case "share_phone":
+					if !whatsapp.ValidWaID(iv.Value) {
+						return ev, errAt(iv, "`share_phone` is the contact's number, digits only")
+					}
+					in.SharePhone = iv.Value
 				default:
-					return ev, errAt(ik, "unknown key `%s` in inbound (valid: text, button, interactive, referral, delay)", ik.Value)
+					return ev, errAt(ik, "unknown key `%s` in inbound (valid: text, button, interactive, referral, delay, share_phone)", ik.Value)
 				}
 			}
 		}
-		if in.Text == "" && in.Button == "" && in.Interactive == "" && in.Referral == nil {
-			return ev, errAt(v, "an inbound needs `text`, `button` or `interactive`")
+		if in.Text == "" && in.Button == "" && in.Interactive == "" && in.Referral == nil && in.SharePhone == "" {
+			return ev, errAt(v, "an inbound needs `text`, `button`, `interactive` or `share_phone`")
 		}
 		ev.Inbound = in
 	case "advance":
