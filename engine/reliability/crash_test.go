@@ -25,7 +25,10 @@ package reliability
 //     meet the window check at send time: no 131047 ever reaches the fake;
 //   - at the end nothing is left (inbox, timers, live runs, pending sends);
 //   - nothing was sent twice (fake.Duplicates) unless its row is `unknown`,
-//     every sent row reached the fake exactly once, no other row reached it.
+//     every sent row reached the fake exactly once, no other row reached it;
+//   - a share of the contacts are users with a WhatsApp username who hide
+//     their number (every fifth): their webhooks carry only a BSUID, they are
+//     one contact keyed by it, and everything sent to them went to the BSUID.
 //
 // Sizes: FUNNEL_CRASH_CONTACTS, FUNNEL_CRASH_MESSAGES (per contact),
 // FUNNEL_CRASH_KILLS; FUNNEL_SEED (or FUNNEL_CRASH_SEED) replays a run with the
@@ -102,6 +105,8 @@ type crashMsg struct {
 type crashContact struct {
 	i     int
 	waID  string
+	key   string // the contact's key in funnel: the number, or the BSUID of a username user
+	user  bool   // a user with a username who hides their number
 	name  string
 	kind  int
 	start time.Duration
@@ -117,7 +122,11 @@ func crashScript(seed uint64, s crashSizes, now time.Time) []*crashContact {
 	dur := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
 	out := make([]*crashContact, s.contacts)
 	for i := range out {
-		c := &crashContact{i: i, waID: crashWaID(i), name: fmt.Sprintf("C%d", i), start: dur(0, s.spread)}
+		c := &crashContact{i: i, waID: crashWaID(i), name: fmt.Sprintf("C%d", i), start: dur(0, s.spread), user: i%5 == 2}
+		c.key = c.waID
+		if c.user {
+			c.key = whatsapptest.BSUIDFor(c.waID)
+		}
 		switch x := rng.Float64(); {
 		case x < 0.55:
 			c.kind = kindAd
@@ -202,6 +211,11 @@ func TestCrash(t *testing.T) {
 
 	start := time.Now()
 	contacts := crashScript(seed, sizes, start)
+	for _, c := range contacts {
+		if c.user {
+			fake.AddUser(whatsapptest.User{Phone: c.waID, Username: "@" + strings.ToLower(c.name), HidePhone: true})
+		}
+	}
 	hooks := NewWebhooks(d.WebhookURL(), fake.AppSecret(), 256)
 
 	// Load: each contact sends its messages in order, the next one only after
@@ -327,6 +341,7 @@ func TestCrash(t *testing.T) {
 	v := &crashVerifier{t: t, db: db, fake: fake, contacts: contacts}
 	v.load()
 	v.inbox()
+	v.usernames()
 	v.runs()
 	v.answers()
 	v.paths()
@@ -533,6 +548,36 @@ func (v *crashVerifier) load() {
 	r.Close()
 }
 
+// usernames: a user who hides their number is one contact, keyed by the
+// BSUID, with no number and no contact keyed by the number; everything sent
+// to them went to the BSUID ("recipient").
+func (v *crashVerifier) usernames() {
+	t := v.t
+	users, sent := 0, 0
+	for _, c := range v.contacts {
+		if !c.user {
+			continue
+		}
+		users++
+		var n int
+		var phone, userID, username string
+		if err := v.db.QueryRow("SELECT COUNT(*), COALESCE(MAX(phone), ''), COALESCE(MAX(user_id), ''), COALESCE(MAX(username), '') FROM contacts WHERE wa_id IN (?, ?)", c.key, c.waID).
+			Scan(&n, &phone, &userID, &username); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 || phone != "" || userID != c.key || username == "" {
+			t.Errorf("username contact %s: %d rows, phone %q, user_id %q, username %q", c.key, n, phone, userID, username)
+		}
+		for _, s := range v.fake.SentTo(c.key) {
+			sent++
+			if s.To != "" || s.Recipient != c.key {
+				t.Errorf("message %s to username contact %s addressed to %q/%q", s.ID, c.key, s.To, s.Recipient)
+			}
+		}
+	}
+	Report(t, "crash.usernames", "%d contacts known only by a BSUID, %d messages sent to them by recipient", users, sent)
+}
+
 // inbox: every message has one processed row without error; statuses too.
 func (v *crashVerifier) inbox() {
 	t := v.t
@@ -579,8 +624,8 @@ func (v *crashVerifier) inbox() {
 	// The window runs from each contact's latest message's own timestamp.
 	for _, c := range v.contacts {
 		var last sql.NullInt64
-		if err := v.db.QueryRow("SELECT last_inbound_at FROM contacts WHERE wa_id = ?", c.waID).Scan(&last); err != nil {
-			t.Errorf("contact %s: %v", c.waID, err)
+		if err := v.db.QueryRow("SELECT last_inbound_at FROM contacts WHERE wa_id = ?", c.key).Scan(&last); err != nil {
+			t.Errorf("contact %s: %v", c.key, err)
 			continue
 		}
 		want := c.msgs[0].ts
@@ -610,7 +655,7 @@ func (v *crashVerifier) runs() {
 		if v.results[tok] != "started" {
 			t.Errorf("run %d started from %s whose inbox result is %q", r.id, tok, v.results[tok])
 		}
-		if crashWaID(m.contact) != r.contact {
+		if v.contacts[m.contact].key != r.contact {
 			t.Errorf("run %d of %s started from %s of another contact", r.id, r.contact, tok)
 		}
 		wantFlow := "rel-menu"
@@ -649,7 +694,7 @@ func (v *crashVerifier) answers() {
 		}
 		tok := tokenRE.FindString(o.text)
 		m := v.byToken[tok]
-		if m == nil || crashWaID(m.contact) != o.contact {
+		if m == nil || v.contacts[m.contact].key != o.contact {
 			t.Errorf("outbox %d (%s) answers %q: no such message of %s", o.id, o.step, tok, o.contact)
 			continue
 		}
@@ -851,7 +896,7 @@ func (v *crashVerifier) closingCounts() string {
 	closing := map[string]bool{}
 	for _, c := range v.contacts {
 		if c.kind == kindClosing {
-			closing[c.waID] = true
+			closing[c.key] = true
 		}
 	}
 	n := map[string]int{}
