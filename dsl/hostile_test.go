@@ -10,15 +10,33 @@ import (
 	"time"
 )
 
-// hostileBudget is the time one hostile file may take: each case takes well
-// under a second alone, and the budget leaves room for a loaded machine (and the
-// race detector). What it catches is a blow-up: quadratic or worse behaviour.
-func hostileBudget() time.Duration {
-	if raceEnabled {
-		return 60 * time.Second
+// hostileBudget is the time one hostile file may take, as a ratio against a
+// baseline measured just before it: parsing and checking an ordinary 200-step
+// flow twenty times. The ratio is wide (each case takes a small fraction of it
+// on an idle machine); what it catches is a blow-up, quadratic or worse, while
+// a loaded machine or the race detector slows the baseline and the case alike.
+func hostileBudget(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for range 20 {
+		f, diags := ParseFlow("baseline.yaml", hostileBaselineFlow)
+		if f == nil || len(diags) > 0 {
+			t.Fatalf("baseline flow: %v", diags)
+		}
+		p, _ := NewProject([]*Flow{f}, nil)
+		Check(p, Options{})
 	}
-	return 5 * time.Second
+	return 250 * time.Since(start)
 }
+
+var hostileBaselineFlow = func() []byte {
+	var b strings.Builder
+	b.WriteString("flow: baseline\ntrigger: message\nsteps:\n")
+	for i := range 200 {
+		b.WriteString("  - id: s" + itoa(i) + "\n    send: \"hello ${contact.name}\"\n")
+	}
+	return []byte(b.String())
+}()
 
 func TestHostileInputs(t *testing.T) {
 	bomb := func(levels, width int) string {
@@ -84,6 +102,7 @@ func TestHostileInputs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			budget := hostileBudget(t)
 			start := time.Now()
 			f, diags := ParseFlow("hostile.yaml", []byte(c.data))
 			if f != nil {
@@ -91,8 +110,8 @@ func TestHostileInputs(t *testing.T) {
 				diags = append(diags, pd...)
 				diags = append(diags, Check(p, Options{})...)
 			}
-			if el := time.Since(start); el > hostileBudget() {
-				t.Errorf("took %v", el)
+			if el := time.Since(start); el > budget {
+				t.Errorf("took %v (budget %v)", el, budget)
 			}
 			checkDiags(t, "hostile.yaml", []byte(c.data), diags)
 			if c.rule == "" {
@@ -126,10 +145,11 @@ func TestHostileInputs(t *testing.T) {
 func TestHostileHugeFile(t *testing.T) {
 	data := bytes.Repeat([]byte("# padding padding padding padding padding padding\n"), 10<<20/50)
 	data = append([]byte("flow: huge\ntrigger: message\nsteps: [{id: a, end: true}]\n"), data...)
+	budget := hostileBudget(t) / 20 // refusing by size must not parse the file
 	start := time.Now()
 	f, diags := ParseFlow("huge.yaml", data)
-	if el := time.Since(start); el > 200*time.Millisecond && !raceEnabled {
-		t.Errorf("refusing a %d-byte file took %v", len(data), el)
+	if el := time.Since(start); el > budget {
+		t.Errorf("refusing a %d-byte file took %v (budget %v)", len(data), el, budget)
 	}
 	if f != nil {
 		t.Errorf("a file over MaxFileSize must not produce a flow")
@@ -189,6 +209,7 @@ func TestHostileLongLoop(t *testing.T) {
 		}
 	}
 	b.WriteString("  - id: last\n    goto: s0\n")
+	budget := hostileBudget(t)
 	start := time.Now()
 	f, diags := ParseFlow("loop.yaml", []byte(b.String()))
 	if len(diags) > 0 {
@@ -196,8 +217,8 @@ func TestHostileLongLoop(t *testing.T) {
 	}
 	p, _ := NewProject([]*Flow{f}, nil)
 	ds := Check(p, Options{})
-	if el := time.Since(start); el > hostileBudget() {
-		t.Errorf("took %v", el)
+	if el := time.Since(start); el > budget {
+		t.Errorf("took %v (budget %v)", el, budget)
 	}
 	if len(ds) != n/2 {
 		t.Errorf("%d diagnostics, want one window error per send (%d)", len(ds), n/2)
