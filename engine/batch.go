@@ -173,6 +173,9 @@ func (b *batch) flush() error {
 			return err
 		}
 	}
+	if err := b.capQueues(); err != nil {
+		return err
+	}
 	if len(b.outbox) > 0 {
 		if err := b.tx.InsertOutbox(b.outbox); err != nil {
 			return err
@@ -210,4 +213,43 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// capQueues drops the batch's new messages for contacts who already have
+// MaxQueuedPerContact messages waiting, so one contact cannot fill the outbox
+// (and every claim round) with replies the pair rate lets out one per
+// interval. Each drop is counted and logged per contact.
+func (b *batch) capQueues() error {
+	max := b.e.opts.MaxQueuedPerContact
+	if max < 0 || len(b.outbox) == 0 {
+		return nil
+	}
+	var contacts []string
+	seen := map[string]bool{}
+	for _, it := range b.outbox {
+		if !seen[it.Contact] {
+			seen[it.Contact] = true
+			contacts = append(contacts, it.Contact)
+		}
+	}
+	open, err := b.tx.OpenOutboxCounts(contacts)
+	if err != nil {
+		return err
+	}
+	kept := b.outbox[:0]
+	dropped := map[string]int{}
+	for _, it := range b.outbox {
+		if open[it.Contact] >= max {
+			dropped[it.Contact]++
+			continue
+		}
+		open[it.Contact]++
+		kept = append(kept, it)
+	}
+	b.outbox = kept
+	for c, n := range dropped {
+		b.e.m.Refusals.WithLabelValues("queue_full").Add(float64(n))
+		b.e.log.Warn("contact's queue of unsent messages is full: new messages dropped", "contact", c, "dropped", n, "max_queued_per_contact", max)
+	}
+	return nil
 }

@@ -41,7 +41,13 @@ type Options struct {
 	PairBurst       int           // messages to one contact in a burst (default 5)
 	PairInterval    time.Duration // then one per interval (default 6s)
 	MaxAttempts     int           // retryable errors before giving up (default 12)
-	SendTimeout     time.Duration // per API call (default 20s)
+	// MaxQueuedPerContact bounds a contact's messages not sent yet (default
+	// 100; negative: no bound). One contact writing thousands of messages
+	// would otherwise queue thousands of replies that the pair rate drains
+	// at one per interval; past the bound new ones are dropped and counted
+	// (funnel_send_refusals_total{reason="queue_full"}).
+	MaxQueuedPerContact int
+	SendTimeout         time.Duration // per API call (default 20s)
 	// InboxRetention is how long processed inbound events are kept: their ids
 	// deduplicate Meta's redeliveries, which go on for days (default 30 days).
 	InboxRetention time.Duration
@@ -87,6 +93,9 @@ func (o *Options) defaults() {
 	}
 	if o.PairBurst <= 0 {
 		o.PairBurst = 5
+	}
+	if o.MaxQueuedPerContact == 0 {
+		o.MaxQueuedPerContact = 100
 	}
 	if o.PairInterval <= 0 {
 		o.PairInterval = 6 * time.Second

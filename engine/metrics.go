@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_sends_total",
 			Help: "Send attempts, by message type and outcome (sent, retry, failed, unknown)."}, []string{"type", "outcome"}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_send_refusals_total",
-			Help: "Messages refused before reaching the API, by reason (window_closed, opted_out, no_consent, invalid)."}, []string{"reason"}),
+			Help: "Messages refused before reaching the API, by reason (window_closed, opted_out, no_consent, invalid, queue_full)."}, []string{"reason"}),
 		Seen131047: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_whatsapp_131047_total",
 			Help: "Re-engagement errors (131047) returned by Meta. The runtime policy exists to keep this at 0."}),
 		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_timers_fired_total",

@@ -8,8 +8,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
 )
+
+const bob = "15550002"
 
 // A status string is not a label: 500 made-up statuses add one series, not
 // 500, to funnel_statuses_total.
@@ -111,5 +115,79 @@ steps:
 	}
 	if n := r.refusals("invalid"); n != 3 {
 		t.Errorf("refusals{invalid} = %v, want 3", n)
+	}
+}
+
+// One contact cannot queue more than MaxQueuedPerContact unsent messages:
+// the excess is dropped and counted, and other contacts are not affected.
+func TestContactQueueIsCapped(t *testing.T) {
+	r := newRig(t, []string{"flow: echo\nlanguage: en_US\ntrigger: {message: {}}\nreenter: true\nsteps:\n  - id: m\n    send: \"got ${reply.text}\"\n"},
+		withOpts(func(o *engine.Options) { o.MaxQueuedPerContact = 10 }))
+	r.ch.fn = func(*whatsapp.Message) error { return apiErr(131000, 500) } // nothing leaves: the queue only grows
+	var items []store.InboxItem
+	for i := 0; i < 25; i++ {
+		items = append(items, r.inboundItem(ana, textMsg(fmt.Sprint("flood ", i)), r.now()))
+	}
+	items = append(items, r.inboundItem(bob, textMsg("hello"), r.now()))
+	r.enqueue(items...)
+	if _, err := r.eng.ProcessInbox(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.queryInt(`SELECT COUNT(*) FROM outbox WHERE contact = ?`, ana); n != 10 {
+		t.Fatalf("%d messages queued for the flooding contact, want the cap of 10", n)
+	}
+	if n := r.queryInt(`SELECT COUNT(*) FROM outbox WHERE contact = ?`, bob); n != 1 {
+		t.Fatalf("%d messages for another contact, want 1", n)
+	}
+	if n := r.refusals("queue_full"); n != 15 {
+		t.Fatalf("refusals{queue_full} = %v, want 15", n)
+	}
+	// Later messages are dropped too while the queue stays full.
+	r.enqueue(r.inboundItem(ana, textMsg("more"), r.now()))
+	if _, err := r.eng.ProcessInbox(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.refusals("queue_full"); n != 16 {
+		t.Fatalf("refusals{queue_full} = %v, want 16", n)
+	}
+}
+
+// A contact held back by the pair rate has all its queued messages moved to
+// its next slot: none is left due, so claim rounds do not read them until then.
+func TestPacedContactLeavesTheDueIndex(t *testing.T) {
+	r := newRig(t, []string{"flow: echo\nlanguage: en_US\ntrigger: {message: {}}\nreenter: true\nsteps:\n  - id: m\n    send: \"got ${reply.text}\"\n"},
+		withOpts(func(o *engine.Options) { o.NoPacing, o.PairBurst, o.PairInterval, o.Rate = false, 1, time.Hour, 1000 }))
+	var items []store.InboxItem
+	for i := 0; i < 6; i++ {
+		items = append(items, r.inboundItem(ana, textMsg(fmt.Sprint("m", i)), r.now()))
+	}
+	r.enqueue(items...)
+	if _, err := r.eng.ProcessInbox(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := r.eng.SendOutbox(r.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(r.ch.sent(ana)); n != 1 {
+		t.Fatalf("%d sent inside one pair interval, want 1", n)
+	}
+	now := r.now().UnixMilli()
+	if n := r.queryInt(`SELECT COUNT(*) FROM outbox WHERE contact = ? AND status = 'pending'`, ana); n != 5 {
+		t.Fatalf("%d pending, want 5", n)
+	}
+	if n := r.queryInt(`SELECT COUNT(*) FROM outbox WHERE contact = ? AND status = 'pending' AND next_attempt_at <= ?`, ana, now); n != 0 {
+		t.Fatalf("%d of the paced contact's messages are still due now: every claim reads them", n)
+	}
+	// At the next slot the next one goes out, in order.
+	r.clock.Advance(time.Hour)
+	if _, err := r.eng.SendOutbox(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	sent := r.ch.sent(ana)
+	second := r.queryInt(`SELECT id FROM outbox WHERE contact = ? ORDER BY id LIMIT 1 OFFSET 1`, ana)
+	if len(sent) != 2 || sent[1].Msg.BizOpaqueCallbackData != engine.CallbackData(second) {
+		t.Fatalf("after one interval: %d sent, want the second message (%s): %s", len(sent), engine.CallbackData(second), sent[len(sent)-1].Msg.BizOpaqueCallbackData)
 	}
 }

@@ -231,6 +231,7 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 			return err
 		}
 		changes := make([]*store.OutboxChange, 0, len(items))
+		paced := map[string]time.Time{}
 		pending := []string{store.OutPending}
 		for _, it := range items {
 			it.UpdatedAt = now
@@ -247,6 +248,7 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 					// pair rate: later, still pending, never sent twice
 					changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, At: now,
 						SetNextAttempt: true, NextAttemptAt: when})
+					paced[it.Contact] = when
 					continue
 				}
 			}
@@ -278,6 +280,13 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 		}
 		if _, err := tx.ChangeOutbox(changes); err != nil {
 			return err
+		}
+		// A paced contact's queued messages move past its next slot: the
+		// next rounds find them beyond `now` in the index and never read them.
+		for c, when := range paced {
+			if _, err := tx.DeferPendingOutbox(c, when, now); err != nil {
+				return err
+			}
 		}
 		// A row another transaction moved on since it was read is not sent.
 		kept := jobs[:0]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -67,4 +68,33 @@ func TestDirWarning(t *testing.T) {
 		}
 	}
 	os.Chmod(dir, 0o700)
+}
+
+// The per-contact queue queries go through the outbox_contact_open index,
+// never a scan of the outbox.
+func TestContactQueueQueriesUseTheIndex(t *testing.T) {
+	s := openTest(t)
+	for _, q := range []string{
+		"SELECT contact, COUNT(*) FROM outbox WHERE " + openStatuses + " AND contact IN (?) GROUP BY contact",
+		"UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE " + openStatuses + " AND contact = ? AND status = 'pending' AND next_attempt_at < ?",
+	} {
+		rows, err := s.w.Query("EXPLAIN QUERY PLAN "+q, 1, 2, "c", 3)
+		if err != nil {
+			rows, err = s.w.Query("EXPLAIN QUERY PLAN "+q, "c")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, "outbox_contact_open") {
+			t.Errorf("%s\nplan: %s", q, p)
+		}
+	}
 }

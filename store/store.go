@@ -93,6 +93,12 @@ type Tx interface {
 	// never handed to the API and go back to pending; those left `sending` may
 	// or may not have reached Meta, become `unknown` and are not sent again.
 	MarkSendingUnknown(at time.Time) (int, error)
+	// OpenOutboxCounts counts each contact's messages not settled yet
+	// (pending, claimed, sending); contacts with none are absent.
+	OpenOutboxCounts(contacts []string) (map[string]int, error)
+	// DeferPendingOutbox moves a paced contact's pending messages due before
+	// until to until.
+	DeferPendingOutbox(contact string, until, at time.Time) (int, error)
 	// CancelPendingOutbox cancels the pending messages of contacts (who opted out).
 	CancelPendingOutbox(contacts []string, at time.Time) error
 

@@ -42,6 +42,7 @@ type serveConfig struct {
 	Rate           float64
 	PairBurst      int
 	PairInterval   time.Duration
+	MaxQueued      int // unsent messages one contact may have
 	OptOutKeywords []string
 	MaxBody        int64
 	LogLevel       slog.Level
@@ -94,6 +95,7 @@ func settings(c *serveConfig) []setting {
 		{"rate", "80", anywhere, number(&c.Rate, 0.1, 1000), "messages per second per phone number (up to 1000)"},
 		{"pair_burst", "5", anywhere, integer(&c.PairBurst, 1, 1000), "messages to one contact in a burst"},
 		{"pair_interval", "6s", anywhere, duration(&c.PairInterval, time.Millisecond, time.Hour), "then one message to that contact per interval"},
+		{"max_queued_per_contact", "100", anywhere, integer(&c.MaxQueued, 1, 100000), "unsent messages one contact may have; new ones past it are dropped and counted (refusals{reason=\"queue_full\"})"},
 		{"opt_out_keywords", strings.Join(engine.DefaultOptOutKeywords, ","), anywhere, list(&c.OptOutKeywords), "whole messages that opt a contact out (comma-separated in a flag or variable)"},
 		{"max_body", "1MiB", anywhere, size(&c.MaxBody, 1<<10, 64<<20), "largest webhook or API request body (bytes, or with KiB/MiB)"},
 		{"memory_limit", "512MiB", anywhere, size(&c.MemoryLimit, 0, 1<<40), "Go's soft memory limit (GOMEMLIMIT wins when set; 0: none); also bounds the webhook bodies read at once"},

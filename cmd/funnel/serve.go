@@ -169,7 +169,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	reg := prometheus.NewRegistry()
 	opts := engine.Options{Logger: d.log, Metrics: engine.NewMetrics(reg), PhoneNumberID: d.cfg.PhoneNumberID,
 		OptOutKeywords: d.cfg.OptOutKeywords, Rate: d.cfg.Rate, PairBurst: d.cfg.PairBurst,
-		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone}
+		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone, MaxQueuedPerContact: d.cfg.MaxQueued}
 	var sandbox *server.Sandbox
 	if d.dev {
 		var clock *engine.OffsetClock
