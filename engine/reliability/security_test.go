@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/engine/whatsapp/whatsapptest"
 )
 
@@ -145,5 +146,139 @@ func TestStalledUploadsKeepMemoryBounded(t *testing.T) {
 	}
 	if m.Sum("funnel_webhooks_total", `result="busy"`) == 0 && n > 256 {
 		t.Fatalf("no upload was refused as busy: the body reads are not bounded")
+	}
+}
+
+// echoFlow answers every message: a contact who writes N messages queues N
+// replies, which the pair rate lets out one per interval.
+const echoFlow = `flow: echo
+description: Answers every message
+language: en_US
+reenter: true
+trigger:
+  message: {}
+steps:
+  - id: answer
+    send: "Got it, ${contact.name}."
+`
+
+// replyLatencies has each of the contacts write once and measures, for each,
+// the time from the webhook's acknowledgement to its reply at the fake API.
+func replyLatencies(t *testing.T, fake *whatsapptest.Fake, hooks *Webhooks, contacts []string) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, len(contacts))
+	var wg sync.WaitGroup
+	for i, c := range contacts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _, _ := fake.TextWebhook(c, "Ana", "hello")
+			if _, err := hooks.Deliver(context.Background(), body); err != nil {
+				t.Errorf("%s: %v", c, err)
+				return
+			}
+			acked := time.Now()
+			for deadline := acked.Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+				if s := fake.SentTo(c); len(s) > 0 {
+					out[i] = s[0].At.Sub(acked)
+					return
+				}
+			}
+			t.Errorf("%s: no reply within a minute", c)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// TestFloodFromOneContact: one contact writes thousands of messages to a
+// flow that answers each. Its unsent replies stay within
+// max_queued_per_contact (the rest dropped and counted), its paced queue is
+// out of the claim rounds' way, and other contacts' replies take about as
+// long as before the flood. Counts are asserted; the latencies are measured
+// and reported (the ratio of medians), not asserted: the host is shared.
+//
+// FUNNEL_FLOOD sets the flood's size (2,000; 10,000 at ci and full levels).
+func TestFloodFromOneContact(t *testing.T) {
+	n := 2000
+	if Level() != "" {
+		n = 10000
+	}
+	n = EnvInt("FUNNEL_FLOOD", n)
+	const others, queueCap = 30, 100
+	dir := t.TempDir()
+	flows := dir + "/flows"
+	if err := os.MkdirAll(flows, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(flows+"/echo.yaml", []byte(echoFlow), 0o644)
+	fake := whatsapptest.New(t, whatsapptest.Options{})
+	d := StartDaemon(t, DaemonOptions{Fake: fake, Flows: []string{flows}})
+	ctx := context.Background()
+	hooks := NewWebhooks(d.WebhookURL(), fake.AppSecret(), 8)
+	contacts := func(base int) []string {
+		var cs []string
+		for i := range others {
+			cs = append(cs, fmt.Sprintf("1555%07d", base+i))
+		}
+		return cs
+	}
+	before := replyLatencies(t, fake, hooks, contacts(1000))
+
+	const flooder = "15559999999"
+	for sent := 0; sent < n; sent += 100 {
+		var msgs []whatsapp.InboundMessage
+		for i := sent; i < min(sent+100, n); i++ {
+			msgs = append(msgs, whatsapp.InboundMessage{From: flooder, ID: fmt.Sprintf("wamid.flood.%d", i),
+				Timestamp: whatsapp.Timestamp(strconv.FormatInt(time.Now().Unix(), 10)), Type: whatsapp.InText,
+				Text: &whatsapp.InboundText{Body: fmt.Sprint("flood ", i)}})
+		}
+		body, _, err := fake.InboundWebhook("", "Flo", msgs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hooks.Deliver(ctx, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The flood's events are processed (its replies queued or dropped) before
+	// the others write: what is measured is the effect of its backlog.
+	if err := WaitFor(120*time.Second, func() (bool, error) {
+		m, err := d.Metrics(ctx)
+		return err == nil && m.Sum("funnel_inbox_pending") == 0, err
+	}); err != nil {
+		t.Fatalf("the flood was not processed: %v", err)
+	}
+	during := replyLatencies(t, fake, hooks, contacts(2000))
+	// What the paced backlog costs while nothing else happens.
+	cpu0, _ := d.CPU()
+	time.Sleep(3 * time.Second)
+	cpu1, _ := d.CPU()
+	idle := float64(cpu1-cpu0) / float64(3*time.Second) * 100
+
+	m, err := d.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := OpenDB(t, d.Opts.DB, true)
+	defer db.Close()
+	queued := QueryInt(t, db, "SELECT COUNT(*) FROM outbox WHERE contact = ? AND status IN ('pending', 'claimed', 'sending')", flooder)
+	rows := QueryInt(t, db, "SELECT COUNT(*) FROM outbox WHERE contact = ?", flooder)
+	dropped := m.Sum("funnel_send_refusals_total", `reason="queue_full"`)
+	med := func(ds []time.Duration) time.Duration { return Percentile(ds, 50) }
+	p90 := func(ds []time.Duration) time.Duration { return Percentile(ds, 90) }
+	Report(t, "security.flood", "%d messages from one contact: %d outbox rows for it (%d unsent, cap %d), %.0f dropped as queue_full, %d replies to it so far; %d other contacts' first replies: median %v → %v (×%.2f), p90 %v → %v during its backlog; CPU with the backlog and nothing else to do: %.1f%% of a core",
+		n, rows, queued, queueCap, dropped, len(fake.SentTo(flooder)), others, med(before), med(during),
+		float64(med(during))/float64(max(med(before), time.Millisecond)), p90(before), p90(during), idle)
+	if queued > queueCap {
+		t.Errorf("%d unsent messages for the flooding contact, over the cap of %d", queued, queueCap)
+	}
+	if int(rows)+int(dropped) != n {
+		t.Errorf("%d rows + %.0f dropped != %d messages: replies unaccounted for", rows, dropped, n)
+	}
+	for _, c := range append(contacts(1000), contacts(2000)...) {
+		if k := len(fake.SentTo(c)); k != 1 {
+			t.Errorf("%s got %d replies, want 1", c, k)
+		}
 	}
 }
