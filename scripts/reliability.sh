@@ -94,8 +94,9 @@ run bench-webhooks '^TestBenchWebhooks$'
 run bench-sender '^TestBenchSender$'
 run bench-firstreply '^TestBenchFirstReply$'
 run hostile '^TestHostile'
+run security '^(TestStalledUploadsKeepMemoryBounded|TestFloodFromOneContact)$'
 # Faults: every other test of the package (Graph API, webhooks, storage).
-run faults . '^(TestCrash|TestSoak|TestBench|TestHarness|TestHostile)'
+run faults . '^(TestCrash|TestSoak|TestBench|TestHarness|TestHostile|TestStalledUploadsKeepMemoryBounded|TestFloodFromOneContact)'
 
 # ---- summary ----
 get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }' "$report"; }
@@ -127,6 +128,7 @@ printf '%-18s %-5s %s\n' "first reply" "${result[bench-firstreply]}" \
   "p99 $p99_500 ms at 500/s: $(goal "${p99_500/—/?}" 'x < 100') (p99 < 100 ms); highest rate with p99 < 250 ms: $(num bench.firstreply.best)/s"
 printf '%-18s %-5s %s\n' "faults" "${result[faults]}" "$(grep -c '^faults\.' "$report") figures (Graph API, webhooks, storage)"
 printf '%-18s %-5s %s\n' "hostile input" "${result[hostile]}" "$(grep -c '^hostile\.' "$report") figures"
+printf '%-18s %-5s %s\n' "security" "${result[security]}" "stalled uploads: $(get security.stalled-uploads | sed 's/;.*//'); flood: $(get security.flood | sed 's/:.*//')"
 echo
 echo "=== figures"
 sed 's/\t/ = /' "$report"
