@@ -202,7 +202,13 @@ func (b *batch) flush() error {
 		}
 	}
 	if len(b.outbox) > 0 {
-		b.e.notifySender()
+		wake, err := b.e.handOff(b.tx)
+		if err != nil {
+			return err
+		}
+		if wake {
+			b.e.notifySender()
+		}
 	}
 	return nil
 }

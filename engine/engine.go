@@ -127,8 +127,9 @@ type Engine struct {
 
 	optOut map[string]bool
 	sender *sender
-	wake   chan struct{} // work arrived for the processor
-	wakeTx chan struct{} // work arrived for the sender
+	pipe   atomic.Pointer[sendPipe] // the send loop's queue, while Run runs
+	wake   chan struct{}            // work arrived for the processor
+	wakeTx chan struct{}            // work arrived for the sender
 }
 
 // flowSet is the current project, indexed for trigger matching.
@@ -146,7 +147,7 @@ type flowSet struct {
 // New creates an engine over a store.
 func New(st store.Store, opts Options) *Engine {
 	opts.defaults()
-	e := &Engine{st: st, opts: opts, log: opts.Logger, m: opts.Metrics,
+	e := &Engine{st: hookStore{st}, opts: opts, log: opts.Logger, m: opts.Metrics,
 		optOut: map[string]bool{}, wake: make(chan struct{}, 1), wakeTx: make(chan struct{}, 1)}
 	for _, k := range opts.OptOutKeywords {
 		e.optOut[normalizeKeyword(k)] = true
@@ -161,7 +162,7 @@ func normalizeKeyword(s string) string { return strings.ToUpper(strings.Join(str
 func (e *Engine) Now() time.Time { return e.opts.Clock.Now() }
 
 // Store is the engine's store.
-func (e *Engine) Store() store.Store { return e.st }
+func (e *Engine) Store() store.Store { return e.st.(hookStore).Store }
 
 // Metrics are the engine's collectors.
 func (e *Engine) Metrics() *Metrics { return e.m }
@@ -334,6 +335,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.log.Error("marking interrupted sends unknown; retrying", "err", err)
 		sleep(ctx, backoff)
 	}
+	// The send pipe exists before the first inbox batch, which may hand it
+	// messages (handOff).
+	p := newSendPipe(ctx, e)
+	e.pipe.Store(p)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -360,7 +365,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		e.sendRounds(ctx)
+		e.sendRounds(ctx, p)
 	}()
 	wg.Wait()
 	return nil

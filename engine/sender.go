@@ -121,44 +121,22 @@ func (e *Engine) SendOutbox(ctx context.Context) (int, error) {
 // several hundred, per round of 250 ms at 1,000/s on a busy host).
 //
 // A batch is an eighth of a second of sends and the next is claimed only when
-// less than one batch is queued, so no more than a quarter second of sends
-// waits in `sending` (what a crash turns `unknown`), plus the jobs in the
-// workers' hands and the results not recorded yet, as with SendOutbox.
-func (e *Engine) sendRounds(ctx context.Context) {
-	batch := e.opts.SendBatch
-	if !e.opts.NoPacing {
-		batch = min(batch, int(e.opts.Rate/8)+1)
-	}
-	queue := make(chan *sendJob, 2*batch)
-	var queued atomic.Int64 // claimed, not taken by a worker yet
-	taken := make(chan struct{}, 1)
-	var workers, recorders sync.WaitGroup
-	for range e.opts.SendConcurrency {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for j := range queue {
-				if queued.Add(-1) < int64(batch) {
-					select {
-					case taken <- struct{}{}:
-					default:
-					}
-				}
-				e.send(ctx, j)
-				j.done.Done()
-			}
-		}()
-	}
+// less than one batch is queued; a transaction that hands its new messages
+// off (handOff) claims no more than the room left in one batch. So no more
+// than a quarter second of sends waits claimed, plus the jobs in the workers'
+// hands and the results not recorded yet, as with SendOutbox; a message
+// becomes `sending` (what a crash turns `unknown`) only right before its call.
+func (e *Engine) sendRounds(ctx context.Context, p *sendPipe) {
+	batch := p.batch
 	defer func() {
-		close(queue)
-		workers.Wait()
-		recorders.Wait()
+		e.pipe.Store(nil)
+		p.close()
 	}()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		if queued.Load() >= int64(batch) {
+		if p.queued.Load() >= int64(batch) {
 			select {
-			case <-taken:
+			case <-p.taken:
 			case <-ctx.Done():
 			}
 			continue
@@ -175,21 +153,7 @@ func (e *Engine) sendRounds(ctx context.Context) {
 		}
 		backoff = 50 * time.Millisecond
 		if len(jobs) > 0 {
-			done := &sync.WaitGroup{}
-			done.Add(len(jobs))
-			queued.Add(int64(len(jobs)))
-			for _, j := range jobs {
-				j.done = done
-				queue <- j
-			}
-			recorders.Add(1)
-			go func() {
-				defer recorders.Done()
-				done.Wait()
-				if err := e.recordResults(ctx, jobs); err != nil {
-					e.log.Error("recording send results", "err", err)
-				}
-			}()
+			p.submit(jobs)
 			continue
 		}
 		if handled > 0 {
@@ -205,9 +169,125 @@ func (e *Engine) sendRounds(ctx context.Context) {
 	}
 }
 
+// sendPipe is sendRounds' queue and workers. Besides the send loop's own
+// claims, a transaction that writes new messages may claim them itself and
+// submit them once it has committed (handOff): the first reply to a contact
+// then goes out without waiting for another transaction.
+type sendPipe struct {
+	e      *Engine
+	ctx    context.Context
+	batch  int
+	queue  chan *sendJob
+	queued atomic.Int64 // claimed, not taken by a worker yet
+	taken  chan struct{}
+
+	mu        sync.Mutex // submit against close
+	closed    bool
+	workers   sync.WaitGroup
+	recorders sync.WaitGroup
+}
+
+func newSendPipe(ctx context.Context, e *Engine) *sendPipe {
+	batch := e.opts.SendBatch
+	if !e.opts.NoPacing {
+		batch = min(batch, int(e.opts.Rate/8)+1)
+	}
+	// Room for the send loop's batch and a batch handed off beside it, twice.
+	p := &sendPipe{e: e, ctx: ctx, batch: batch, queue: make(chan *sendJob, 4*batch), taken: make(chan struct{}, 1)}
+	for range e.opts.SendConcurrency {
+		p.workers.Add(1)
+		go func() {
+			defer p.workers.Done()
+			for j := range p.queue {
+				if p.queued.Add(-1) < int64(batch) {
+					select {
+					case p.taken <- struct{}{}:
+					default:
+					}
+				}
+				e.send(ctx, j)
+				j.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// room is how many more messages may be claimed now.
+func (p *sendPipe) room() int { return max(0, p.batch-int(p.queued.Load())) }
+
+// submit queues claimed jobs for the workers; their results are recorded
+// together once the last is done. After close it queues nothing: the rows
+// stay `claimed`, which the next start turns back to pending.
+func (p *sendPipe) submit(jobs []*sendJob) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	done := &sync.WaitGroup{}
+	done.Add(len(jobs))
+	p.queued.Add(int64(len(jobs)))
+	for _, j := range jobs {
+		j.done = done
+		p.queue <- j
+	}
+	p.recorders.Add(1)
+	go func() {
+		defer p.recorders.Done()
+		done.Wait()
+		if err := p.e.recordResults(p.ctx, jobs); err != nil {
+			p.e.log.Error("recording send results", "err", err)
+		}
+	}()
+}
+
+// close stops the workers after the queued jobs (which, ctx being done, are
+// not attempted) and waits for the last results to be recorded.
+func (p *sendPipe) close() {
+	p.mu.Lock()
+	p.closed = true
+	close(p.queue)
+	p.mu.Unlock()
+	p.workers.Wait()
+	p.recorders.Wait()
+}
+
+// handOff claims, inside tx (a transaction that has just written new
+// messages), what the send loop would claim next, up to the pipe's free room,
+// and submits it once tx commits: the messages are `claimed` in the same
+// commit as the events that produced them. It reports whether the send loop
+// still needs waking (no pipe, no room, or more may be waiting than was
+// claimed). A store error fails tx, as any of its writes would.
+func (e *Engine) handOff(tx store.Tx) (wake bool, err error) {
+	p := e.pipe.Load()
+	if p == nil {
+		return true, nil
+	}
+	room := p.room()
+	if room == 0 {
+		return true, nil
+	}
+	jobs, handled, err := e.claimSendsIn(context.Background(), tx, room) // tx has its own context
+	if err != nil {
+		return true, err
+	}
+	if len(jobs) > 0 && !afterCommit(tx, func() { p.submit(jobs) }) {
+		// Not a hookStore transaction: nothing would send them; undo.
+		return true, errors.New("engine: messages claimed in a transaction without commit hooks")
+	}
+	return handled == 0 || handled >= room, nil
+}
+
 // claimSends claims one round: pending messages due now (each contact's oldest
 // only), the runtime policy applied, the survivors committed as `sending`.
 func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, error) {
+	return e.claimSendsIn(ctx, nil, limit)
+}
+
+// claimSendsIn is claimSends in tx, or in a transaction of its own when tx is
+// nil.
+func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*sendJob, int, error) {
 	if e.opts.Channel == nil || e.flows.Load() == nil || e.Paused() != "" {
 		return nil, 0, nil
 	}
@@ -215,7 +295,7 @@ func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, er
 	var jobs []*sendJob
 	var handled int
 	var refused []string
-	err := e.st.Write(ctx, func(tx store.Tx) error {
+	err := e.within(ctx, tx0, func(tx store.Tx) error {
 		jobs, refused = jobs[:0], refused[:0]
 		items, err := tx.ClaimOutbox(now, limit)
 		if err != nil || len(items) == 0 {
