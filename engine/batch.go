@@ -182,6 +182,7 @@ func (b *batch) flush() error {
 		}
 	}
 	if len(b.timers) > 0 {
+		b.e.timersAdded(b.tx, b.timers)
 		if err := b.tx.InsertTimers(b.timers); err != nil {
 			return err
 		}

@@ -69,3 +69,32 @@ func TestHookStoreRunsHooksAfterCommitOnly(t *testing.T) {
 		return nil
 	})
 }
+
+// A FireTimers that read the timers before another transaction wrote one must
+// not raise the hint above that timer.
+func TestTimerHintIgnoresALearnThatRacedAWrite(t *testing.T) {
+	t0 := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+	var h timerHint
+	if !h.mayBeDue(t0) {
+		t.Fatal("unknown hint: timers must be looked at")
+	}
+	gen := h.start()
+	h.learn(gen, time.Time{}, false) // no timer at all
+	if h.mayBeDue(t0.Add(1000 * time.Hour)) {
+		t.Fatal("no timer pending, yet one may be due")
+	}
+	gen = h.start()                       // a FireTimers begins,
+	h.added(t0.Add(time.Minute))          // a timer due in 1m is written meanwhile,
+	h.learn(gen, t0.Add(time.Hour), true) // and it read only a later one
+	if !h.mayBeDue(t0.Add(time.Minute)) {
+		t.Fatal("the timer written during the read is hidden by the stale learn")
+	}
+	if h.mayBeDue(t0.Add(30 * time.Second)) {
+		t.Fatal("a timer due in 1m is reported due at 30s")
+	}
+	gen = h.start()
+	h.learn(gen, t0.Add(2*time.Minute), true)
+	if h.mayBeDue(t0.Add(time.Minute)) || !h.mayBeDue(t0.Add(2*time.Minute)) {
+		t.Fatal("a fresh learn is not applied")
+	}
+}

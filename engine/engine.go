@@ -128,8 +128,9 @@ type Engine struct {
 	optOut map[string]bool
 	sender *sender
 	pipe   atomic.Pointer[sendPipe] // the send loop's queue, while Run runs
-	wake   chan struct{}            // work arrived for the processor
-	wakeTx chan struct{}            // work arrived for the sender
+	timers timerHint
+	wake   chan struct{} // work arrived for the processor
+	wakeTx chan struct{} // work arrived for the sender
 }
 
 // flowSet is the current project, indexed for trigger matching.

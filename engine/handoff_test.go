@@ -24,6 +24,7 @@ type txLog struct {
 	seq       int
 	processed map[string]int
 	claimed   map[string]int
+	dueReads  int // DueTimers queries
 }
 
 type loggedStore struct {
@@ -62,6 +63,13 @@ func (t loggedTx) ClaimOutbox(now time.Time, limit int) ([]*store.OutboxItem, er
 	}
 	t.log.mu.Unlock()
 	return items, err
+}
+
+func (t loggedTx) DueTimers(now time.Time, limit int) ([]*store.Timer, error) {
+	t.log.mu.Lock()
+	t.log.dueReads++
+	t.log.mu.Unlock()
+	return t.Tx.DueTimers(now, limit)
 }
 
 // signalChannel accepts every message and reports each on a channel.

@@ -113,7 +113,7 @@ func (e *Engine) processInbox(ctx context.Context, limit int) ([]*store.InboxIte
 		if err := b.loadOutbox(statusIDs, providerIDs); err != nil {
 			return err
 		}
-		if hasMessages {
+		if hasMessages && e.timers.mayBeDue(b.now) {
 			if err := b.loadOverdue(); err != nil {
 				return err
 			}

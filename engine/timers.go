@@ -16,7 +16,7 @@ import (
 // timers (a panic, a value the store refuses) is rolled back and its timers
 // fire again one per transaction; the culprit's run fails with the reason.
 func (e *Engine) FireTimers(ctx context.Context) (int, error) {
-	if e.flows.Load() == nil {
+	if e.flows.Load() == nil || !e.timers.mayBeDue(e.Now()) {
 		return 0, nil
 	}
 	timers, err := e.fireTimers(ctx, e.opts.BatchSize)
@@ -46,12 +46,20 @@ func (e *Engine) FireTimers(ctx context.Context) (int, error) {
 // returns the timers it took, also when it failed.
 func (e *Engine) fireTimers(ctx context.Context, limit int) ([]*store.Timer, error) {
 	var timers []*store.Timer
+	gen := e.timers.start()
 	err := e.st.Write(ctx, func(tx store.Tx) (err error) {
 		b := e.newBatch(tx)
 		var err2 error
 		timers, err2 = tx.DueTimers(b.now, limit)
-		if err2 != nil || len(timers) == 0 {
+		if err2 != nil {
 			return err2
+		}
+		if len(timers) == 0 {
+			next, ok, err := tx.NextTimer(b.now)
+			if err == nil {
+				e.timers.learn(gen, next, ok)
+			}
+			return err
 		}
 		var current *store.Timer
 		defer func() {
@@ -141,4 +149,17 @@ func (b *batch) fire(t *store.Timer, r *store.Run) {
 		}
 		b.endRun(r, store.RunExpired, "no reply")
 	}
+}
+
+// timersAdded lowers the timer hint for timers tx writes, at once and again
+// after tx commits (a FireTimers that began before the commit may have read
+// the timers without them).
+func (e *Engine) timersAdded(tx store.Tx, ts []*store.Timer) {
+	lower := func() {
+		for _, t := range ts {
+			e.timers.added(t.DueAt)
+		}
+	}
+	lower()
+	afterCommit(tx, lower)
 }
