@@ -38,9 +38,17 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	// The body is read before its signature can be checked: bound how many
 	// are held at once, and answer the excess at once (Meta retries a 503).
+	held := false
+	release := func() {
+		if held {
+			held = false
+			<-s.bodies
+		}
+	}
 	select {
 	case s.bodies <- struct{}{}:
-		defer func() { <-s.bodies }()
+		held = true
+		defer release()
 	default:
 		s.m.webhooks.WithLabelValues("busy").Inc()
 		w.Header().Set("Retry-After", "1")
@@ -89,6 +97,10 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.m.dropped.WithLabelValues("invalid").Add(float64(countErrors(perr)))
 		s.log.Warn("webhook items skipped", "err", perr)
 	}
+	// The body is done with (only the items wait for the store): its slot
+	// goes to the next body, so requests waiting for a slow commit do not turn
+	// new webhooks away.
+	release()
 	if len(items) > 0 {
 		// Meta wants a fast answer: if storage cannot take the events within the
 		// deadline (a locked or failing disk), answer 503 and let Meta retry;
