@@ -68,10 +68,10 @@ status=0
 get() { awk -F'\t' -v k="$1" '$1 == k { v = $2 } END { print v }' "$report"; }
 echo
 echo "=== first reply ($(get bench.firstreply.settings); $((SECONDS - t0))s)"
-echo "host: $(nproc) CPUs, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "host: $(nproc) CPUs, load average now $(cut -d' ' -f1-3 /proc/loadavg), CPU pressure (PSI some avg10) $(sed -n 's/^some avg10=\([0-9.]*\).*/\1%/p' /proc/pressure/cpu 2>/dev/null)"
 echo
-echo "| new conversations/s | p50 ms | p90 ms | p99 ms | max ms | daemon CPU s / 1,000 | generator + fake CPU s / 1,000 | load average |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| new conversations/s | p50 ms | p90 ms | p99 ms | max ms | not acknowledged | daemon CPU s / 1,000 | generator + fake CPU s / 1,000 | load average | CPU pressure |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 awk -F'\t' '$1 ~ /^bench\.firstreply\.[0-9]+\.row$/ { print $2 }' "$report"
 echo
 [ -n "$(get bench.firstreply.skipped)" ] && echo "skipped: $(get bench.firstreply.skipped)"

@@ -186,7 +186,7 @@ func benchFirstReply(t *testing.T, s frSettings, rate, idx int) frResult {
 					filepath.Join(s.pprofDir, fmt.Sprintf("firstreply-%d.pprof", rate)))
 			}()
 		}
-		load0 := LoadAverage()
+		load0, psi0 := LoadAverage(), CPUPressure()
 		stalls := StartStallMeter()
 		cpu0, _ := d.CPU()
 		self0, _ := ProcCPU(os.Getpid())
@@ -197,7 +197,7 @@ func benchFirstReply(t *testing.T, s frSettings, rate, idx int) frResult {
 		self1, _ := ProcCPU(os.Getpid())
 		wall := time.Since(t0)
 		stallN, stallT := stalls.Stop()
-		load1 := LoadAverage()
+		load1, psi1 := LoadAverage(), CPUPressure()
 		if pprofAddr != "" {
 			if err := <-profile; err != nil {
 				t.Logf("CPU profile: %v", err)
@@ -223,14 +223,14 @@ func benchFirstReply(t *testing.T, s frSettings, rate, idx int) frResult {
 		Report(t, key, "%d new conversations/s for %v (%d, %d acknowledged, %d replied): first reply p50 %s, p90 %s, p99 %s, max %s ms; "+
 			"webhook 200 p50 %s, p99 %s ms; 200 → engine batch p50 %s, p99 %s ms; batch → reply p50 %s, p99 %s ms; generator late p99 %s ms; "+
 			"daemon CPU %.2f s per 1,000 conversations (%.2f cores over %.1fs), test process (generator and fake Graph API) %.2f s per 1,000; "+
-			"130429 answers %d; load average %s → %s, %d stalls over 10 ms (%.2fs) seen by the test process",
+			"130429 answers %d; load average %s → %s, CPU pressure %s → %s, %d stalls over 10 ms (%.2fs) seen by the test process",
 			rate, s.duration, n, res.acked, res.replied, fmtMS(res.p(50)), fmtMS(res.p(90)), fmtMS(res.p(99)), fmtMS(res.p(100)),
 			fmtMS(Percentile(res.ack, 50)), fmtMS(Percentile(res.ack, 99)),
 			fmtMS(Percentile(res.toProcess, 50)), fmtMS(Percentile(res.toProcess, 99)),
 			fmtMS(Percentile(res.toReply, 50)), fmtMS(Percentile(res.toReply, 99)), fmtMS(Percentile(res.genLag, 99)),
-			per1000(cpu), cpu.Seconds()/wall.Seconds(), wall.Seconds(), per1000(self), limited, load0, load1, stallN, stallT.Seconds())
-		Report(t, key+".row", "| %d | %s | %s | %s | %s | %.2f | %.2f | %s |", rate,
-			fmtMS(res.p(50)), fmtMS(res.p(90)), fmtMS(res.p(99)), fmtMS(res.p(100)), per1000(cpu), per1000(self), load0)
+			per1000(cpu), cpu.Seconds()/wall.Seconds(), wall.Seconds(), per1000(self), limited, load0, load1, psi0, psi1, stallN, stallT.Seconds())
+		Report(t, key+".row", "| %d | %s | %s | %s | %s | %d | %.2f | %.2f | %s | %s |", rate,
+			fmtMS(res.p(50)), fmtMS(res.p(90)), fmtMS(res.p(99)), fmtMS(res.p(100)), n-res.acked, per1000(cpu), per1000(self), load0, psi0)
 		Report(t, key+".p99ms", "%s", fmtMS(res.p(99)))
 	})
 	return res

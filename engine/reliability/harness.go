@@ -524,6 +524,24 @@ func LoadAverage() string {
 	return f[0]
 }
 
+// CPUPressure is the share of the last 10 s in which some runnable task of
+// the machine waited for a CPU (Linux PSI, "some avg10" of
+// /proc/pressure/cpu), e.g. "97%"; "?" where the kernel does not report it.
+// Near 100% the host is oversubscribed: every process's latencies include
+// waiting for a core.
+func CPUPressure() string {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return "?"
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			return v + "%"
+		}
+	}
+	return "?"
+}
+
 // StallMeter measures how much a busy host delays this process: a goroutine
 // sleeps 1 ms at a time and adds up the oversleeps longer than 10 ms. Reported
 // beside a throughput figure it tells a slow daemon from a starved one.
