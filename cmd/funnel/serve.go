@@ -45,7 +45,7 @@ come from the environment only:
   FUNNEL_ACCESS_TOKEN     Graph API token (required unless --dev)
   FUNNEL_APP_SECRET       app secret: webhook signatures (required unless --dev)
   FUNNEL_VERIFY_TOKEN     webhook verification token (required unless --dev)
-  FUNNEL_API_TOKEN        bearer token of /v1/events and /v1/contacts (API off when unset)
+  FUNNEL_API_TOKEN        bearer token of /v1/events and /v1/contacts, 32+ characters (API off when unset)
 
 Flows are validated at start: errors refuse to start. SIGHUP (or a changed flow
 file) reloads; a reload that fails validation keeps the running flows. SIGTERM
