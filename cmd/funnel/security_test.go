@@ -35,13 +35,14 @@ func TestServeRefusesShortAPIToken(t *testing.T) {
 }
 
 // metrics_listen serves /metrics on its own listener, and the public one no
-// longer shows it.
+// longer shows it; memory_limit shows there as Go's memory limit.
 func TestServeMetricsOnSeparateListener(t *testing.T) {
 	dir := copyFlows(t)
 	fake := whatsapptest.New(t, whatsapptest.Options{})
 	addr, maddr := freePort(t), freePort(t)
 	cmd := funnelCmd(t, dir, productionEnv(fake, strings.Repeat("k", 32)), "serve", "--listen", addr,
-		"--metrics-listen", maddr, "--db", filepath.Join(dir, "f.db"))
+		"--metrics-listen", maddr, "--memory-limit", "300MiB", "--db", filepath.Join(dir, "f.db"))
+	cmd.Env = append(cmd.Env, "GOMEMLIMIT=")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -60,6 +61,10 @@ func TestServeMetricsOnSeparateListener(t *testing.T) {
 	waitFor(t, "readiness", func() bool { code, _ := get("http://" + addr + "/readyz"); return code == 200 })
 	if code, body := get("http://" + maddr + "/metrics"); code != 200 || !strings.Contains(body, "funnel_inbox_pending") {
 		t.Fatalf("metrics listener: %d\n%.300s\nlogs:\n%s", code, body, logs.String())
+	}
+	// memory_limit is Go's soft memory limit (GOMEMLIMIT unset).
+	if _, body := get("http://" + maddr + "/metrics"); !strings.Contains(body, "go_gc_gomemlimit_bytes 3.145728e+08") {
+		t.Fatalf("memory_limit 300MiB did not set the Go memory limit:\n%s", grepLines(body, "gomemlimit"))
 	}
 	if code, _ := get("http://" + addr + "/metrics"); code != 404 {
 		t.Fatalf("the public listener still serves /metrics: %d", code)
@@ -97,4 +102,14 @@ func TestBodySlots(t *testing.T) {
 			t.Errorf("bodySlots(%d, %d) = %d, want %d", tc.limit, tc.body, got, tc.want)
 		}
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
