@@ -28,8 +28,14 @@ func WriteTimeline(w io.Writer, format string, lines []Line) error {
 	}
 	for _, l := range lines {
 		arrow, step := "←", ""
-		if l.Direction == "out" {
+		switch l.Direction {
+		case "out":
 			arrow, step = "→", l.Flow+"/"+l.Step
+		case "run":
+			arrow, step = "✗", l.Flow+"/"+l.Step
+			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", l.At.Format("2006-01-02 15:04 MST"), elapsed(l.At.Sub(start)),
+				arrow, step, strings.ReplaceAll(l.Text, "\n", " "), l.Window, l.Status)
+			continue
 		}
 		what := l.Type
 		if l.Template != "" {

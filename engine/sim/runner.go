@@ -22,14 +22,14 @@ import (
 // Line is one line of a timeline.
 type Line struct {
 	At        time.Time `json:"at"`
-	Direction string    `json:"direction"` // in | out
+	Direction string    `json:"direction"` // in | out | run (a run that failed: Text is why)
 	Flow      string    `json:"flow"`
 	Step      string    `json:"step"`
 	Type      string    `json:"type"`
 	Text      string    `json:"text"`
 	Template  string    `json:"template"`
 	Window    string    `json:"window"` // open | closed
-	Status    string    `json:"status"` // received (in); sent, window_closed, opted_out, no_consent, failed, cancelled (out)
+	Status    string    `json:"status"` // received (in); sent, window_closed, opted_out, no_consent, failed, cancelled (out); failed (run)
 	Fallback  bool      `json:"fallback,omitempty"`
 }
 
@@ -100,6 +100,7 @@ type runner struct {
 	ch     *Channel
 	res    *Result
 	lastID int64          // last outbox row put on the timeline
+	failed map[int64]bool // failed runs already put on the timeline
 	since  []Line         // out lines since the previous expect
 	n      int            // inbound message counter
 	offer  *offer         // what the contact can tap
@@ -300,12 +301,40 @@ func (r *runner) collect(ctx context.Context) error {
 		return err
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	if err := r.collectFailedRuns(ctx, key); err != nil {
+		return err
+	}
 	for _, it := range items {
 		if it.ID <= r.lastID || it.Status == store.OutPending || it.Status == store.OutClaimed || it.Status == store.OutSending {
 			continue
 		}
 		r.lastID = it.ID
 		line := r.outLine(it)
+		r.res.Timeline = append(r.res.Timeline, line)
+		r.since = append(r.since, line)
+	}
+	return nil
+}
+
+// collectFailedRuns puts each run that failed (a step error, such as a value
+// that cannot be stored) on the timeline with its reason: without it a script
+// whose run stopped would only show that nothing more was sent.
+func (r *runner) collectFailedRuns(ctx context.Context, key string) error {
+	runs, err := r.st.RunsOf(ctx, key, 1<<20)
+	if err != nil {
+		return err
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].ID < runs[j].ID })
+	for _, run := range runs {
+		if run.Status != store.RunFailed || r.failed[run.ID] {
+			continue
+		}
+		if r.failed == nil {
+			r.failed = map[int64]bool{}
+		}
+		r.failed[run.ID] = true
+		line := Line{At: run.EndedAt.In(r.loc), Direction: "run", Flow: run.FlowID, Step: run.Step, Type: "run",
+			Text: "run failed: " + run.EndReason, Window: r.window(run.EndedAt), Status: "failed"}
 		r.res.Timeline = append(r.res.Timeline, line)
 		r.since = append(r.since, line)
 	}
@@ -444,7 +473,8 @@ func (m Matcher) matches(l Line) bool {
 	if status == "" {
 		status = store.OutSent
 	}
-	return (m.TextContains == "" || strings.Contains(l.Text, m.TextContains)) &&
+	return l.Direction == "out" &&
+		(m.TextContains == "" || strings.Contains(l.Text, m.TextContains)) &&
 		(m.Template == "" || l.Template == m.Template) &&
 		(m.Type == "" || l.Type == m.Type) &&
 		l.Status == status
@@ -478,6 +508,10 @@ func describeLines(ls []Line) string {
 		d := l.Type
 		if l.Template != "" {
 			d += " " + l.Template
+		}
+		if l.Direction == "run" {
+			parts = append(parts, fmt.Sprintf("[%s/%s %s]", l.Flow, l.Step, truncate(l.Text, 120)))
+			continue
 		}
 		parts = append(parts, fmt.Sprintf("[%s/%s %s %q %s]", l.Flow, l.Step, d, truncate(l.Text, 50), l.Status))
 	}
