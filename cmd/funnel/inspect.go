@@ -130,7 +130,7 @@ func newContactsCmd() *cobra.Command {
 			fmt.Fprintf(out, "contact %s (%s)\n", v.Key, v.Name)
 			fmt.Fprintf(out, "  phone:    %s\n  user_id:  %s\n  username: %s\n", orDash(v.WaID), orDash(v.UserID), orDash(v.Username))
 			fmt.Fprintf(out, "  window:   %s\n", windowText(v.Window, now))
-			fmt.Fprintf(out, "  consent:  %s (%s, %s)\n", v.Consent.State, when(v.Consent.At), v.Consent.Source)
+			fmt.Fprintf(out, "  consent:  %s\n", consentText(v.Consent.State, v.Consent.At, v.Consent.Source))
 			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, zoneText(v.Timezone, now))
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
@@ -161,6 +161,31 @@ func newContactsCmd() *cobra.Command {
 	return c
 }
 
+// consentText is the consent state with when and how it was recorded, when
+// it was: "unknown" alone for a contact who never answered.
+func consentText(state string, at *time.Time, source string) string {
+	var parts []string
+	if at != nil && !at.IsZero() {
+		parts = append(parts, when(at))
+	}
+	if source != "" {
+		parts = append(parts, source)
+	}
+	if len(parts) == 0 {
+		return state
+	}
+	return state + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// errorText is a message's error: the Graph API code when there is one
+// (refusals decided before any call have none), then the reason.
+func errorText(code int, reason string) string {
+	if code == 0 {
+		return reason
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", code, reason))
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"
@@ -176,11 +201,7 @@ func printMessages(out io.Writer, ms []server.MessageView) {
 		if m.Template != "" {
 			typ = "template " + m.Template
 		}
-		errText := ""
-		if m.ErrorCode != 0 || m.LastError != "" {
-			errText = fmt.Sprintf("%d %s", m.ErrorCode, m.LastError)
-		}
-		fmt.Fprintf(tw, "%d\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Flow, m.Step, typ, m.Status, when(&m.CreatedAt), when(m.SentAt), errText)
+		fmt.Fprintf(tw, "%d\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Flow, m.Step, typ, m.Status, when(&m.CreatedAt), when(m.SentAt), errorText(m.ErrorCode, m.LastError))
 	}
 	tw.Flush()
 }

@@ -50,7 +50,7 @@ func TestInspectTimesAndWindow(t *testing.T) {
 			"window:   open, closes in 3h12m (2026-07-02 12:12:00 UTC)",
 			"timezone: Europe/Lisbon (now Thu 10:00 WEST there)"}},
 		{[]string{"contacts", "16505550000"}, []string{"window:   closed 26h ago, since 2026-07-01 07:00:00 UTC (templates only)"}},
-		{[]string{"contacts", "16505559999"}, []string{"window:   closed: the contact has never written (templates only)"}},
+		{[]string{"contacts", "16505559999"}, []string{"window:   closed: the contact has never written (templates only)", "consent:  unknown\n"}},
 		{[]string{"contacts"}, []string{"2026-07-01 12:12:00 UTC"}},
 		{[]string{"runs"}, []string{"2026-07-01 12:12:00 UTC"}},
 	} {
@@ -75,6 +75,24 @@ func TestRoughly(t *testing.T) {
 	} {
 		if got := roughly(d); got != want {
 			t.Errorf("roughly(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// Consent and message errors read as words: no "(-, )" for a consent never
+// recorded, no "0" for a refusal decided without calling the API.
+func TestConsentAndErrorText(t *testing.T) {
+	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ got, want string }{
+		{consentText("unknown", nil, ""), "unknown"},
+		{consentText("opted_in", &at, "button"), "opted_in (2026-07-01 12:00:00 UTC, button)"},
+		{consentText("opted_out", nil, "keyword"), "opted_out (keyword)"},
+		{errorText(0, "the 24h window is closed"), "the 24h window is closed"},
+		{errorText(131047, "re-engagement"), "131047 re-engagement"},
+		{errorText(0, ""), ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
 		}
 	}
 }
