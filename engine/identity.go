@@ -105,7 +105,9 @@ func (b *batch) attach(c *store.Contact, phone, userID, parentID string, current
 		}
 		if b.ids[id] != c.WaID {
 			b.ids[id] = c.WaID
-			b.newIDs[id] = c.WaID
+			if id != c.WaID { // a key resolves by itself: no row needed
+				b.newIDs[id] = c.WaID
+			}
 		}
 	}
 	if c.Phone == "" && !whatsapp.IsBSUID(c.WaID) && c.WaID != "" && (phone == "" || phone == c.WaID) {
@@ -116,10 +118,7 @@ func (b *batch) attach(c *store.Contact, phone, userID, parentID string, current
 	set(&c.Phone, phone)
 	set(&c.UserID, userID)
 	set(&c.ParentUserID, parentID)
-	if _, ok := b.ids[c.WaID]; !ok {
-		b.ids[c.WaID] = c.WaID
-		b.newIDs[c.WaID] = c.WaID
-	}
+	b.ids[c.WaID] = c.WaID
 }
 
 // merge folds one of two contacts of the same person into the other (the

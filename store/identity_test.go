@@ -125,3 +125,35 @@ func TestContactIDsLinkAndMerge(t *testing.T) {
 		t.Errorf("unknown id found %+v", c)
 	}
 }
+
+// An id linked to a contact wins over a contact keyed by the same id (a row
+// saved without ids, as by an import), and a key alone still resolves.
+func TestContactIDsPreferLinks(t *testing.T) {
+	s := openTest(t)
+	err := s.Write(context.Background(), func(tx Tx) error {
+		if err := tx.SaveContacts([]*Contact{{WaID: "16505551234", CreatedAt: t0, UpdatedAt: t0},
+			{WaID: "16505559999", CreatedAt: t0, UpdatedAt: t0}, {WaID: "US.1", UserID: "US.1", CreatedAt: t0, UpdatedAt: t0}}); err != nil {
+			return err
+		}
+		if err := tx.LinkContactIDs(map[string]string{"16505551234": "US.1", "US.1": "US.1"}); err != nil {
+			return err
+		}
+		ids, err := tx.ContactIDs([]string{"16505551234", "16505559999", "US.1", "US.2"})
+		if err != nil {
+			return err
+		}
+		want := map[string]string{"16505551234": "US.1", "16505559999": "16505559999", "US.1": "US.1"}
+		if len(ids) != len(want) {
+			t.Errorf("ids %v, want %v", ids, want)
+		}
+		for k, v := range want {
+			if ids[k] != v {
+				t.Errorf("%s → %q, want %q", k, ids[k], v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -398,29 +398,15 @@ func (t *sqliteTx) SaveContacts(cs []*Contact) error {
 }
 
 // ContactIDs resolves WhatsApp ids (phone numbers, BSUIDs, parent BSUIDs) to
-// the keys of the contacts they belong to; unknown ids are absent.
+// the keys of the contacts they belong to; unknown ids are absent. A contact
+// saved without its ids (by an older version, or directly) is still found by
+// its key; a linked id wins over a key.
 func (t *sqliteTx) ContactIDs(ids []string) (map[string]string, error) {
 	out := make(map[string]string, len(ids))
 	err := chunked(ids, func(ids []string) error {
-		rows, err := selectAll[idRow](t, "SELECT id, contact FROM contact_ids WHERE id IN "+in(len(ids)), strArgs(ids)...)
-		for _, r := range rows {
-			out[r.ID] = r.Contact
-		}
-		return err
-	})
-	if err != nil {
-		return out, err
-	}
-	// A contact saved without its ids (by an older version, or directly) is
-	// still found by its key.
-	var rest []string
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			rest = append(rest, id)
-		}
-	}
-	err = chunked(rest, func(ids []string) error {
-		rows, err := selectAll[idRow](t, "SELECT wa_id, wa_id FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...)
+		args := append(strArgs(ids), strArgs(ids)...)
+		rows, err := selectAll[idRow](t, `SELECT wa_id, wa_id, 1 FROM contacts WHERE wa_id IN `+in(len(ids))+`
+			UNION ALL SELECT id, contact, 0 FROM contact_ids WHERE id IN `+in(len(ids))+` ORDER BY 3 DESC`, args...)
 		for _, r := range rows {
 			out[r.ID] = r.Contact
 		}
@@ -432,9 +418,10 @@ func (t *sqliteTx) ContactIDs(ids []string) (map[string]string, error) {
 type idRow struct {
 	ID      string `db:"id"`
 	Contact string `db:"contact"`
+	ByKey   bool   `db:"by_key"`
 }
 
-func (r *idRow) ptrs() []any { return []any{&r.ID, &r.Contact} }
+func (r *idRow) ptrs() []any { return []any{&r.ID, &r.Contact, &r.ByKey} }
 
 // LinkContactIDs points each id at a contact key (id → key), replacing an
 // earlier link of the same id.
