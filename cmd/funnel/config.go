@@ -494,6 +494,35 @@ func nodeItems(v value, n *yaml.Node) ([]string, error) {
 	}
 }
 
+// checkEnvNames refuses a FUNNEL_ variable that is one edit (a letter
+// missing, extra, wrong or two swapped) from a setting's variable: set, it
+// would otherwise be ignored and the daemon would run with the default. Only
+// near misses are refused, since other FUNNEL_ variables exist (FUNNEL_CONFIG,
+// the test suites' knobs). environ holds KEY=value entries.
+func checkEnvNames(environ []string) error {
+	known := map[string]bool{"FUNNEL_CONFIG": true}
+	var names []string
+	for _, s := range settings(&serveConfig{}) {
+		if s.from&fromEnv != 0 {
+			known[s.env()] = true
+			names = append(names, s.env())
+		}
+	}
+	sort.Strings(names)
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "FUNNEL_") || known[name] {
+			continue
+		}
+		for _, n := range names {
+			if editDistance(name, n) == 1 {
+				return fail(exitUsage, "%s is not a setting (did you mean %s?)", name, n)
+			}
+		}
+	}
+	return nil
+}
+
 // suggest returns the candidate nearest to s when it is a plausible typo.
 func suggest(s string, candidates []string) string {
 	best, bestD := "", len(s)/3+2

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -192,5 +193,39 @@ func TestSettingsDocumented(t *testing.T) {
 			return
 		}
 		t.Fatalf("README.md's table of settings is out of date (go test ./cmd/funnel -run TestSettingsDocumented -update):\n%s", want)
+	}
+}
+
+// A FUNNEL_ variable one edit away from a setting's is refused with the name
+// meant (set, it would be ignored); other FUNNEL_ variables are left alone.
+func TestEnvTypo(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		want string // "" = accepted
+	}{
+		{"FUNNEL_PAIR_INTERVL=3s", "FUNNEL_PAIR_INTERVL is not a setting (did you mean FUNNEL_PAIR_INTERVAL?)"},
+		{"FUNNEL_SYNCHRONUS=NORMAL", "did you mean FUNNEL_SYNCHRONOUS?"},
+		{"FUNNEL_LISTNE=:1", "did you mean FUNNEL_LISTEN?"},
+		{"FUNNEL_PAIR_INTERVAL=3s", ""},
+		{"FUNNEL_CONFIG=x.yaml", ""},
+		{"FUNNEL_FLOOD=10", ""}, // a test knob, two edits from FUNNEL_FLOWS
+		{"FUNNEL_SEED=1", ""},
+		{"FUNNEL_RELIABILITY=ci", ""},
+		{"PATH=/bin", ""},
+	} {
+		err := checkEnvNames([]string{"HOME=/root", c.env})
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.env, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.env, err, c.want)
+		}
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitUsage {
+			t.Errorf("%s: want exit %d, got %v", c.env, exitUsage, err)
+		}
 	}
 }

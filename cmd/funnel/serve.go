@@ -52,6 +52,9 @@ file) reloads; a reload that fails validation keeps the running flows. SIGTERM
 drains and stops. --dev runs with no credentials: a sandbox at /sandbox instead
 of the Graph API, and a clock you can fast-forward.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkEnvNames(os.Environ()); err != nil {
+				return err
+			}
 			cfg, err := cf.load(os.Getenv)
 			if err != nil {
 				return err
