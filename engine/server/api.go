@@ -127,7 +127,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	if names := eventNames(s.eng.Flows()); !contains(names, req.Name) {
 		s.m.apiEvents.WithLabelValues("unknown_event").Inc()
-		apiError(w, http.StatusUnprocessableEntity, "no flow starts on event `"+req.Name+"` (events: "+strings.Join(names, ", ")+")")
+		apiError(w, http.StatusUnprocessableEntity, unknownEvent(req.Name, names))
 		return
 	}
 	item, err := engine.EventItem(r.Header.Get("Idempotency-Key"), req.Name, id, req.Payload, s.eng.Now())
@@ -145,6 +145,15 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func validWaID(s string) bool { return whatsapp.ValidWaID(s) }
+
+// unknownEvent says why an event starts nothing: the names that would, with a
+// "did you mean" for a typo, or that no loaded flow has an event trigger.
+func unknownEvent(name string, names []string) string {
+	if len(names) == 0 {
+		return "no flow starts on event `" + name + "`: no loaded flow has an `event` trigger"
+	}
+	return "no flow starts on event `" + name + "`" + dsl.DidYouMean(name, names) + " (events: " + strings.Join(names, ", ") + ")"
+}
 
 func eventNames(p *dsl.Project) []string {
 	if p == nil {
