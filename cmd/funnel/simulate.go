@@ -59,6 +59,10 @@ Exit codes: 0 ok, 1 an expectation failed, 2 bad command line, 3 unreadable inpu
 	return c
 }
 
+// maxLoadErrors is how many flow errors `funnel test` shows per script whose
+// flows do not load.
+const maxLoadErrors = 5
+
 // flowErrors prints validation errors and fails: flows with errors never run.
 func flowErrors(cmd *cobra.Command, diags dsl.Diagnostics) error {
 	var errs dsl.Diagnostics
@@ -108,8 +112,22 @@ test fails.`,
 					fmt.Fprintf(out, "FAIL %s\n    flows do not load: ", file)
 					if err != nil {
 						fmt.Fprintln(out, err)
-					} else {
-						fmt.Fprintln(out, "run `funnel validate` on them")
+						continue
+					}
+					// Which flows, and why: the script's flows are not always
+					// the ones beside it the reader has in mind.
+					fmt.Fprintln(out, "they have errors (`funnel validate` shows them in full)")
+					shown := 0
+					for _, d := range diags {
+						if d.Severity != dsl.SevError {
+							continue
+						}
+						if shown == maxLoadErrors {
+							fmt.Fprintln(out, "      …")
+							break
+						}
+						fmt.Fprintf(out, "      %s\n", d)
+						shown++
 					}
 					continue
 				}

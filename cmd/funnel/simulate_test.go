@@ -29,3 +29,19 @@ events:
 		t.Fatalf("funnel simulate: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
+
+// A script whose flows do not load names their errors (file, line, why), not
+// only "run funnel validate": the flows a script loads (every flow beside it
+// by default) are not always the ones its author had in mind.
+func TestTestNamesFlowErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("flow: broken\ntrigger:\n  message: {keyword: hi}\nsteps:\n  - id: a\n    send: {text: hi}\n"), 0o644)
+	script := filepath.Join(dir, "a.test.yaml")
+	os.WriteFile(script, []byte("events:\n  - inbound: hi\n"), 0o644)
+	var out, errOut bytes.Buffer
+	code := run([]string{"test", script}, &out, &errOut)
+	want := "broken.yaml:3:13: error: unknown key `keyword` in `message`; did you mean `keywords`?"
+	if code != exitFailed || !strings.Contains(out.String(), want) {
+		t.Fatalf("funnel test: exit %d, want %d and %q in\n%s%s", code, exitFailed, want, out.String(), errOut.String())
+	}
+}
