@@ -49,8 +49,18 @@ type Options struct {
 	MaxQueuedPerContact int
 	SendTimeout         time.Duration // per API call (default 20s)
 	// InboxRetention is how long processed inbound events are kept: their ids
-	// deduplicate Meta's redeliveries, which go on for days (default 30 days).
+	// deduplicate Meta's redeliveries, which go on for days, and API events'
+	// idempotency keys (default 30 days).
 	InboxRetention time.Duration
+	// RunRetention is how long ended runs are kept (default 90 days).
+	RunRetention time.Duration
+	// MessageRetention is how long settled messages and status webhooks are
+	// kept, from their creation (default 90 days).
+	MessageRetention time.Duration
+	// RetentionEvery is how often Run deletes what is past its retention
+	// (default: hourly, or a quarter of the shortest retention when that is
+	// shorter, at least a second).
+	RetentionEvery time.Duration
 	// NoPacing sends without the per-number and per-recipient pacing (the
 	// simulator: its virtual clock does not pass while messages go out).
 	NoPacing bool
@@ -108,6 +118,15 @@ func (o *Options) defaults() {
 	}
 	if o.InboxRetention <= 0 {
 		o.InboxRetention = 30 * 24 * time.Hour
+	}
+	if o.RunRetention <= 0 {
+		o.RunRetention = 90 * 24 * time.Hour
+	}
+	if o.MessageRetention <= 0 {
+		o.MessageRetention = 90 * 24 * time.Hour
+	}
+	if o.RetentionEvery <= 0 {
+		o.RetentionEvery = max(time.Second, min(time.Hour, o.InboxRetention/4, o.RunRetention/4, o.MessageRetention/4))
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -183,12 +202,17 @@ func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics
 	now := e.Now()
 	err := e.st.Write(ctx, func(tx store.Tx) error {
 		for _, f := range p.Flows {
-			id, err := tx.FlowVersionID(f.ID, f.Hash)
+			templates, err := resolvedTemplates(f)
+			if err != nil {
+				return err
+			}
+			hash := versionHash(f, templates)
+			id, err := tx.FlowVersionID(f.ID, hash)
 			if err != nil {
 				return err
 			}
 			if id == 0 {
-				v := &store.FlowVersion{FlowID: f.ID, Hash: f.Hash, File: f.File, Source: f.Source, CreatedAt: now}
+				v := &store.FlowVersion{FlowID: f.ID, Hash: hash, File: f.File, Source: f.Source, Templates: templates, CreatedAt: now}
 				if err := tx.InsertFlowVersion(v); err != nil {
 					return err
 				}
@@ -249,9 +273,16 @@ func (e *Engine) flowForVersion(tx store.Tx, id int64) (*dsl.Flow, error) {
 	if f == nil || dsl.Diagnostics(diags).HasErrors() {
 		return nil, fmt.Errorf("flow version %d (%s) no longer compiles", id, v.FlowID)
 	}
-	// Resolve its templates against the running catalog.
+	// Resolve its templates against the catalog entries stored with it; a
+	// version stored before they were has only the running catalog to go by.
 	var cat func(*dsl.Flow) *dsl.Catalog
-	if fs := e.flows.Load(); fs != nil && fs.catalog != nil {
+	stored, err := versionCatalog(v)
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil {
+		cat = func(*dsl.Flow) *dsl.Catalog { return stored }
+	} else if fs := e.flows.Load(); fs != nil && fs.catalog != nil {
 		if cur := fs.byID[f.ID]; cur != nil {
 			c := fs.catalog(cur)
 			cat = func(*dsl.Flow) *dsl.Catalog { return c }
@@ -346,10 +377,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Done()
 		var purged time.Time
 		e.loop(ctx, e.wake, func(ctx context.Context) (int, error) {
-			if time.Since(purged) > time.Hour {
+			if time.Since(purged) > e.opts.RetentionEvery {
 				purged = time.Now()
-				if err := e.PurgeInbox(ctx); err != nil {
-					e.log.Warn("purging old inbox events", "err", err)
+				if _, err := e.Retain(ctx); err != nil {
+					e.log.Warn("deleting what is past its retention", "err", err)
 				}
 			}
 			a, err := e.ProcessInbox(ctx)
@@ -411,31 +442,51 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// PurgeInbox deletes processed inbound events older than the retention, and
-// the delivery statuses of unknown messages as old, in chunks so the writer is
-// never held long.
-func (e *Engine) PurgeInbox(ctx context.Context) error {
-	before := e.Now().Add(-e.opts.InboxRetention)
-	for _, purge := range []func(store.Tx) (int, error){
-		func(tx store.Tx) (int, error) { return tx.PurgeInbox(before, 5000) },
-		func(tx store.Tx) (int, error) { return tx.PurgeOrphanStatuses(before, 5000) },
-	} {
+// Retain deletes what is kept only for history once past its retention:
+// processed inbound events and the statuses of messages funnel does not know
+// (InboxRetention), ended runs and their timers (RunRetention), settled
+// messages and status webhooks (MessageRetention). It works in chunks of a few
+// thousand rows, one transaction each, so the writer is never held long, and
+// counts what it deleted in funnel_retention_deleted_total. It returns the rows
+// deleted per table.
+func (e *Engine) Retain(ctx context.Context) (map[string]int, error) {
+	now := e.Now()
+	out := map[string]int{}
+	purges := []struct {
+		table  string
+		before time.Time
+		purge  func(store.Tx, time.Time, int) (int, error)
+	}{
+		{"inbox", now.Add(-e.opts.InboxRetention), store.Tx.PurgeInbox},
+		{"message_statuses", now.Add(-e.opts.InboxRetention), store.Tx.PurgeOrphanStatuses},
+		{"runs", now.Add(-e.opts.RunRetention), store.Tx.PurgeRuns},
+		{"outbox", now.Add(-e.opts.MessageRetention), store.Tx.PurgeMessages},
+		{"message_statuses", now.Add(-e.opts.MessageRetention), store.Tx.PurgeStatuses},
+	}
+	const chunk = 5000
+	for _, p := range purges {
 		for {
 			var n int
 			err := e.st.Write(ctx, func(tx store.Tx) error {
 				var err error
-				n, err = purge(tx)
+				n, err = p.purge(tx, p.before, chunk)
 				return err
 			})
 			if err != nil {
-				return err
+				return out, err
 			}
-			if n < 5000 {
+			out[p.table] += n
+			e.m.RetentionDeleted.WithLabelValues(p.table).Add(float64(n))
+			if n < chunk {
 				break
 			}
 		}
 	}
-	return nil
+	if total := out["inbox"] + out["runs"] + out["outbox"] + out["message_statuses"]; total > 0 {
+		e.log.Info("deleted what is past its retention", "inbox", out["inbox"], "runs", out["runs"],
+			"messages", out["outbox"], "statuses", out["message_statuses"])
+	}
+	return out, nil
 }
 
 // RecoverSending marks messages a crash left in `sending` as `unknown`.

@@ -16,6 +16,8 @@ type Metrics struct {
 	SenderPaused *prometheus.GaugeVec   // 1 while the sender is stopped, by reason
 	StatusesIn   *prometheus.CounterVec // delivery statuses, by status
 	StepErrors   *prometheus.CounterVec // expression errors at run time, by flow
+	// RetentionDeleted counts rows deleted past their retention, by table.
+	RetentionDeleted *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (when not nil).
@@ -43,10 +45,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Delivery statuses received, by status (sent, delivered, read, failed, deleted, played; other for anything else)."}, []string{"status"}),
 		StepErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_step_errors_total",
 			Help: "Expressions that failed at run time (rendered empty or counted false), by flow."}, []string{"flow"}),
+		RetentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_retention_deleted_total",
+			Help: "Rows deleted once past their retention, by table (inbox, runs, outbox, message_statuses)."}, []string{"table"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
-			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors)
+			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted)
 	}
 	return m
 }

@@ -50,14 +50,14 @@ func TestOrphanStatusesArePurgedWithTheInbox(t *testing.T) {
 		t.Fatalf("%d orphan statuses before the purge", n)
 	}
 	r.clock.Advance(29 * 24 * time.Hour)
-	if err := r.eng.PurgeInbox(r.ctx); err != nil {
+	if _, err := r.eng.Retain(r.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.queryInt(`SELECT COUNT(*) FROM message_statuses WHERE outbox_id IS NULL`); n != 7 {
 		t.Fatalf("%d orphan statuses left within the retention, want 7", n)
 	}
 	r.clock.Advance(2 * 24 * time.Hour)
-	if err := r.eng.PurgeInbox(r.ctx); err != nil {
+	if _, err := r.eng.Retain(r.ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.queryInt(`SELECT COUNT(*) FROM message_statuses WHERE outbox_id IS NULL`); n != 0 {

@@ -67,6 +67,8 @@ type rig struct {
 	proj  *dsl.Project
 	diags dsl.Diagnostics
 	n     int // inbound message counter
+	// catalog replaces rigCatalog in the next projects when set.
+	catalog string
 }
 
 type rigOption func(*engine.Options)
@@ -140,7 +142,11 @@ func (r *rig) project(flows ...string) (*dsl.Project, dsl.Diagnostics) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "templates.yaml"), []byte(rigCatalog), 0o644); err != nil {
+	catalog := rigCatalog
+	if r.catalog != "" {
+		catalog = r.catalog
+	}
+	if err := os.WriteFile(filepath.Join(dir, "templates.yaml"), []byte(catalog), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
 	for i, f := range flows {

@@ -65,13 +65,16 @@ func (c *Contact) HasTag(t string) bool {
 	return false
 }
 
-// FlowVersion is the exact source a run was started with.
+// FlowVersion is the exact source a run was started with, and the template
+// catalog entries it was resolved against: together they describe what the
+// run sends, whatever the project and the catalog are later.
 type FlowVersion struct {
 	ID        int64
 	FlowID    string
 	Hash      string
 	File      string
 	Source    []byte
+	Templates []byte // JSON list of dsl templates; nil for versions stored before templates were
 	CreatedAt time.Time
 }
 

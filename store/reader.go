@@ -117,7 +117,7 @@ func (s *SQLite) Depths(ctx context.Context, now time.Time, limit int64) (Depths
 
 func (s *SQLite) FlowVersion(ctx context.Context, id int64) (*FlowVersion, error) {
 	var r versionRow
-	err := s.r.GetContext(ctx, &r, "SELECT id, flow_id, hash, file, source, created_at FROM flow_versions WHERE id = ?", id)
+	err := s.r.GetContext(ctx, &r, "SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions WHERE id = ?", id)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}

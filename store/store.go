@@ -50,6 +50,12 @@ type Tx interface {
 	// PurgeOrphanStatuses deletes up to limit delivery statuses dated before
 	// `before` that belong to no outbox message.
 	PurgeOrphanStatuses(before time.Time, limit int) (int, error)
+	// PurgeRuns deletes up to limit runs ended before `before`, and their timers.
+	PurgeRuns(before time.Time, limit int) (int, error)
+	// PurgeMessages deletes up to limit settled messages created before `before`.
+	PurgeMessages(before time.Time, limit int) (int, error)
+	// PurgeStatuses deletes up to limit status webhooks dated before `before`.
+	PurgeStatuses(before time.Time, limit int) (int, error)
 	EnqueueInbox(items []InboxItem) (int, error)
 
 	Contacts(waIDs []string) (map[string]*Contact, error)

@@ -470,8 +470,8 @@ func (t *sqliteTx) InsertFlowVersion(v *FlowVersion) error {
 	if v.ID == 0 {
 		v.ID = t.NewID("flow_versions")
 	}
-	_, err := t.exec("INSERT INTO flow_versions (id, flow_id, hash, file, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-		v.ID, v.FlowID, v.Hash, v.File, v.Source, ms(v.CreatedAt))
+	_, err := t.exec("INSERT INTO flow_versions (id, flow_id, hash, file, source, templates, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		v.ID, v.FlowID, v.Hash, v.File, v.Source, string(v.Templates), ms(v.CreatedAt))
 	return err
 }
 
@@ -481,16 +481,21 @@ type versionRow struct {
 	Hash      string `db:"hash"`
 	File      string `db:"file"`
 	Source    []byte `db:"source"`
+	Templates string `db:"templates"`
 	CreatedAt int64  `db:"created_at"`
 }
 
 func (r versionRow) version() *FlowVersion {
-	return &FlowVersion{ID: r.ID, FlowID: r.FlowID, Hash: r.Hash, File: r.File, Source: r.Source, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+	v := &FlowVersion{ID: r.ID, FlowID: r.FlowID, Hash: r.Hash, File: r.File, Source: r.Source, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+	if r.Templates != "" {
+		v.Templates = []byte(r.Templates)
+	}
+	return v
 }
 
 func (t *sqliteTx) FlowVersion(id int64) (*FlowVersion, error) {
 	var r versionRow
-	if err := t.tx.GetContext(t.ctx, &r, "SELECT id, flow_id, hash, file, source, created_at FROM flow_versions WHERE id = ?", id); err != nil {
+	if err := t.tx.GetContext(t.ctx, &r, "SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions WHERE id = ?", id); err != nil {
 		return nil, err
 	}
 	return r.version(), nil

@@ -49,6 +49,9 @@ type serveConfig struct {
 	Synchronous    string
 	Margin         time.Duration // 0: none
 
+	RetentionRuns, RetentionMessages, RetentionInbox time.Duration
+	ResendUnknownAfter                               time.Duration // 0: never (at-most-once)
+
 	// Secrets: from the environment only.
 	AccessToken, AppSecret, VerifyToken, APIToken string
 }
@@ -102,6 +105,9 @@ func settings(c *serveConfig) []setting {
 		{"log_level", "info", anywhere, level(&c.LogLevel), "debug, info, warn or error"},
 		{"synchronous", "FULL", anywhere, oneOf(&c.Synchronous, "FULL", "NORMAL"), "SQLite synchronous: FULL (an acknowledged webhook survives power loss) or NORMAL"},
 		{"margin", "30m", anywhere, duration(&c.Margin, 0, dsl.Window-time.Minute), "safety margin below 24h that makes a free-form send a warning (0: none)"},
+		{"retention_runs", "90d", anywhere, duration(&c.RetentionRuns, time.Second, 100*365*dsl.Day), "how long ended runs (and their timers) are kept"},
+		{"retention_messages", "90d", anywhere, duration(&c.RetentionMessages, time.Second, 100*365*dsl.Day), "how long settled messages and their status webhooks are kept, from when they were queued"},
+		{"retention_inbox", "30d", anywhere, duration(&c.RetentionInbox, time.Second, 100*365*dsl.Day), "how long processed webhook events are kept: their ids deduplicate Meta's redeliveries and the API's Idempotency-Keys"},
 		{"access_token", "", secret, text(&c.AccessToken), "Graph API token (required unless --dev)"},
 		{"app_secret", "", secret, text(&c.AppSecret), "app secret: checks webhook signatures (required unless --dev)"},
 		{"verify_token", "", secret, text(&c.VerifyToken), "the token of Meta's webhook verification (required unless --dev)"},

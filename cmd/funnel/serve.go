@@ -172,7 +172,8 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	reg := prometheus.NewRegistry()
 	opts := engine.Options{Logger: d.log, Metrics: engine.NewMetrics(reg), PhoneNumberID: d.cfg.PhoneNumberID,
 		OptOutKeywords: d.cfg.OptOutKeywords, Rate: d.cfg.Rate, PairBurst: d.cfg.PairBurst,
-		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone, MaxQueuedPerContact: d.cfg.MaxQueued}
+		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone, MaxQueuedPerContact: d.cfg.MaxQueued,
+		RunRetention: d.cfg.RetentionRuns, MessageRetention: d.cfg.RetentionMessages, InboxRetention: d.cfg.RetentionInbox}
 	var sandbox *server.Sandbox
 	if d.dev {
 		var clock *engine.OffsetClock

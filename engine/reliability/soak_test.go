@@ -5,7 +5,10 @@ package reliability
 // FUNNEL_SOAK_RATE webhooks/s), with the short-wait flows of testdata/flows so
 // runs start, wait, time out and end all along, and a delivered status for
 // every message sent. Every few seconds it samples the daemon's RSS
-// (/proc/PID/status), goroutines and Go heap (/metrics) and its queues.
+// (/proc/PID/status), goroutines and Go heap (/metrics), its queues, and the
+// size of the database on disk: the daemon runs with a retention of a sixth of
+// the run (at least 10 s) for runs, messages and inbox events, so the
+// database must stop growing once the retention deletes as much as comes in.
 //
 // "Flat" is judged on medians, robust to a GC cycle or a busy moment of the
 // host: the median of the last third of the samples against the first third
@@ -37,6 +40,7 @@ type soakSample struct {
 	goroutines, fds        float64
 	inbox, outbox, timers  float64
 	liveRuns, acked, sends float64
+	db                     float64 // MiB on disk: the database and its WAL
 }
 
 func TestSoak(t *testing.T) {
@@ -50,8 +54,13 @@ func TestSoak(t *testing.T) {
 	fake := whatsapptest.New(t, whatsapptest.Options{
 		Templates: []whatsapptest.Template{{Name: "rel_nudge", Language: "en_US", Category: "UTILITY", Params: 1}},
 	})
+	// Retention as short as the run allows, so the database reaches the size
+	// where what is deleted equals what comes in, and must stay there.
+	retention := max(dur/6, 10*time.Second).String()
 	d := StartDaemon(t, DaemonOptions{Fake: fake, LogLevel: "warn",
-		Config: map[string]any{"rate": 1000, "pair_burst": 10, "pair_interval": "1s"}})
+		Config: map[string]any{"rate": 1000, "pair_burst": 10, "pair_interval": "1s",
+			"retention_runs": retention, "retention_messages": retention, "retention_inbox": retention}})
+	t.Logf("retention of runs, messages and inbox events: %s", retention)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	statuses := StartStatusPoster(ctx, fake, NewWebhooks(d.WebhookURL(), fake.AppSecret(), 8), 4)
@@ -144,11 +153,17 @@ func TestSoak(t *testing.T) {
 			return
 		}
 		rss, _ := d.RSS()
+		var dbBytes int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(d.Opts.DB + suffix); err == nil {
+				dbBytes += fi.Size()
+			}
+		}
 		samples = append(samples, soakSample{at: time.Since(start), rss: float64(rss) / (1 << 20),
 			heap: m.Sum("go_memstats_heap_inuse_bytes") / (1 << 20), goroutines: m.Sum("go_goroutines"),
 			fds: m.Sum("process_open_fds"), inbox: m.Sum("funnel_inbox_pending"), outbox: m.Sum("funnel_outbox_pending"),
 			timers: m.Sum("funnel_timers_pending"), liveRuns: m.Sum("funnel_runs_live"),
-			acked: float64(acked.Load()), sends: float64(len(fake.Sent()))})
+			acked: float64(acked.Load()), sends: float64(len(fake.Sent())), db: float64(dbBytes) / (1 << 20)})
 	}
 	sample()
 	tick := time.NewTicker(every)
@@ -180,6 +195,10 @@ loop:
 	if err != nil {
 		t.Errorf("not drained after the soak: %v", err)
 	}
+	final, err := d.Metrics(ctx)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
 	if err := statuses.Stop(); err != nil {
 		t.Errorf("status webhooks: %v", err)
 	}
@@ -203,29 +222,33 @@ loop:
 			dbBytes += fi.Size()
 		}
 	}
+	// Retention deletes inbox rows as it goes: the daemon's counters say what
+	// it processed.
 	db := OpenDB(t, d.Opts.DB, true)
 	defer db.Close()
-	stored := QueryInt(t, db, "SELECT COUNT(*) FROM inbox WHERE kind = 'message'")
-	if stored != acked.Load() {
-		t.Errorf("%d message rows stored for %d acknowledged webhooks", stored, acked.Load())
-	}
 	if n := QueryInt(t, db, "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL OR result LIKE 'error%'"); n > 0 {
 		t.Errorf("%d inbox rows unprocessed or in error", n)
 	}
-	processed := QueryInt(t, db, "SELECT COUNT(*) FROM inbox WHERE kind = 'message' AND processed_at IS NOT NULL AND result NOT LIKE 'error%'")
+	processed := int64(final.Sum("funnel_inbox_processed_total", `kind="message"`) -
+		final.Sum("funnel_inbox_processed_total", `kind="message"`, `result="error"`))
+	if processed != acked.Load() {
+		t.Errorf("%d message events processed for %d acknowledged webhooks", processed, acked.Load())
+	}
+	deleted := final.Sum("funnel_retention_deleted_total")
 
 	// The samples.
 	var b strings.Builder
-	fmt.Fprintf(&b, "%7s %8s %8s %6s %5s %7s %7s %7s %7s %8s %8s\n", "t(s)", "RSS MiB", "heap MiB", "gorout", "fds", "inbox", "outbox", "timers", "live", "acked", "sent")
+	fmt.Fprintf(&b, "%7s %8s %8s %6s %5s %7s %7s %7s %7s %8s %8s %7s\n", "t(s)", "RSS MiB", "heap MiB", "gorout", "fds", "inbox", "outbox", "timers", "live", "acked", "sent", "DB MiB")
 	for _, s := range samples {
-		fmt.Fprintf(&b, "%7.1f %8.1f %8.1f %6.0f %5.0f %7.0f %7.0f %7.0f %7.0f %8.0f %8.0f\n", s.at.Seconds(), s.rss, s.heap,
-			s.goroutines, s.fds, s.inbox, s.outbox, s.timers, s.liveRuns, s.acked, s.sends)
+		fmt.Fprintf(&b, "%7.1f %8.1f %8.1f %6.0f %5.0f %7.0f %7.0f %7.0f %7.0f %8.0f %8.0f %7.1f\n", s.at.Seconds(), s.rss, s.heap,
+			s.goroutines, s.fds, s.inbox, s.outbox, s.timers, s.liveRuns, s.acked, s.sends, s.db)
 	}
 	t.Logf("samples:\n%s", b.String())
 
-	// Flatness, after a warm-up of a tenth of the run (at least 5 s).
+	// Flatness, after a warm-up of a tenth of the run (at least 5 s) and, for
+	// the database, once the retention has started deleting.
 	warm := 0
-	for warm < len(samples) && samples[warm].at < max(dur/10, 5*time.Second) {
+	for warm < len(samples) && samples[warm].at < max(dur/10, 5*time.Second, max(dur/6, 10*time.Second)+5*time.Second) {
 		warm++
 	}
 	steady := samples[warm:]
@@ -262,6 +285,9 @@ loop:
 		{"Go heap", series(func(s soakSample) float64 { return s.heap }), 2, 16, " MiB", n - n/3},
 		{"RSS", series(func(s soakSample) float64 { return s.rss }), 1.5, sqliteCache + 16, " MiB", rssClimb},
 		{"open fds", series(func(s soakSample) float64 { return s.fds }), 1.5, 16, "", n - n/3},
+		// Deleted rows leave free pages that new rows reuse; the WAL holds
+		// what was written since the last checkpoint.
+		{"database", series(func(s soakSample) float64 { return s.db }), 1.25, 4, " MiB", n - n/3},
 	}
 	var summary []string
 	for _, c := range checks {
@@ -294,8 +320,8 @@ loop:
 	Report(t, "soak.load", "%d webhooks at %d/s for %.0fs (%d acknowledged, %d sends, %d statuses), p50 %.1f ms, p99 %.1f ms",
 		acked.Load(), rate, loadEnd.Seconds(), acked.Load(), len(fake.Sent()), statuses.Acked(), ms(p50), ms(p99))
 	Report(t, "soak.flat", "%s", strings.Join(summary, "; "))
-	Report(t, "soak.db", "%.0f MiB on disk after %d webhooks and %d sends (%.1f KiB per webhook)",
-		float64(dbBytes)/(1<<20), acked.Load(), len(fake.Sent()), float64(dbBytes)/1024/float64(max(acked.Load(), 1)))
+	Report(t, "soak.db", "%.1f MiB on disk after %d webhooks and %d sends, retention %s, %.0f rows deleted by it",
+		float64(dbBytes)/(1<<20), acked.Load(), len(fake.Sent()), retention, deleted)
 	Report(t, "soak.n.webhooks", "%d", acked.Load())
 	Report(t, "soak.n.lost", "%d", acked.Load()-processed)
 	Report(t, "soak.n.duplicates", "%d", len(fake.Duplicates()))
