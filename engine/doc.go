@@ -32,8 +32,19 @@
 //
 // Delivery policy: a message the sender takes is `claimed`, and committed as
 // `sending` right before its own HTTP call. If the process dies before the result
-// is recorded, the message becomes `unknown` at the next start and is not sent
-// again: at-most-once for an unknown outcome, the safer default for marketing
-// (WhatsApp has no idempotency key); status webhooks settle those Meta did
-// accept. A `claimed` message whose call never started goes back to pending.
+// is recorded, the message becomes `unknown` at the next start (WhatsApp has no
+// idempotency key). Status webhooks settle those Meta did accept; one without a
+// status after Options.ResendUnknownAfter (default 10 minutes) is sent once more,
+// and only once, trading a rare duplicate for a message that would otherwise never
+// arrive (a negative value keeps at-most-once). A `claimed` message whose call
+// never started goes back to pending. Every change of a message's state is a
+// guarded update (store.OutboxChange), so the sender and the status webhooks
+// never undo each other.
+//
+// Nothing an event carries can stop the loops: a value that cannot be stored fails
+// its run, and a batch that fails because of one of its events (a value the store
+// refuses, a panic) is rolled back and retried one event per transaction, so only
+// that event is set aside, with its error and without its effects. When idle, the
+// loops ask the read pool whether there is work (store.Due) instead of taking the
+// write lock.
 package engine

@@ -52,6 +52,12 @@ type Options struct {
 	// deduplicate Meta's redeliveries, which go on for days, and API events'
 	// idempotency keys (default 30 days).
 	InboxRetention time.Duration
+	// ResendUnknownAfter is how long a message whose outcome is unknown (the
+	// process died during its call, the connection dropped after the request
+	// was written) waits for a status webhook saying Meta accepted it; without
+	// one, it is sent once more (default 10 minutes; negative: never, i.e.
+	// at-most-once).
+	ResendUnknownAfter time.Duration
 	// RunRetention is how long ended runs are kept (default 90 days).
 	RunRetention time.Duration
 	// MessageRetention is how long settled messages and status webhooks are
@@ -118,6 +124,9 @@ func (o *Options) defaults() {
 	}
 	if o.InboxRetention <= 0 {
 		o.InboxRetention = 30 * 24 * time.Hour
+	}
+	if o.ResendUnknownAfter == 0 {
+		o.ResendUnknownAfter = 10 * time.Minute
 	}
 	if o.RunRetention <= 0 {
 		o.RunRetention = 90 * 24 * time.Hour
@@ -292,6 +301,17 @@ func (e *Engine) flowForVersion(tx store.Tx, id int64) (*dsl.Flow, error) {
 	dsl.Check(p, dsl.Options{})
 	e.versions.Store(id, f)
 	return f, nil
+}
+
+// due reads which loops have work, from the read pool: an idle loop does not
+// take the write lock. When the read fails, every loop looks (and meets the
+// store's error itself).
+func (e *Engine) due(ctx context.Context) store.Due {
+	d, err := e.st.Due(ctx, e.Now(), e.opts.ResendUnknownAfter)
+	if err != nil {
+		return store.Due{Inbox: true, Timers: true, Outbox: true, Resend: true, Schedules: true}
+	}
+	return d
 }
 
 // Notify wakes the processing loop (new inbox items).
@@ -494,7 +514,7 @@ func (e *Engine) RecoverSending(ctx context.Context) error {
 	return e.st.Write(ctx, func(tx store.Tx) error {
 		n, err := tx.MarkSendingUnknown(e.Now())
 		if n > 0 {
-			e.log.Warn("messages interrupted while sending are marked unknown and not resent (at-most-once)", "count", n)
+			e.log.Warn("messages interrupted while sending are marked unknown: "+e.unknownPolicy(0), "count", n)
 			e.m.Sends.WithLabelValues("any", "unknown").Add(float64(n))
 		}
 		return err
@@ -519,6 +539,11 @@ func (e *Engine) NextWake(ctx context.Context, after time.Time) (time.Time, bool
 		}
 		consider(t, ok)
 		t, ok, err = tx.NextOutboxAttempt(after)
+		if err != nil {
+			return err
+		}
+		consider(t, ok)
+		t, ok, err = tx.NextResend(after, e.opts.ResendUnknownAfter)
 		if err != nil {
 			return err
 		}

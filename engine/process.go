@@ -31,7 +31,7 @@ const (
 // and the culprit alone is recorded as failed, with its error, and none of its
 // effects.
 func (e *Engine) ProcessInbox(ctx context.Context) (int, error) {
-	if e.flows.Load() == nil {
+	if e.flows.Load() == nil || !e.due(ctx).Inbox {
 		return 0, nil
 	}
 	items, err := e.processInbox(ctx, e.opts.BatchSize)

@@ -276,3 +276,39 @@ func TestLateReplyAfterDowntimeWithManyOverdueTimers(t *testing.T) {
 		t.Fatalf("calls %q: the late reply resumed a wait that had timed out", got)
 	}
 }
+
+// countingStore counts write transactions.
+type countingStore struct {
+	*store.SQLite
+	writes *int
+}
+
+func (s countingStore) Write(ctx context.Context, fn func(store.Tx) error) error {
+	*s.writes++
+	return s.SQLite.Write(ctx, fn)
+}
+
+// Idle loops ask the read pool whether there is work: with nothing to do, a
+// round of every loop takes no write transaction (the write lock is for work).
+func TestIdleLoopsTakeNoWriteLock(t *testing.T) {
+	r := openRig(t)
+	var writes int
+	r.eng = engine.New(countingStore{r.st, &writes}, r.opts)
+	r.load(echo, weekly) // a schedule that is not due yet
+	r.send(ana, textMsg("hi"))
+	r.settle()
+	writes = 0
+	for range 5 {
+		if n, err := r.eng.Step(r.ctx); err != nil || n != 0 {
+			t.Fatalf("idle step: %d, %v", n, err)
+		}
+	}
+	if writes != 0 {
+		t.Errorf("%d write transactions in 5 idle rounds", writes)
+	}
+	// Work still gets done: the reply timeout falls due.
+	r.advance(2 * time.Hour)
+	if got := callBodies(r, ana); got != "Say something, Gone" {
+		t.Errorf("calls %q", got)
+	}
+}

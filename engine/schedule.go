@@ -44,7 +44,7 @@ func (e *Engine) initSchedules(tx store.Tx, p *dsl.Project, now time.Time) error
 // passed over.
 func (e *Engine) RunSchedules(ctx context.Context) (int, error) {
 	fs := e.flows.Load()
-	if fs == nil || len(fs.schedule) == 0 {
+	if fs == nil || len(fs.schedule) == 0 || !e.due(ctx).Schedules {
 		return 0, nil
 	}
 	total := 0

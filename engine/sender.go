@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
 )
@@ -282,6 +283,10 @@ func (e *Engine) handOff(tx store.Tx) (wake bool, err error) {
 // claimSends claims one round: pending messages due now (each contact's oldest
 // only), the runtime policy applied, the survivors committed as `sending`.
 func (e *Engine) claimSends(ctx context.Context, limit int) ([]*sendJob, int, error) {
+	// Idle, the send loop asks the read pool first: no write lock for nothing.
+	if d := e.due(ctx); !d.Outbox && !d.Resend {
+		return nil, 0, nil
+	}
 	return e.claimSendsIn(ctx, nil, limit)
 }
 
@@ -295,8 +300,19 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 	var jobs []*sendJob
 	var handled int
 	var refused []string
+	var resent int
 	err := e.within(ctx, tx0, func(tx store.Tx) error {
-		jobs, refused = jobs[:0], refused[:0]
+		jobs, refused, resent = jobs[:0], refused[:0], 0
+		// Messages left unknown past their wait go back to pending first (in
+		// the send loop's own transactions only, not a hand-off's).
+		if e.opts.ResendUnknownAfter > 0 && tx0 == nil {
+			var err error
+			resent, err = tx.ResendUnknown(now, e.opts.ResendUnknownAfter, limit,
+				"no status webhook within "+dsl.FormatDuration(e.opts.ResendUnknownAfter)+" of an unknown outcome: sent once more")
+			if err != nil {
+				return err
+			}
+		}
 		items, err := tx.ClaimOutbox(now, limit)
 		if err != nil || len(items) == 0 {
 			return err
@@ -383,6 +399,11 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 	}
 	for _, r := range refused {
 		e.m.Refusals.WithLabelValues(r).Inc()
+	}
+	if resent > 0 {
+		e.log.Warn("messages whose outcome stayed unknown, with no status webhook, are sent once more", "count", resent)
+		e.m.Sends.WithLabelValues("any", "resent").Add(float64(resent))
+		handled += resent
 	}
 	return jobs, handled, nil
 }
@@ -563,7 +584,7 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
 			case whatsapp.Unknown:
 				ch.Status = store.OutUnknown
-				ch.SetError, ch.LastError = true, "outcome unknown ("+errText(j.err)+"): "+e.unknownPolicy()
+				ch.SetError, ch.LastError = true, "outcome unknown ("+errText(j.err)+"): "+e.unknownPolicy(it.Resends)
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "unknown").Inc)
 			default: // Permanent
 				ch.Status = store.OutFailed
@@ -647,8 +668,11 @@ func (m *marker) mark(ctx context.Context, e *Engine, id int64) error {
 	}
 }
 
-// unknownPolicy says, in a message's last_error, what happens to a message
-// whose outcome is unknown.
-func (e *Engine) unknownPolicy() string {
-	return "not sent again (at-most-once)"
+// unknownPolicy says, in a message's last_error and the log, what happens to
+// a message whose outcome is unknown, sent `resends` times once more already.
+func (e *Engine) unknownPolicy(resends int) string {
+	if e.opts.ResendUnknownAfter < 0 || resends > 0 {
+		return "not sent again (at-most-once)"
+	}
+	return "sent once more if no status webhook says Meta accepted it within " + dsl.FormatDuration(e.opts.ResendUnknownAfter)
 }

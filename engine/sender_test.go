@@ -199,8 +199,10 @@ func TestSenderSpamLimitPausesForAWhile(t *testing.T) {
 	}
 }
 
-func TestSenderUnknownOutcomeIsNotResent(t *testing.T) {
-	r := newRig(t, []string{threeTexts})
+// With resend_unknown_after 0 (at-most-once), a message whose outcome is
+// unknown is never sent again.
+func TestSenderUnknownOutcomeAtMostOnce(t *testing.T) {
+	r := newRig(t, []string{threeTexts}, withOpts(func(o *engine.Options) { o.ResendUnknownAfter = -1 }))
 	r.ch.then(errConnReset)
 	r.send(ana, textMsg("hi"))
 	r.advance(24 * time.Hour)
@@ -213,6 +215,101 @@ func TestSenderUnknownOutcomeIsNotResent(t *testing.T) {
 	}
 	if n := r.sends("text", "unknown"); n != 1 {
 		t.Errorf("unknown counted %v", n)
+	}
+}
+
+// By default, a message whose outcome is unknown and for which no status
+// webhook came within 10 minutes is sent once more, and only once.
+func TestSenderUnknownOutcomeIsSentOnceMore(t *testing.T) {
+	r := newRig(t, []string{threeTexts})
+	r.ch.then(errConnReset)
+	r.send(ana, textMsg("hi"))
+	first := r.outbox(ana)[0]
+	if first.Status != store.OutUnknown || !strings.Contains(first.LastError, "sent once more if no status") {
+		t.Fatalf("first: %+v", first)
+	}
+	r.advance(9 * time.Minute)
+	if got := callBodies(r, ana); got != "first, second, third" {
+		t.Fatalf("resent before its time: %s", got)
+	}
+	r.advance(2 * time.Minute)
+	if got := callBodies(r, ana); got != "first, second, third, first" {
+		t.Fatalf("calls: %s", got)
+	}
+	again := r.outbox(ana)[0]
+	if again.Status != store.OutSent || again.Resends != 1 || !again.SentAt.Equal(rigStart.Add(10*time.Minute)) {
+		t.Fatalf("after the resend: %+v", again)
+	}
+	if n := r.sends("any", "resent"); n != 1 {
+		t.Errorf("resends counted %v", n)
+	}
+	// The first attempt had reached Meta after all: its status is recorded,
+	// the row keeps the second attempt's id, and nothing is sent a third time.
+	r.statusRaw(ana, statusJSON("wamid.first-attempt", "delivered", r.now(), engine.CallbackData(again.ID), 0), "wamid.first-attempt", "delivered", r.now())
+	r.advance(time.Hour)
+	if got := callBodies(r, ana); got != "first, second, third, first" {
+		t.Fatalf("calls after the late status: %s", got)
+	}
+	if n := r.queryInt(`SELECT COUNT(*) FROM message_statuses WHERE outbox_id = ? AND provider_id = 'wamid.first-attempt'`, again.ID); n != 1 {
+		t.Errorf("late status recorded %d times", n)
+	}
+	if got := r.outbox(ana)[0]; got.ProviderID != again.ProviderID || got.Status != store.OutSent {
+		t.Errorf("row after the late status: %s %s", got.Status, got.ProviderID)
+	}
+}
+
+// A status webhook within the delay settles an unknown message: not resent.
+func TestSenderUnknownOutcomeSettledByStatus(t *testing.T) {
+	r := newRig(t, []string{threeTexts})
+	r.ch.then(errConnReset)
+	r.send(ana, textMsg("hi"))
+	it := r.outbox(ana)[0]
+	r.advance(5 * time.Minute)
+	r.statusRaw(ana, statusJSON("wamid.accepted", "sent", r.now(), engine.CallbackData(it.ID), 0), "wamid.accepted", "sent", r.now())
+	r.advance(time.Hour)
+	if got := callBodies(r, ana); got != "first, second, third" {
+		t.Fatalf("calls: %s", got)
+	}
+	if got := r.outbox(ana)[0]; got.Status != store.OutSent || got.ProviderID != "wamid.accepted" || got.Resends != 0 {
+		t.Fatalf("row: %+v", got)
+	}
+}
+
+// A status that reached the inbox before the deadline settles the message even
+// when it is processed after it: the resend waits for older events first.
+func TestSenderUnknownOutcomeWaitsForQueuedStatuses(t *testing.T) {
+	r := newRig(t, []string{threeTexts})
+	r.ch.then(errConnReset)
+	r.send(ana, textMsg("hi"))
+	it := r.outbox(ana)[0]
+	r.clock.Set(r.now().Add(9 * time.Minute))
+	r.enqueueStatus(ana, statusJSON("wamid.accepted", "delivered", r.now(), engine.CallbackData(it.ID), 0), "wamid.accepted", "delivered")
+	r.clock.Set(r.now().Add(5 * time.Minute))
+	// The sender looks first, with the status still unprocessed.
+	if _, err := r.eng.SendOutbox(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	if got := callBodies(r, ana); got != "first, second, third" {
+		t.Fatalf("calls: %s", got)
+	}
+	if got := r.outbox(ana)[0]; got.Status != store.OutDelivered {
+		t.Fatalf("row: %s", got.Status)
+	}
+}
+
+// A message sent once more whose second call ends unknown too is not sent a
+// third time.
+func TestSenderUnknownOutcomeOnlyOnceMore(t *testing.T) {
+	r := newRig(t, []string{threeTexts})
+	r.ch.then(errConnReset, nil, nil, errConnReset)
+	r.send(ana, textMsg("hi"))
+	r.advance(2 * time.Hour)
+	if got := callBodies(r, ana); got != "first, second, third, first" {
+		t.Fatalf("calls: %s", got)
+	}
+	if got := r.outbox(ana)[0]; got.Status != store.OutUnknown || got.Resends != 1 || !strings.Contains(got.LastError, "at-most-once") {
+		t.Fatalf("row: %+v", got)
 	}
 }
 

@@ -111,7 +111,7 @@ echo
 echo "=== summary ($mode, $((SECONDS - t0))s, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null))"
 printf '%-18s %-5s %s\n' check result figures
 printf '%-18s %-5s %s\n' crash "${result[crash]}" \
-  "$(num crash.n.messages) webhooks, $(num crash.n.kills) SIGKILLs: lost $(num crash.n.lost), duplicates $(num crash.n.duplicates), unknown (at-most-once) $(num crash.n.unknown), timers due while down $(num crash.n.timers_due_while_down), all fired"
+  "$(num crash.n.messages) webhooks, $(num crash.n.kills) SIGKILLs: lost $(num crash.n.lost), duplicates $(num crash.n.duplicates), unknown $(num crash.n.unknown) (sent once more $(num crash.n.resent)), timers due while down $(num crash.n.timers_due_while_down), all fired"
 printf '%-18s %-5s %s\n' soak "${result[soak]}" \
   "$(num soak.n.webhooks) webhooks held: lost $(num soak.n.lost), duplicates $(num soak.n.duplicates); $(get soak.flat)"
 for s in FULL NORMAL; do

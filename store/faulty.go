@@ -359,6 +359,13 @@ func (t *faultyTx) MarkSendingUnknown(at time.Time) (int, error) {
 	return t.Tx.MarkSendingUnknown(at)
 }
 
+func (t *faultyTx) ResendUnknown(now time.Time, after time.Duration, limit int, reason string) (int, error) {
+	if err := t.write(); err != nil {
+		return 0, err
+	}
+	return t.Tx.ResendUnknown(now, after, limit, reason)
+}
+
 func (t *faultyTx) CancelPendingOutbox(contacts []string, at time.Time) error {
 	if err := t.write(); err != nil {
 		return err
@@ -452,6 +459,14 @@ func (f *Faulty) Ping(ctx context.Context) error {
 		return err
 	}
 	return f.Store.Ping(ctx)
+}
+
+// Due reads which loops have work, unless reads are down.
+func (f *Faulty) Due(ctx context.Context, now time.Time, resendAfter time.Duration) (Due, error) {
+	if err := f.read(); err != nil {
+		return Due{}, err
+	}
+	return f.Store.Due(ctx, now, resendAfter)
 }
 
 // Depths reads bounded queue depths, unless reads are down.

@@ -199,6 +199,7 @@ type OutboxItem struct {
 	Status           string
 	SentAs           string // "message" or "fallback"
 	Attempts         int
+	Resends          int // times sent once more after an unknown outcome
 	NextAttemptAt    time.Time
 	ErrorCode        int
 	LastError        string

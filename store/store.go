@@ -34,6 +34,8 @@ type Reader interface {
 	// Depths counts the queues up to limit each, through indexes only: what
 	// metrics scrapes and status pages may afford, whatever the tables' sizes.
 	Depths(ctx context.Context, now time.Time, limit int64) (Depths, error)
+	// Due says which engine loops have work, without the write lock.
+	Due(ctx context.Context, now time.Time, resendAfter time.Duration) (Due, error)
 	FlowVersion(ctx context.Context, id int64) (*FlowVersion, error)
 }
 
@@ -107,6 +109,11 @@ type Tx interface {
 	DeferPendingOutbox(contact string, until, at time.Time) (int, error)
 	// CancelPendingOutbox cancels the pending messages of contacts (who opted out).
 	CancelPendingOutbox(contacts []string, at time.Time) error
+	// ResendUnknown moves messages left unknown for `after`, with no status
+	// since, back to pending to be sent once more (once).
+	ResendUnknown(now time.Time, after time.Duration, limit int, reason string) (int, error)
+	// NextResend is when the next message now unknown is due to be sent once more.
+	NextResend(after time.Time, resendAfter time.Duration) (time.Time, bool, error)
 
 	InsertStatuses(rs []*StatusRecord) (int, error)
 

@@ -682,7 +682,7 @@ func (t *sqliteTx) DeleteTimers(ids []int64) error {
 
 // ---- outbox ----
 
-const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at"
+const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends"
 
 type outboxRow struct {
 	ID               int64         `db:"id"`
@@ -708,19 +708,20 @@ type outboxRow struct {
 	CreatedAt        int64         `db:"created_at"`
 	SentAt           sql.NullInt64 `db:"sent_at"`
 	UpdatedAt        int64         `db:"updated_at"`
+	Resends          int           `db:"resends"`
 }
 
 func (r *outboxRow) ptrs() []any {
 	return []any{&r.ID, &r.Key, &r.RunID, &r.FlowID, &r.Step, &r.Contact, &r.PhoneNumberID, &r.Kind, &r.Category,
 		&r.AssumeOptIn, &r.Payload, &r.Fallback, &r.FallbackCategory, &r.Status, &r.SentAs, &r.Attempts,
-		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt}
+		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt, &r.Resends}
 }
 
 func (r outboxRow) item() *OutboxItem {
 	return &OutboxItem{ID: r.ID, Key: r.Key, RunID: r.RunID, FlowID: r.FlowID, Step: r.Step, Contact: r.Contact,
 		PhoneNumberID: r.PhoneNumberID, Kind: r.Kind, Category: r.Category, AssumeOptIn: r.AssumeOptIn,
 		Payload: r.Payload, Fallback: r.Fallback, FallbackCategory: r.FallbackCategory, Status: r.Status,
-		SentAs: r.SentAs, Attempts: r.Attempts, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
+		SentAs: r.SentAs, Attempts: r.Attempts, Resends: r.Resends, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
 		ErrorCode: r.ErrorCode, LastError: r.LastError, ProviderID: r.ProviderID,
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), SentAt: fromMS(r.SentAt), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
 }
@@ -787,7 +788,7 @@ func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
 			it.ID = t.NewID("outbox")
 		}
 	}
-	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 23, "ON CONFLICT (key) DO NOTHING", len(items),
+	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 24, "ON CONFLICT (key) DO NOTHING", len(items),
 		func(i int, a []any) ([]any, error) { return appendOutbox(a, items[i]), nil })
 	return err
 }
@@ -795,7 +796,7 @@ func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
 func appendOutbox(a []any, it *OutboxItem) []any {
 	return append(a, it.ID, it.Key, it.RunID, it.FlowID, it.Step, it.Contact, it.PhoneNumberID, it.Kind, it.Category,
 		it.AssumeOptIn, it.Payload, it.Fallback, it.FallbackCategory, it.Status, it.SentAs, it.Attempts,
-		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt))
+		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt), it.Resends)
 }
 
 func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
@@ -803,7 +804,7 @@ func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
 	if _, err := t.exec("UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'claimed'", ms(at)); err != nil {
 		return 0, err
 	}
-	res, err := t.exec("UPDATE outbox SET status = 'unknown', last_error = 'interrupted while sending: the outcome is unknown, so it is not sent again', updated_at = ? WHERE status = 'sending'", ms(at))
+	res, err := t.exec("UPDATE outbox SET status = 'unknown', last_error = 'interrupted while sending: the outcome is unknown', updated_at = ? WHERE status = 'sending'", ms(at))
 	if err != nil {
 		return 0, err
 	}

@@ -105,6 +105,7 @@ func settings(c *serveConfig) []setting {
 		{"log_level", "info", anywhere, level(&c.LogLevel), "debug, info, warn or error"},
 		{"synchronous", "FULL", anywhere, oneOf(&c.Synchronous, "FULL", "NORMAL"), "SQLite synchronous: FULL (an acknowledged webhook survives power loss) or NORMAL"},
 		{"margin", "30m", anywhere, duration(&c.Margin, 0, dsl.Window-time.Minute), "safety margin below 24h that makes a free-form send a warning (0: none)"},
+		{"resend_unknown_after", "10m", anywhere, duration(&c.ResendUnknownAfter, 0, 7*dsl.Day), "how long a message whose outcome is unknown (a crash or a dropped connection during its call) waits for a status webhook before it is sent once more (0: never, at-most-once)"},
 		{"retention_runs", "90d", anywhere, duration(&c.RetentionRuns, time.Second, 100*365*dsl.Day), "how long ended runs (and their timers) are kept"},
 		{"retention_messages", "90d", anywhere, duration(&c.RetentionMessages, time.Second, 100*365*dsl.Day), "how long settled messages and their status webhooks are kept, from when they were queued"},
 		{"retention_inbox", "30d", anywhere, duration(&c.RetentionInbox, time.Second, 100*365*dsl.Day), "how long processed webhook events are kept: their ids deduplicate Meta's redeliveries and the API's Idempotency-Keys"},

@@ -173,7 +173,11 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	opts := engine.Options{Logger: d.log, Metrics: engine.NewMetrics(reg), PhoneNumberID: d.cfg.PhoneNumberID,
 		OptOutKeywords: d.cfg.OptOutKeywords, Rate: d.cfg.Rate, PairBurst: d.cfg.PairBurst,
 		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone, MaxQueuedPerContact: d.cfg.MaxQueued,
-		RunRetention: d.cfg.RetentionRuns, MessageRetention: d.cfg.RetentionMessages, InboxRetention: d.cfg.RetentionInbox}
+		RunRetention: d.cfg.RetentionRuns, MessageRetention: d.cfg.RetentionMessages, InboxRetention: d.cfg.RetentionInbox,
+		ResendUnknownAfter: d.cfg.ResendUnknownAfter}
+	if opts.ResendUnknownAfter == 0 {
+		opts.ResendUnknownAfter = -1 // 0 in the config: never (the engine's 0 is its default)
+	}
 	var sandbox *server.Sandbox
 	if d.dev {
 		var clock *engine.OffsetClock
