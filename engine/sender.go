@@ -561,7 +561,7 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				ch.Status, ch.Provider, ch.SetSentAt, ch.SentAt = store.OutSent, j.id, true, now
 				ch.SetError = true // clears the error of an earlier attempt
 				// When a status got there first, only the id and the time.
-				changes = append(changes, ch, &store.OutboxChange{ID: it.ID, At: now, Provider: j.id,
+				changes = append(changes, ch, &store.OutboxChange{ID: it.ID, At: now, Provider: j.id, OrElse: true,
 					From: []string{store.OutDelivered, store.OutRead, store.OutFailed}, SetSentAt: true, SentAt: now})
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "sent").Inc)
 				continue

@@ -41,6 +41,10 @@ type OutboxChange struct {
 	// to be sent as "fallback"; the row must be free-form with a fallback.
 	Fallback bool
 
+	// OrElse marks a change tried only when the one before it in the list did
+	// not apply (a fallback transition for the same row).
+	OrElse bool
+
 	// Applied reports, after ChangeOutbox, whether the guard held.
 	Applied bool
 }
@@ -49,7 +53,11 @@ type OutboxChange struct {
 // applied (each change's Applied says which).
 func (t *sqliteTx) ChangeOutbox(cs []*OutboxChange) (int, error) {
 	n := 0
-	for _, c := range cs {
+	for i, c := range cs {
+		if c.OrElse && i > 0 && cs[i-1].Applied {
+			c.Applied = false
+			continue
+		}
 		q, args := c.sql()
 		res, err := t.exec(q, args...)
 		if err != nil {
