@@ -400,6 +400,7 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 	for _, r := range refused {
 		e.m.Refusals.WithLabelValues(r).Inc()
 	}
+
 	if resent > 0 {
 		e.log.Warn("messages whose outcome stayed unknown, with no status webhook, are sent once more", "count", resent)
 		e.m.Sends.WithLabelValues("any", "resent").Add(float64(resent))
