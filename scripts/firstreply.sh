@@ -77,7 +77,8 @@ echo
 [ -n "$(get bench.firstreply.skipped)" ] && echo "skipped: $(get bench.firstreply.skipped)"
 best=$(get bench.firstreply.best)
 p500=$(get bench.firstreply.500.p99ms)
-echo "highest rate with p99 < 250 ms: ${best:-none}/s"
+[ "${best:-0}" = 0 ] && best=none || best="$best/s"
+echo "highest rate with p99 < 250 ms: $best"
 if [ -n "$p500" ]; then
   if awk -v x="$p500" 'BEGIN { exit !(x + 0 < 100 && x != "—") }'; then
     echo "goal p99 < 100 ms at 500/s: met ($p500 ms)"
