@@ -9,22 +9,32 @@ import (
 )
 
 // ProjectFor loads the flows a script runs against: explicit paths (flags) win,
-// then the script's own `flows:` and `templates:` (relative to the script), then
+// then the script's own `flows:` and `templates:` (relative to the script
+// unless absolute), then
 // the flows and catalog beside the script.
 func ProjectFor(s *Script, paths []string, templates string) (*dsl.Project, dsl.Diagnostics, error) {
 	dir := filepath.Dir(s.File)
 	if len(paths) == 0 {
 		for _, f := range s.Flows {
-			paths = append(paths, filepath.Join(dir, f))
+			paths = append(paths, besideScript(dir, f))
 		}
 	}
 	if len(paths) == 0 {
 		paths = []string{dir}
 	}
 	if templates == "" && s.Templates != "" {
-		templates = filepath.Join(dir, s.Templates)
+		templates = besideScript(dir, s.Templates)
 	}
 	return dsl.Load(paths, dsl.Options{Templates: templates})
+}
+
+// besideScript resolves a path written in a script: relative to the
+// script's folder, or as written when absolute.
+func besideScript(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 // FindScripts lists the *.test.yaml (and .test.yml) files under paths.
