@@ -294,6 +294,11 @@ var countryZones = map[string]string{
 	"VE": "America/Caracas", "EC": "America/Guayaquil", "GT": "America/Guatemala",
 }
 
+// BSUIDZone names the zone quiet hours use for a contact without a time zone
+// or phone number, from the country of its BSUID ("" when that country has
+// several zones or none is known: the configured default applies).
+func BSUIDZone(userID string) string { return countryZones[whatsapp.BSUIDCountry(userID)] }
+
 // bsuidZone is the time zone of the country of a contact known only by BSUID,
 // when that country has one zone.
 func bsuidZone(c *store.Contact) *time.Location {

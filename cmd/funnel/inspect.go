@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine"
 	"github.com/funnel-dev/funnel/engine/server"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
@@ -86,8 +87,31 @@ func windowText(w server.WindowView, now time.Time) string {
 	return fmt.Sprintf("closed %s ago, since %s (templates only)", roughly(now.Sub(*w.ClosesAt)), when(w.ClosesAt))
 }
 
-// zoneText names the contact's zone with the local time there now.
-func zoneText(tz string, now time.Time) string {
+// windowShort is the window in a few words for the contacts table: "open,
+// closes in 3h12m", "closed 26h ago", or "-" for a contact who never wrote.
+// It uses the engine's rule (and its guard), as the contact view does.
+func windowShort(c *store.Contact, now time.Time) string {
+	if c.LastInboundAt.IsZero() {
+		return "-"
+	}
+	closes := c.LastInboundAt.Add(dsl.Window)
+	if engine.WindowOpen(c, now) {
+		return "open, closes in " + roughly(closes.Sub(now))
+	}
+	return "closed " + roughly(now.Sub(closes)) + " ago"
+}
+
+// zoneText names the contact's zone with the local time there now. A contact
+// known only by a BSUID whose country has one zone gets that zone's name:
+// quiet hours use it.
+func zoneText(tz, phone, userID string, now time.Time) string {
+	if tz == "" && phone == "" {
+		if z := engine.BSUIDZone(userID); z != "" {
+			if loc, err := time.LoadLocation(z); err == nil {
+				return fmt.Sprintf("- (quiet hours use %s, from the BSUID's country; now %s there)", z, now.In(loc).Format("Mon 15:04 MST"))
+			}
+		}
+	}
 	if tz == "" {
 		return "- (quiet hours use the configured default zone)"
 	}
@@ -131,7 +155,7 @@ func newContactsCmd() *cobra.Command {
 			fmt.Fprintf(out, "  phone:    %s\n  user_id:  %s\n  username: %s\n", orDash(v.WaID), orDash(v.UserID), orDash(v.Username))
 			fmt.Fprintf(out, "  window:   %s\n", windowText(v.Window, now))
 			fmt.Fprintf(out, "  consent:  %s\n", consentText(v.Consent.State, v.Consent.At, v.Consent.Source))
-			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, zoneText(v.Timezone, now))
+			fmt.Fprintf(out, "  tags:     %v\n  timezone: %s\n\n", v.Tags, zoneText(v.Timezone, v.WaID, v.UserID, now))
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tFLOW\tSTEP\tSTATUS\tSTARTED\tENDED\tREASON")
 			for _, run := range v.Runs {
@@ -150,10 +174,12 @@ func newContactsCmd() *cobra.Command {
 			return printJSON(out, cs)
 		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONTACT\tPHONE\tUSER_ID\tUSERNAME\tNAME\tLAST MESSAGE\tCONSENT\tTAGS")
+		now := nowFunc()
+		fmt.Fprintln(tw, "CONTACT\tPHONE\tUSER_ID\tUSERNAME\tNAME\tLAST MESSAGE\tWINDOW\tCONSENT\tTAGS")
 		for _, c := range cs {
 			last := when(&c.LastInboundAt)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.WaID, orDash(c.Phone), orDash(c.UserID), orDash(c.Username), c.Name, last, c.Consent, c.Tags)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", c.WaID, orDash(c.Phone), orDash(c.UserID), orDash(c.Username), c.Name, last,
+				windowShort(c, now), consentText(orUnknown(c.Consent), nil, ""), c.Tags)
 		}
 		return tw.Flush()
 	})
@@ -184,6 +210,13 @@ func errorText(code int, reason string) string {
 		return reason
 	}
 	return strings.TrimSpace(fmt.Sprintf("%d %s", code, reason))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 func orDash(s string) string {

@@ -28,6 +28,7 @@ func TestInspectTimesAndWindow(t *testing.T) {
 			{WaID: "16505551234", Name: "Ana", Timezone: "Europe/Lisbon", LastInboundAt: wrote, CreatedAt: wrote, UpdatedAt: wrote},
 			{WaID: "16505550000", Name: "Bo", LastInboundAt: now.Add(-50 * time.Hour), CreatedAt: wrote, UpdatedAt: wrote},
 			{WaID: "16505559999", Name: "Cy", CreatedAt: wrote, UpdatedAt: wrote},
+			{WaID: "PT.13491208655302741918", UserID: "PT.13491208655302741918", Name: "Di", LastInboundAt: wrote, CreatedAt: wrote, UpdatedAt: wrote},
 		}); err != nil {
 			return err
 		}
@@ -51,7 +52,8 @@ func TestInspectTimesAndWindow(t *testing.T) {
 			"timezone: Europe/Lisbon (now Thu 10:00 WEST there)"}},
 		{[]string{"contacts", "16505550000"}, []string{"window:   closed 26h ago, since 2026-07-01 07:00:00 UTC (templates only)"}},
 		{[]string{"contacts", "16505559999"}, []string{"window:   closed: the contact has never written (templates only)", "consent:  unknown\n"}},
-		{[]string{"contacts"}, []string{"2026-07-01 12:12:00 UTC"}},
+		{[]string{"contacts"}, []string{"2026-07-01 12:12:00 UTC", "WINDOW", "open, closes in 3h12m", "closed 26h ago", "unknown"}},
+		{[]string{"contacts", "PT.13491208655302741918"}, []string{"timezone: - (quiet hours use Europe/Lisbon, from the BSUID's country; now Thu 10:00 WEST there)"}},
 		{[]string{"runs"}, []string{"2026-07-01 12:12:00 UTC"}},
 	} {
 		var out, errOut bytes.Buffer
