@@ -30,6 +30,12 @@
 // ties within a rank go to the flow id that sorts first. A flow the contact is
 // already in (a live run) is skipped unless it sets `reenter: true`.
 //
+// Contacts are found by any WhatsApp id an event carries (phone number, BSUID,
+// parent BSUID): a user with a username who hides their number is a contact
+// like any other, keyed by their BSUID, and messaged through "recipient" until
+// the number is known. Two contacts an event shows to be one person are merged
+// (identity.go; docs/IDENTITY.md).
+//
 // Delivery policy: a message the sender takes is `claimed`, and committed as
 // `sending` right before its own HTTP call. If the process dies before the result
 // is recorded, the message becomes `unknown` at the next start (WhatsApp has no

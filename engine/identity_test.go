@@ -212,6 +212,11 @@ func TestNumberChangeLinks(t *testing.T) {
 	if c := r.contact(samPhone); c.WaID != samPhone || c.Phone != newPhone {
 		t.Fatalf("by the old number: %+v", c)
 	}
+	// A late message under the old ids does not undo the change.
+	r.sendFrom(who{phone: samPhone, userID: samID}, textMsg("late"))
+	if c := r.contact(samID); c.WaID != samPhone || c.Phone != newPhone || c.UserID != newer {
+		t.Fatalf("a late message with the old ids changed the contact: %+v", c)
+	}
 }
 
 // STOP from a contact known only by BSUID records the opt-out and cancels its

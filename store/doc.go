@@ -8,6 +8,9 @@
 // what a batch of events needs with a few IN (…) queries, works in memory, and
 // flushes with multi-row statements. That is what lets one writer process tens of
 // thousands of events per second while every event's effects commit atomically.
+// A contact's key (contacts.wa_id) never changes; the table contact_ids maps
+// every other WhatsApp id of the person (phone number, BSUIDs, parent BSUID,
+// keys of merged contacts) to it, so an event finds the contact by any id.
 // Exactly one process may write a database at a time; Open takes an exclusive lock
 // file beside it.
 package store
