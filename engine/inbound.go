@@ -58,6 +58,12 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 	for _, ev := range events {
 		in := Inbound{PhoneNumberID: ev.PhoneNumberID, WaID: ev.WaID, UserID: ev.UserID, ParentUserID: ev.ParentUserID,
 			Username: ev.Username, Name: ev.ContactName, Time: ev.Time}
+		// Nothing was written after it arrived: a timestamp ahead of the
+		// receipt (a skewed or forged one) would hold the window open past
+		// what WhatsApp allows, so it counts as written on arrival.
+		if in.Time.After(receivedAt) {
+			in.Time = receivedAt
+		}
 		kind := store.InboxMessage
 		switch {
 		case ev.Message != nil:

@@ -558,7 +558,11 @@ type EventError struct {
 }
 
 func (e *EventError) Error() string {
-	return fmt.Sprintf("whatsapp: entry[%d].changes[%d].%ss[%d] (id %.80q): %v", e.Entry, e.Change, e.Kind, e.Index, e.ID, e.Err)
+	field := map[EventKind]string{EventMessage: "messages", EventStatus: "statuses", EventIdentity: "user_id_update"}[e.Kind]
+	if field == "" {
+		field = string(e.Kind) + "s"
+	}
+	return fmt.Sprintf("whatsapp: entry[%d].changes[%d].%s[%d] (id %.80q): %v", e.Entry, e.Change, field, e.Index, e.ID, e.Err)
 }
 
 func (e *EventError) Unwrap() error { return e.Err }
