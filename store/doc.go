@@ -13,4 +13,14 @@
 // keys of merged contacts) to it, so an event finds the contact by any id.
 // Exactly one process may write a database at a time; Open takes an exclusive lock
 // file beside it.
+//
+// A message changes state only through guarded transitions (ChangeOutbox: an
+// UPDATE of the columns the transition owns, WHERE the status is one it may move
+// from), never by writing back a copy read in an earlier transaction: the sender
+// and the status webhooks work on the same rows from different transactions.
+// Encoders return errors; a write refused because of what it carries is
+// ErrInvalid, so the engine can set the event that produced it aside instead of
+// retrying it for ever. History is deleted by age through indexes (the Purge
+// methods, driven by the engine's retention settings), and Due tells the engine's
+// idle loops from the read pool whether they have anything to write.
 package store
