@@ -84,3 +84,15 @@ func (c *OffsetClock) Offset() time.Duration {
 	defer c.mu.Unlock()
 	return c.offset
 }
+
+// SetOffset puts the clock at an offset: the sandbox restores the offset it
+// saved (a restart keeps its time), or sets 0 for a new sandbox. It is the one
+// way the clock can move back.
+func (c *OffsetClock) SetOffset(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d < 0 {
+		d = 0
+	}
+	c.offset = d
+}

@@ -50,7 +50,9 @@ come from the environment only:
 Flows are validated at start: errors refuse to start. SIGHUP (or a changed flow
 file) reloads; a reload that fails validation keeps the running flows. SIGTERM
 drains and stops. --dev runs with no credentials: a sandbox at /sandbox instead
-of the Graph API, and a clock you can fast-forward.`,
+of the Graph API, and a clock you can fast-forward. It listens on 127.0.0.1 unless
+--listen is given, uses a fresh temporary database unless --db is given, and
+refuses production credentials and production databases (docs/SANDBOX.md).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkEnvNames(os.Environ()); err != nil {
 				return err
@@ -64,7 +66,11 @@ of the Graph API, and a clock you can fast-forward.`,
 				d.paths = cfg.Flows
 			}
 			d.log = newLogger(cfg.LogLevel)
-			if !dev {
+			if dev {
+				if err := devSettings(cmd.Flags(), cfg); err != nil {
+					return err
+				}
+			} else {
 				var missing []string
 				for env, v := range map[string]string{"FUNNEL_ACCESS_TOKEN": cfg.AccessToken, "FUNNEL_APP_SECRET": cfg.AppSecret, "FUNNEL_VERIFY_TOKEN": cfg.VerifyToken} {
 					if v == "" {
@@ -160,11 +166,24 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		defer mln.Close()
 	}
 	ctx := context.Background()
+	temporary := d.dev && d.cfg.DB == ""
+	if d.dev {
+		removeDB, err := devDatabase(d.cfg)
+		if err != nil {
+			return err
+		}
+		defer removeDB()
+	}
 	st, err := store.Open(ctx, d.cfg.DB, store.Options{Synchronous: d.cfg.Synchronous})
 	if err != nil {
 		return fail(exitFailed, "database: %v", err)
 	}
 	defer st.Close()
+	if !d.dev {
+		if err := st.ClaimMode(ctx, store.ModeProduction); err != nil {
+			return fail(exitFailed, "database: %v (a --dev sandbox's database holds simulated sends: give serve its own --db)", err)
+		}
+	}
 	if w := store.DirWarning(d.cfg.DB); w != "" {
 		d.log.Warn(w)
 	}
@@ -180,12 +199,10 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	}
 	var sandbox *server.Sandbox
 	if d.dev {
-		var clock *engine.OffsetClock
-		sandbox, clock, opts.Channel = server.NewSandbox()
-		opts.Clock = clock
-		if opts.PhoneNumberID == "" {
-			opts.PhoneNumberID = "sandbox"
+		if sandbox, err = server.NewSandbox(ctx, st, server.SandboxConfig{DBPath: d.cfg.DB, Temporary: temporary}); err != nil {
+			return fail(exitFailed, "sandbox: %v (--dev never opens a production database: give it its own --db)", err)
 		}
+		sandbox.Configure(&opts)
 	} else {
 		opts.Channel = engine.GraphChannel{Client: &whatsapp.Client{BaseURL: d.cfg.GraphURL, Token: d.cfg.AccessToken,
 			HTTP: &http.Client{Timeout: 30 * time.Second}}}
@@ -234,7 +251,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	flows := len(p.Flows)
 	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", d.cfg.DB, "flows", flows, "dev", d.dev, "version", readBuildVersion().Short())
 	if d.dev {
-		fmt.Fprintf(cmd.ErrOrStderr(), "\n  sandbox: http://%s/sandbox\n\n", displayAddr(ln.Addr()))
+		fmt.Fprint(cmd.ErrOrStderr(), devBanner(ln.Addr(), d.cfg.DB, temporary))
 	}
 
 	watch := time.NewTicker(2 * time.Second)

@@ -115,9 +115,13 @@ func TestServeReloadsAndDrains(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	token := sandboxToken(t, base)
 	say := func(waID, text string) string {
 		body, _ := json.Marshal(map[string]string{"wa_id": waID, "name": "Ana", "text": text})
-		resp, err := http.Post(base+"/sandbox/api/inbound", "application/json", bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", base+"/sandbox/api/inbound", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Funnel-Sandbox-Token", token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

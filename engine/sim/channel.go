@@ -15,21 +15,56 @@ import (
 // last wrote and refuses free-form messages 24h or more after it with 131047,
 // exactly as Meta would. The engine's policy should make that unreachable; Refused
 // counts it if it ever happens.
+//
+// The simulator keeps the last-message times in memory (one run, one process).
+// The sandbox, which restarts, gives it a Ledger instead: times and accepted sends
+// then live in its database, and a restart changes nothing.
 type Channel struct {
 	mu      sync.Mutex
 	clock   engine.Clock
+	ledger  Ledger
 	last    map[string]time.Time
+	prefix  string
 	n       int
 	Refused int
 }
 
-// NewChannel makes a simulated Cloud API on a clock.
-func NewChannel(clock engine.Clock) *Channel {
-	return &Channel{clock: clock, last: map[string]time.Time{}}
+// Ledger is the persistent memory of a simulated Cloud API: when each contact
+// last wrote (the message's own timestamp, as Meta counts the window), and a
+// record of each message it accepted with the window at that moment.
+type Ledger interface {
+	LastInbound(ctx context.Context, waID string) (time.Time, error)
+	Accepted(ctx context.Context, a Accepted) error
 }
 
-// Inbound records that a contact wrote at t (the message's own timestamp).
+// Accepted is one message the simulated API took, with the window as it stood.
+type Accepted struct {
+	ProviderID  string
+	To          string
+	At          time.Time
+	Type        string
+	WindowOpen  bool
+	LastInbound time.Time // zero: the contact never wrote
+}
+
+// NewChannel makes a simulated Cloud API on a clock, with its memory in memory.
+func NewChannel(clock engine.Clock) *Channel {
+	return &Channel{clock: clock, last: map[string]time.Time{}, prefix: "wamid.sim."}
+}
+
+// NewLedgerChannel makes a simulated Cloud API whose memory is a ledger. Its
+// message ids carry the start time, so ids stay unique across restarts.
+func NewLedgerChannel(clock engine.Clock, l Ledger) *Channel {
+	return &Channel{clock: clock, ledger: l, last: map[string]time.Time{},
+		prefix: fmt.Sprintf("wamid.sim.%x.", time.Now().UnixNano())}
+}
+
+// Inbound records that a contact wrote at t (the message's own timestamp). With a
+// ledger it does nothing: the ledger already holds the message.
 func (c *Channel) Inbound(waID string, t time.Time) {
+	if c.ledger != nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.After(c.last[waID]) {
@@ -37,18 +72,34 @@ func (c *Channel) Inbound(waID string, t time.Time) {
 	}
 }
 
-// WindowOpen reports whether the contact wrote less than 24h before t.
-func (c *Channel) WindowOpen(waID string, t time.Time) bool {
+// lastInbound is when the contact last wrote (zero: never).
+func (c *Channel) lastInbound(ctx context.Context, waID string) (time.Time, error) {
+	if c.ledger != nil {
+		return c.ledger.LastInbound(ctx, waID)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l, ok := c.last[waID]
-	return ok && t.Sub(l) < dsl.Window
+	return c.last[waID], nil
 }
 
-// Send accepts a message (to a number, "to", or a BSUID, "recipient"), or refuses free-form outside the window with 131047.
-func (c *Channel) Send(_ context.Context, _ string, m *whatsapp.Message) (string, error) {
+// WindowOpen reports whether the contact wrote less than 24h before t.
+func (c *Channel) WindowOpen(waID string, t time.Time) bool {
+	l, err := c.lastInbound(context.Background(), waID)
+	return err == nil && open(l, t)
+}
+
+func open(last, t time.Time) bool { return !last.IsZero() && t.Sub(last) < dsl.Window }
+
+// Send accepts a message (to a number, "to", or a BSUID, "recipient"), or
+// refuses free-form outside the window with 131047.
+func (c *Channel) Send(ctx context.Context, _ string, m *whatsapp.Message) (string, error) {
 	now := c.clock.Now()
-	if m.Type != whatsapp.TypeTemplate && !c.WindowOpen(m.Address(), now) {
+	last, err := c.lastInbound(ctx, m.Address())
+	if err != nil {
+		return "", err // unknown outcome: like a call that broke, never a wrong answer
+	}
+	isOpen := open(last, now)
+	if m.Type != whatsapp.TypeTemplate && !isOpen {
 		c.mu.Lock()
 		c.Refused++
 		c.mu.Unlock()
@@ -56,7 +107,13 @@ func (c *Channel) Send(_ context.Context, _ string, m *whatsapp.Message) (string
 			Details: "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.n++
-	return fmt.Sprintf("wamid.sim.%d", c.n), nil
+	id := fmt.Sprintf("%s%d", c.prefix, c.n)
+	c.mu.Unlock()
+	if c.ledger != nil {
+		// Accepted is accepted: a record that fails to write only leaves the
+		// page without the window label of this message.
+		_ = c.ledger.Accepted(ctx, Accepted{ProviderID: id, To: m.Address(), At: now, Type: m.Type, WindowOpen: isOpen, LastInbound: last})
+	}
+	return id, nil
 }
