@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,8 +309,46 @@ func OpenReadOnly(ctx context.Context, path string) (Reader, io.Closer, error) {
 		r.Close()
 		return nil, nil, err
 	}
+	if err := checkSchema(ctx, r, path); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
 	s := &SQLite{path: path, r: r}
 	return s, r, nil
+}
+
+// schemaVersion is the newest embedded migration: the schema this build
+// reads and writes.
+func schemaVersion() int64 {
+	var newest int64
+	entries, _ := fs.ReadDir(migrations, "migrations")
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		if n, err := strconv.ParseInt(num, 10, 64); err == nil && n > newest {
+			newest = n
+		}
+	}
+	return newest
+}
+
+// checkSchema refuses, in words, a database whose schema is not the one this
+// build reads: a read-only open cannot migrate, and a query against an older
+// schema would fail with "no such column" (a newer funnel installed while the
+// daemon of the previous one runs), or against a file that is not a funnel
+// database at all.
+func checkSchema(ctx context.Context, r *sqlx.DB, path string) error {
+	var v sql.NullInt64
+	err := r.GetContext(ctx, &v, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied")
+	if err != nil || !v.Valid {
+		return fmt.Errorf("%s is not a funnel database (no schema version): give the file `funnel serve` uses (--db)", path)
+	}
+	switch want := schemaVersion(); {
+	case v.Int64 < want:
+		return fmt.Errorf("%s has schema version %d and this funnel reads version %d: start this funnel's `funnel serve` on it once (it migrates), or inspect it with the funnel whose daemon uses it", path, v.Int64, want)
+	case v.Int64 > want:
+		return fmt.Errorf("%s has schema version %d, written by a newer funnel than this one (version %d): inspect it with that funnel", path, v.Int64, want)
+	}
+	return nil
 }
 
 // ErrNoSQLite is Open's error in a build without cgo.
