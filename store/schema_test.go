@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,10 +41,10 @@ func TestOpenReadOnlyChecksTheSchema(t *testing.T) {
 	}{
 		{"current", "", nil, ""},
 		{"older", "UPDATE goose_db_version SET is_applied = 0 WHERE version_id = ?", []any{schemaVersion()},
-			"and this funnel reads version"},
+			fmt.Sprintf("schema version %d, and this funnel reads version %d", schemaVersion()-1, schemaVersion())},
 		{"newer", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", []any{schemaVersion() + 1},
 			"written by a newer funnel"},
-		{"not funnel's", "DROP TABLE goose_db_version", nil, "is not a funnel database"},
+		{"not funnel's", "DROP TABLE goose_db_version", nil, "not a funnel database (no schema version)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.change != "" {

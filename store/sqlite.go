@@ -309,7 +309,7 @@ func OpenReadOnly(ctx context.Context, path string) (Reader, io.Closer, error) {
 		r.Close()
 		return nil, nil, err
 	}
-	if err := checkSchema(ctx, r, path); err != nil {
+	if err := checkSchema(ctx, r); err != nil {
 		r.Close()
 		return nil, nil, err
 	}
@@ -336,17 +336,17 @@ func schemaVersion() int64 {
 // schema would fail with "no such column" (a newer funnel installed while the
 // daemon of the previous one runs), or against a file that is not a funnel
 // database at all.
-func checkSchema(ctx context.Context, r *sqlx.DB, path string) error {
+func checkSchema(ctx context.Context, r *sqlx.DB) error {
 	var v sql.NullInt64
 	err := r.GetContext(ctx, &v, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied")
 	if err != nil || !v.Valid {
-		return fmt.Errorf("%s is not a funnel database (no schema version): give the file `funnel serve` uses (--db)", path)
+		return errors.New("not a funnel database (no schema version): give the file `funnel serve` uses (--db)")
 	}
 	switch want := schemaVersion(); {
 	case v.Int64 < want:
-		return fmt.Errorf("%s has schema version %d and this funnel reads version %d: start this funnel's `funnel serve` on it once (it migrates), or inspect it with the funnel whose daemon uses it", path, v.Int64, want)
+		return fmt.Errorf("schema version %d, and this funnel reads version %d: start this funnel's `funnel serve` on it once (it migrates), or inspect it with the funnel whose daemon uses it", v.Int64, want)
 	case v.Int64 > want:
-		return fmt.Errorf("%s has schema version %d, written by a newer funnel than this one (version %d): inspect it with that funnel", path, v.Int64, want)
+		return fmt.Errorf("schema version %d, written by a newer funnel than this one (version %d): inspect it with that funnel", v.Int64, want)
 	}
 	return nil
 }
