@@ -436,3 +436,18 @@ func TestSandboxBounds(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestSandboxUsernameUser: a user who hides their number is played with a
+// BSUID; the simulated API finds their window by it and the transcript shows.
+func TestSandboxUsernameUser(t *testing.T) {
+	r := startSandbox(t, filepath.Join(t.TempDir(), "dev.db"))
+	const bsuid = "US.13491208655302741918"
+	out := r.post("/sandbox/api/inbound", map[string]any{"wa_id": bsuid, "username": "@ana", "name": "Ana", "text": "menu"})
+	got := lines(out)
+	if len(got) != 2 || !strings.HasPrefix(got[1], "out interactive status=sent window=open allowed=free-form") {
+		t.Fatalf("a BSUID-only contact: %s", strings.Join(got, "\n"))
+	}
+	if again := lines(r.state(bsuid)); strings.Join(again, "\n") != strings.Join(got, "\n") {
+		t.Fatalf("state by BSUID: %s", strings.Join(again, "\n"))
+	}
+}
