@@ -194,8 +194,8 @@ func statusItem(r *rig, waID string, st map[string]any, providerID, status strin
 
 func TestEngineProperty(t *testing.T) {
 	n := 40
-	if testing.Short() {
-		n = 10
+	if testing.Short() || raceEnabled() {
+		n = 12
 	}
 	if s := os.Getenv("FUNNEL_PROPERTY_SEEDS"); s != "" {
 		n, _ = strconv.Atoi(s)
