@@ -145,7 +145,7 @@ test fails.`,
 					}
 					continue
 				}
-				fmt.Fprintf(out, "ok   %s (%d events, %d messages)\n", file, len(s.Events), countOut(res))
+				fmt.Fprintf(out, "ok   %s (%s, %s)\n", file, count(len(s.Events), "event"), count(countOut(res), "message"))
 			}
 			fmt.Fprintf(out, "%d passed, %d failed\n", len(files)-failed, failed)
 			if failed > 0 {
@@ -157,6 +157,9 @@ test fails.`,
 	c.Flags().StringVar(&templates, "templates", "", "template catalog for every script (default: each script's own)")
 	return c
 }
+
+// count is "1 message", "2 messages".
+func count(n int, noun string) string { return fmt.Sprintf("%d %s%s", n, noun, plural(n)) }
 
 func countOut(r *sim.Result) int {
 	n := 0

@@ -45,3 +45,14 @@ func TestTestNamesFlowErrors(t *testing.T) {
 		t.Fatalf("funnel test: exit %d, want %d and %q in\n%s%s", code, exitFailed, want, out.String(), errOut.String())
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0 messages"}, {1, "1 message"}, {2, "2 messages"}} {
+		if got := count(c.n, "message"); got != c.want {
+			t.Errorf("count(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
