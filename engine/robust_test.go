@@ -312,3 +312,35 @@ func TestIdleLoopsTakeNoWriteLock(t *testing.T) {
 		t.Errorf("calls %q", got)
 	}
 }
+
+// A schedule page that cannot be written because of one contact's run is
+// taken again one contact at a time: that contact is passed over, the rest of
+// the audience gets the broadcast.
+func TestSchedulePageSplitPassesOverTheCulprit(t *testing.T) {
+	r := openRig(t, withOpts(func(o *engine.Options) { o.BatchSize = 4 }))
+	r.eng = engine.New(poisonStore{r.st}, r.opts)
+	r.load(strings.Replace(weekly, "steps:\n", "steps:\n  - id: who\n    set: {name: \"${contact.name}\"}\n", 1))
+	var cs []*store.Contact
+	for i := range 10 {
+		name := fmt.Sprint("C", i)
+		if i == 5 {
+			name = "poison"
+		}
+		cs = append(cs, &store.Contact{WaID: fmt.Sprintf("4400%04d", i), Name: name, Consent: store.ConsentIn, Tags: []string{"lead"}})
+	}
+	r.seedContacts(cs...)
+	r.advance(monday.Sub(r.now()))
+	got := r.runsByContact("weekly")
+	for i, c := range cs {
+		want := 1
+		if i == 5 {
+			want = 0
+		}
+		if got[c.WaID] != want {
+			t.Errorf("%s (%s): %d runs, want %d", c.WaID, c.Name, got[c.WaID], want)
+		}
+	}
+	if next := r.queryInt(`SELECT next_at FROM schedules WHERE flow_id = 'weekly'`); next != monday.Add(7*24*time.Hour).UnixMilli() {
+		t.Errorf("the broadcast did not finish: next_at %s", time.UnixMilli(next).UTC())
+	}
+}
