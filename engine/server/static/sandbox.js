@@ -79,7 +79,7 @@ function render(state) {
   $('zone-text').textContent = c.zone + (c.timezone ? '' : ' (the daemon\'s: the contact has none)');
   $('window-text').textContent = c.window.text;
   $('consent-text').textContent = c.consent.text;
-  list($('runs'), c.runs.map((r) => r.flow + ' ' + r.text + (r.next ? ' — ' + r.next.text : '')));
+  list($('runs'), c.runs.map((r) => r.flow + ' ' + (r.next ? 'at ' + r.step + ': ' + r.next.text : r.text)));
   $('next').textContent = c.next ? c.next.text : 'nothing scheduled for this contact';
   if (document.activeElement !== $('tz')) $('tz').value = c.timezone || '';
 
