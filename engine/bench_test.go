@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -347,48 +348,150 @@ var benchRawValues = func() (v struct{ entryAd, entryText, outboxAd, outboxChat,
 	return v
 }()
 
+// The raw baselines write the same rows with the statements the store uses:
+// multi-row INSERTs of up to 256 rows (then powers of two), IN (…) lists for
+// updates and deletes, prepared once and reused by every transaction. What is
+// left between the two is funnel's own work (flow logic, JSON, the store's Go
+// side), not a weaker baseline.
 const (
-	rawContactUpsert = `INSERT INTO contacts (wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at)
-		VALUES (?, ?, '', '{}', '[]', ?, ?, '', NULL, '', ?, ?)
-		ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, phone_number_id = excluded.phone_number_id,
-		last_inbound_at = excluded.last_inbound_at, updated_at = excluded.updated_at`
-	rawRunInsert = `INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)
-		VALUES (?, ?, ?, ?, 'answer', 'waiting_reply', '{}', ?, '{}', '{}', 1, 2, ?, ?, NULL, '')`
+	rawContactUpsert = `INSERT INTO contacts (wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at)`
+	rawContactCols   = 12
+	rawContactOnConf = `ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+		attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
+		last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
+		consent_source = excluded.consent_source, updated_at = excluded.updated_at`
+	rawRunInsert = `INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)`
+	rawRunCols   = 16
+	rawRunOnConf = `ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
+		entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
+		step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+		end_reason = excluded.end_reason WHERE runs.ended_at IS NULL`
 	rawOutboxInsert = `INSERT INTO outbox (id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category,
-		status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'freeform', '', 0, ?, NULL, '', 'pending', '', 0, ?, 0, '', '', ?, NULL, ?)`
-	rawTimerInsert = `INSERT INTO timers (id, due_at, run_id, kind, seq) VALUES (?, ?, ?, ?, ?)`
-	rawInboxDone   = `UPDATE inbox SET processed_at = ?, result = ? WHERE id = ?`
+		status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at)`
+	rawOutboxCols   = 23
+	rawOutboxOnConf = `ON CONFLICT (key) DO NOTHING`
+	rawTimerInsert  = `INSERT INTO timers (id, due_at, run_id, kind, seq)`
+	rawTimerCols    = 5
 )
 
+// rawStmts prepares each statement text once on the database and hands it to a
+// transaction with tx.Stmt, as the store's statement cache does.
+type rawStmts struct {
+	tb      testing.TB
+	db      *sql.DB
+	cache   map[string]*sql.Stmt
+	pending map[string]*sql.Stmt // prepared in the current transaction, cached by commit
+}
+
+func newRawStmts(tb testing.TB, db *sql.DB) *rawStmts {
+	return &rawStmts{tb: tb, db: db, cache: map[string]*sql.Stmt{}, pending: map[string]*sql.Stmt{}}
+}
+
+// stmt is q for tx: the cached statement, else one prepared in tx (the only
+// connection is the transaction's) and cached once tx commits.
+func (r *rawStmts) stmt(tx *sql.Tx, q string) *sql.Stmt {
+	if st := r.cache[q]; st != nil {
+		return tx.Stmt(st)
+	}
+	if st := r.pending[q]; st != nil {
+		return st
+	}
+	st, err := tx.Prepare(q)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	r.pending[q] = st
+	return st
+}
+
+// commit commits tx and caches the statements it prepared.
+func (r *rawStmts) commit(tx *sql.Tx) {
+	if err := tx.Commit(); err != nil {
+		r.tb.Fatal(err)
+	}
+	for q := range r.pending {
+		st, err := r.db.Prepare(q)
+		if err != nil {
+			r.tb.Fatal(err)
+		}
+		r.cache[q] = st
+	}
+	clear(r.pending)
+}
+
+func (r *rawStmts) exec(tx *sql.Tx, q string, args ...any) {
+	if _, err := r.stmt(tx, q).Exec(args...); err != nil {
+		r.tb.Fatalf("%.60s…: %v", q, err)
+	}
+}
+
+func (r *rawStmts) close() {
+	for _, st := range r.cache {
+		st.Close()
+	}
+}
+
+// rawChunk is the row count of the next statement for n remaining rows: 256,
+// then powers of two (the store's chunking).
+func rawChunk(n int) int {
+	if n >= 256 {
+		return 256
+	}
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
+}
+
+// bulk inserts rows (cols values each) with multi-row statements.
+func (r *rawStmts) bulk(tx *sql.Tx, prefix string, cols int, suffix string, rows [][]any) {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < len(rows); {
+		end := start + rawChunk(len(rows)-start)
+		args := make([]any, 0, (end-start)*cols)
+		for _, row := range rows[start:end] {
+			args = append(args, row...)
+		}
+		r.exec(tx, prefix+" VALUES "+strings.TrimSuffix(strings.Repeat(one+",", end-start), ",")+" "+suffix, args...)
+		start = end
+	}
+}
+
+// in runs "prefix IN (…)" over ids, in chunks, with args before the ids.
+func (r *rawStmts) in(tx *sql.Tx, prefix string, args []any, ids []int64) {
+	for start := 0; start < len(ids); {
+		end := start + rawChunk(len(ids)-start)
+		a := append([]any(nil), args...)
+		for _, id := range ids[start:end] {
+			a = append(a, id)
+		}
+		r.exec(tx, prefix+" IN ("+strings.TrimSuffix(strings.Repeat("?,", end-start), ",")+")", a...)
+		start = end
+	}
+}
+
 // rawInbound is the baseline of BenchmarkInbound: select a batch of pending inbox
-// rows, then per event the same five row writes the engine makes, with prepared
-// statements, one transaction per batch.
+// rows, then the same row writes the engine makes for them (a contact, a run, an
+// outbox row and a timer per event, the events marked processed), with the
+// store's multi-row statements, one transaction per batch.
 type rawInbound struct {
 	b        *testing.B
 	db       *sql.DB
-	stmts    map[string]*sql.Stmt
+	stmts    *rawStmts
 	versions map[string]int64
 	runID    int64
 }
 
 func newRawInbound(b *testing.B, path, sync string) *rawInbound {
-	r := &rawInbound{b: b, db: rawOpen(b, path, sync), stmts: map[string]*sql.Stmt{}, versions: rawVersions(b, path)}
-	for _, q := range []string{rawContactUpsert, rawRunInsert, rawOutboxInsert, rawTimerInsert, rawInboxDone} {
-		st, err := r.db.Prepare(q)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.stmts[q] = st
-	}
+	r := &rawInbound{b: b, db: rawOpen(b, path, sync), versions: rawVersions(b, path)}
+	r.stmts = newRawStmts(b, r.db)
 	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM runs").Scan(&r.runID)
 	return r
 }
 
 func (r *rawInbound) close() {
-	for _, st := range r.stmts {
-		st.Close()
-	}
+	r.stmts.close()
 	r.db.Close()
 }
 
@@ -452,8 +555,8 @@ func (r *rawInbound) step(max int) int {
 			tx.Rollback()
 			break
 		}
-		st := func(q string) *sql.Stmt { return tx.Stmt(r.stmts[q]) }
-		cu, ri, oi, ti, id := st(rawContactUpsert), st(rawRunInsert), st(rawOutboxInsert), st(rawTimerInsert), st(rawInboxDone)
+		var contacts, runs, outbox, timers [][]any
+		var ids []int64
 		for _, e := range evs {
 			r.runID++
 			runID := r.runID
@@ -462,25 +565,19 @@ func (r *rawInbound) step(max int) int {
 			if i%5 == 0 {
 				flow, entry, payload, due = "bench-ad", v.entryAd, v.outboxAd, now+4*time.Hour.Milliseconds()
 			}
-			execs := []struct {
-				s    *sql.Stmt
-				args []any
-			}{
-				{cu, []any{e.contact, "Ana " + strconv.Itoa(i), "bench", now - 60_000, now, now}},
-				{ri, []any{runID, e.contact, flow, r.versions[flow], entry, now, now}},
-				{oi, []any{runID, strconv.FormatInt(runID, 10) + "/1", runID, flow, "hello", e.contact, "bench", payload, now, now, now}},
-				{ti, []any{runID, due, runID, store.TimerReplyTimeout, 1}},
-				{id, []any{now, engine.ResultStarted, e.id}},
-			}
-			for _, x := range execs {
-				if _, err := x.s.Exec(x.args...); err != nil {
-					b.Fatal(err)
-				}
-			}
+			contacts = append(contacts, []any{e.contact, "Ana " + strconv.Itoa(i), "", []byte("{}"), []byte("[]"), "bench", now - 60_000, "", nil, "", now, now})
+			runs = append(runs, []any{runID, e.contact, flow, r.versions[flow], "answer", store.RunWaitingReply, []byte("{}"), entry, []byte("{}"), []byte("{}"), 1, 2, now, now, nil, ""})
+			outbox = append(outbox, []any{runID, strconv.FormatInt(runID, 10) + "/1", runID, flow, "hello", e.contact, "bench", store.KindFreeForm, "", false,
+				payload, nil, "", store.OutPending, "", 0, now, 0, "", "", now, nil, now})
+			timers = append(timers, []any{runID, due, runID, store.TimerReplyTimeout, 1})
+			ids = append(ids, e.id)
 		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
-		}
+		r.stmts.bulk(tx, rawContactUpsert, rawContactCols, rawContactOnConf, contacts)
+		r.stmts.bulk(tx, rawRunInsert, rawRunCols, rawRunOnConf, runs)
+		r.stmts.bulk(tx, rawOutboxInsert, rawOutboxCols, rawOutboxOnConf, outbox)
+		r.stmts.bulk(tx, rawTimerInsert, rawTimerCols, "", timers)
+		r.stmts.in(tx, "UPDATE inbox SET processed_at = ?, result = ? WHERE id", []any{now, engine.ResultStarted}, ids)
+		r.stmts.commit(tx)
 		done += len(evs)
 	}
 	return done
@@ -659,44 +756,28 @@ func BenchmarkTimers(b *testing.B) {
 }
 
 // rawTimers is the baseline of BenchmarkTimers: per transaction, select up to
-// benchBatch due timers in order, read each one's run and contact, delete the
-// timer and make the same writes as the engine: the run moves on, and either an
-// outbox row (drip: send, end) or the next timer (chain: wait again).
+// benchBatch due timers in order (with their run's contact), read their runs and
+// contacts with IN lists, delete the timers and make the same writes as the
+// engine: the runs move on (a multi-row upsert), and either outbox rows (drip:
+// send, end) or the next timers (chain: wait again), multi-row.
 type rawTimers struct {
 	b                 *testing.B
 	db                *sql.DB
 	now               int64
 	outboxID, timerID int64
-	stmts             []*sql.Stmt
+	stmts             *rawStmts
 }
 
 func newRawTimers(b *testing.B, path, sync string, until time.Time) *rawTimers {
 	r := &rawTimers{b: b, db: rawOpen(b, path, sync), now: until.UnixMilli()}
+	r.stmts = newRawStmts(b, r.db)
 	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM outbox").Scan(&r.outboxID)
 	r.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM timers").Scan(&r.timerID)
-	for _, q := range []string{
-		"SELECT id, due_at, run_id, kind, seq FROM timers WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
-		`SELECT r.contact, r.flow_id, r.status, r.wait_seq, r.step_seq, r.vars, r.entry, r.reply, r.event, c.name, c.attributes, c.tags
-			FROM runs r JOIN contacts c ON c.wa_id = r.contact WHERE r.id = ?`,
-		"DELETE FROM timers WHERE id = ?",
-		"UPDATE runs SET step = ?, status = 'completed', wait_seq = wait_seq + 1, step_seq = step_seq + 2, updated_at = ?, ended_at = ?, end_reason = 'completed' WHERE id = ?",
-		"UPDATE runs SET step = ?, status = 'waiting', wait_seq = wait_seq + 1, step_seq = step_seq + 1, updated_at = ? WHERE id = ?",
-		rawOutboxInsert,
-		rawTimerInsert,
-	} {
-		s, err := r.db.Prepare(q)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.stmts = append(r.stmts, s)
-	}
 	return r
 }
 
 func (r *rawTimers) close() {
-	for _, s := range r.stmts {
-		s.Close()
-	}
+	r.stmts.close()
 	r.db.Close()
 }
 
@@ -711,57 +792,80 @@ func (r *rawTimers) step(max int) int {
 		}
 		type timer struct{ id, dueAt, run, seq int64 }
 		var ts []timer
-		rows, err := tx.Stmt(r.stmts[0]).Query(now, benchBatch)
+		rows, err := tx.Query(`SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, COALESCE(r.contact, '')
+			FROM timers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?`, now, benchBatch)
 		if err != nil {
 			b.Fatal(err)
 		}
+		var ids, runIDs []int64
 		for rows.Next() {
 			var t timer
-			var kind string
-			if err := rows.Scan(&t.id, &t.dueAt, &t.run, &kind, &t.seq); err != nil {
+			var kind, contact string
+			if err := rows.Scan(&t.id, &t.dueAt, &t.run, &kind, &t.seq, &contact); err != nil {
 				b.Fatal(err)
 			}
 			ts = append(ts, t)
+			ids, runIDs = append(ids, t.id), append(runIDs, t.run)
 		}
 		rows.Close()
 		if len(ts) == 0 {
 			tx.Rollback()
 			break
 		}
-		ld, dl, en, wt, ob, tm := tx.Stmt(r.stmts[1]), tx.Stmt(r.stmts[2]), tx.Stmt(r.stmts[3]), tx.Stmt(r.stmts[4]), tx.Stmt(r.stmts[5]), tx.Stmt(r.stmts[6])
-		for _, t := range ts {
-			var contact, flow, status, name string
-			var waitSeq, stepSeq int64
-			var vars, entry, reply, event, attrs, tags []byte
-			if err := ld.QueryRow(t.run).Scan(&contact, &flow, &status, &waitSeq, &stepSeq, &vars, &entry, &reply, &event, &name, &attrs, &tags); err != nil {
-				b.Fatal(err)
+		type run struct {
+			contact, flow, status, name      string
+			version, waitSeq, stepSeq, start int64
+			vars, entry, reply, event, attrs []byte
+			tags                             []byte
+		}
+		runs := map[int64]*run{}
+		for start := 0; start < len(runIDs); {
+			end := start + rawChunk(len(runIDs)-start)
+			args := make([]any, 0, end-start)
+			for _, id := range runIDs[start:end] {
+				args = append(args, id)
 			}
-			if _, err := dl.Exec(t.id); err != nil {
-				b.Fatal(err)
-			}
-			if waitSeq != t.seq {
-				continue
-			}
-			if flow == "bench-drip" {
-				r.outboxID++
-				if _, err := en.Exec("done", now, now, t.run); err != nil {
-					b.Fatal(err)
-				}
-				_, err = ob.Exec(r.outboxID, fmt.Sprintf("%d/%d", t.run, stepSeq+1), t.run, flow, "remind", contact, "bench", benchRawValues.reminder, now, now, now)
-			} else {
-				r.timerID++
-				if _, err := wt.Exec("second", now, t.run); err != nil {
-					b.Fatal(err)
-				}
-				_, err = tm.Exec(r.timerID, now+2*time.Hour.Milliseconds(), t.run, store.TimerWait, waitSeq+1)
-			}
+			rows, err := tx.Query(`SELECT r.id, r.contact, r.flow_id, r.version_id, r.status, r.wait_seq, r.step_seq, r.started_at, r.vars, r.entry, r.reply, r.event,
+				c.name, c.attributes, c.tags FROM runs r JOIN contacts c ON c.wa_id = r.contact WHERE r.id IN (`+strings.TrimSuffix(strings.Repeat("?,", end-start), ",")+")", args...)
 			if err != nil {
 				b.Fatal(err)
 			}
+			for rows.Next() {
+				var id int64
+				x := &run{}
+				if err := rows.Scan(&id, &x.contact, &x.flow, &x.version, &x.status, &x.waitSeq, &x.stepSeq, &x.start, &x.vars, &x.entry, &x.reply, &x.event,
+					&x.name, &x.attrs, &x.tags); err != nil {
+					b.Fatal(err)
+				}
+				runs[id] = x
+			}
+			rows.Close()
+			start = end
 		}
-		if err := tx.Commit(); err != nil {
-			b.Fatal(err)
+		r.stmts.in(tx, "DELETE FROM timers WHERE id", nil, ids)
+		var upd, outbox, timers [][]any
+		for _, t := range ts {
+			x := runs[t.run]
+			if x == nil || x.waitSeq != t.seq {
+				continue
+			}
+			if x.flow == "bench-drip" {
+				r.outboxID++
+				upd = append(upd, []any{t.run, x.contact, x.flow, x.version, "done", store.RunCompleted, x.vars, x.entry, x.reply, x.event,
+					x.waitSeq + 1, x.stepSeq + 2, x.start, now, now, "completed"})
+				outbox = append(outbox, []any{r.outboxID, fmt.Sprintf("%d/%d", t.run, x.stepSeq+1), t.run, x.flow, "remind", x.contact, "bench",
+					store.KindFreeForm, "", false, benchRawValues.reminder, nil, "", store.OutPending, "", 0, now, 0, "", "", now, nil, now})
+			} else {
+				r.timerID++
+				upd = append(upd, []any{t.run, x.contact, x.flow, x.version, "second", store.RunWaiting, x.vars, x.entry, x.reply, x.event,
+					x.waitSeq + 1, x.stepSeq + 1, x.start, now, nil, ""})
+				timers = append(timers, []any{r.timerID, now + 2*time.Hour.Milliseconds(), t.run, store.TimerWait, x.waitSeq + 1})
+			}
 		}
+		r.stmts.bulk(tx, rawRunInsert, rawRunCols, rawRunOnConf, upd)
+		r.stmts.bulk(tx, rawOutboxInsert, rawOutboxCols, rawOutboxOnConf, outbox)
+		r.stmts.bulk(tx, rawTimerInsert, rawTimerCols, "", timers)
+		r.stmts.commit(tx)
 		done += len(ts)
 	}
 	return done

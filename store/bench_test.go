@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,19 +124,16 @@ func inboxPayload(i int) []byte {
 
 // BenchmarkEnqueue measures webhook ingest: store.Enqueue of b.N inbound items,
 // per commit (the items of one webhook request, deduplicated by key), against
-// prepared INSERT … ON CONFLICT (key) DO NOTHING per row in transactions of the
-// same size. What the daemon does before it answers 200.
+// the same multi-row INSERT … ON CONFLICT (key) DO NOTHING in transactions of
+// the same size. What the daemon does before it answers 200.
 func BenchmarkEnqueue(b *testing.B) {
 	for _, sync := range benchSyncModes() {
 		for _, per := range []int{1, 50} {
 			b.Run(fmt.Sprintf("sync=%s/items=%d", sync, per), func(b *testing.B) {
 				ctx := context.Background()
 				st, db := openBoth(b, sync)
-				ins, err := db.Prepare("INSERT INTO inbox (key, kind, contact, payload, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING")
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer ins.Close()
+				raw := newRawStmts(b, db)
+				defer raw.close()
 				txs := (b.N + per - 1) / per
 				items := func(tx int) []store.InboxItem {
 					out := make([]store.InboxItem, 0, per)
@@ -154,15 +152,12 @@ func BenchmarkEnqueue(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					s := t.Stmt(ins)
+					var rows [][]any
 					for _, it := range items(tx) {
-						if _, err := s.Exec(it.Key, it.Kind, it.Contact, it.Payload, it.ReceivedAt.UnixMilli()); err != nil {
-							b.Fatal(err)
-						}
+						rows = append(rows, []any{it.Key, it.Kind, it.Contact, it.Payload, it.ReceivedAt.UnixMilli()})
 					}
-					if err := t.Commit(); err != nil {
-						b.Fatal(err)
-					}
+					raw.bulk(t, "INSERT INTO inbox (key, kind, contact, payload, received_at)", 5, "ON CONFLICT (key) DO NOTHING", rows)
+					raw.commit(t)
 				})
 				if n, _ := st.InboxUnprocessed(ctx); n != int64(b.N) {
 					b.Fatalf("stored %d items, want %d", n, b.N)
@@ -175,8 +170,8 @@ func BenchmarkEnqueue(b *testing.B) {
 
 // BenchmarkBatchWrite measures the store's batch API alone (no engine logic):
 // per transaction of 500 new contacts, SaveContacts, SaveRuns, InsertOutbox and
-// InsertTimers (multi-row statements), against the same rows inserted with one
-// prepared statement per row. The engine's ProcessInbox writes these rows for a
+// InsertTimers, against the same rows written by the same multi-row statements
+// through database/sql directly. The engine's ProcessInbox writes these rows for a
 // batch of first messages.
 func BenchmarkBatchWrite(b *testing.B) {
 	const per = 500
@@ -220,24 +215,8 @@ func BenchmarkBatchWrite(b *testing.B) {
 				}
 				return cs, rs, obs, ts
 			}
-			prep := func(q string) *sql.Stmt {
-				s, err := db.Prepare(q)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { s.Close() })
-				return s
-			}
-			cu := prep(`INSERT INTO contacts (wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
-				attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id, last_inbound_at = excluded.last_inbound_at,
-				consent = excluded.consent, consent_at = excluded.consent_at, consent_source = excluded.consent_source, updated_at = excluded.updated_at`)
-			ri := prep(`INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-			oi := prep(`INSERT INTO outbox (id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category,
-				status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
-			ti := prep("INSERT INTO timers (id, due_at, run_id, kind, seq) VALUES (?, ?, ?, ?, ?)")
+			raw := newRawStmts(b, db)
+			defer raw.close()
 			ms := func(t time.Time) int64 { return t.UnixMilli() }
 			stP, rawP := interleave(b, txs, func(tx int) {
 				cs, rs, obs, ts := rows(tx)
@@ -262,30 +241,25 @@ func BenchmarkBatchWrite(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				c, r, o, tm := t.Stmt(cu), t.Stmt(ri), t.Stmt(oi), t.Stmt(ti)
+				var crows, rrows, orows, trows [][]any
 				for i := range cs {
 					k := cs[i]
-					if _, err := c.Exec(k.WaID, k.Name, "", []byte("{}"), []byte("[]"), k.PhoneNumberID, ms(k.LastInboundAt), "", nil, "", ms(k.CreatedAt), ms(k.UpdatedAt)); err != nil {
-						b.Fatal(err)
-					}
+					crows = append(crows, []any{k.WaID, k.Name, "", []byte("{}"), []byte("[]"), k.PhoneNumberID, ms(k.LastInboundAt), "", nil, "",
+						ms(k.CreatedAt), ms(k.UpdatedAt), "", "", "", ""})
 					u := rs[i]
-					if _, err := r.Exec(u.ID, u.Contact, u.FlowID, u.VersionID, u.Step, u.Status, []byte("{}"), u.Entry, []byte("{}"), []byte("{}"), u.WaitSeq, u.StepSeq,
-						ms(u.StartedAt), ms(u.UpdatedAt), nil, ""); err != nil {
-						b.Fatal(err)
-					}
+					rrows = append(rrows, []any{u.ID, u.Contact, u.FlowID, u.VersionID, u.Step, u.Status, []byte("{}"), u.Entry, []byte("{}"), []byte("{}"),
+						u.WaitSeq, u.StepSeq, ms(u.StartedAt), ms(u.UpdatedAt), nil, ""})
 					x := obs[i]
-					if _, err := o.Exec(x.ID, x.Key, x.RunID, x.FlowID, x.Step, x.Contact, x.PhoneNumberID, x.Kind, "", false, x.Payload, nil, "", x.Status, "", 0,
-						ms(x.NextAttemptAt), 0, "", "", ms(x.CreatedAt), nil, ms(x.UpdatedAt)); err != nil {
-						b.Fatal(err)
-					}
+					orows = append(orows, []any{x.ID, x.Key, x.RunID, x.FlowID, x.Step, x.Contact, x.PhoneNumberID, x.Kind, "", false, x.Payload, nil, "",
+						x.Status, "", 0, ms(x.NextAttemptAt), 0, "", "", ms(x.CreatedAt), nil, ms(x.UpdatedAt)})
 					y := ts[i]
-					if _, err := tm.Exec(y.ID, ms(y.DueAt), y.RunID, y.Kind, y.Seq); err != nil {
-						b.Fatal(err)
-					}
+					trows = append(trows, []any{y.ID, ms(y.DueAt), y.RunID, y.Kind, y.Seq})
 				}
-				if err := t.Commit(); err != nil {
-					b.Fatal(err)
-				}
+				raw.bulk(t, rawContacts, 16, rawContactsOnConflict, crows)
+				raw.bulk(t, rawRuns, 16, rawRunsOnConflict, rrows)
+				raw.bulk(t, rawOutbox, 23, "ON CONFLICT (key) DO NOTHING", orows)
+				raw.bulk(t, "INSERT INTO timers (id, due_at, run_id, kind, seq)", 5, "", trows)
+				raw.commit(t)
 			})
 			stats, err := st.Stats(ctx)
 			if err != nil {
@@ -296,5 +270,97 @@ func BenchmarkBatchWrite(b *testing.B) {
 			}
 			report(b, "events/s", b.N, stP, rawP)
 		})
+	}
+}
+
+// The raw baselines use the statements the store runs: multi-row INSERTs of up
+// to 256 rows (then powers of two), each text prepared once.
+const (
+	rawContacts = `INSERT INTO contacts (wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at,
+		consent_source, created_at, updated_at, phone, user_id, parent_user_id, username)`
+	rawContactsOnConflict = `ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
+		phone = excluded.phone, user_id = excluded.user_id, parent_user_id = excluded.parent_user_id, username = excluded.username,
+		attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
+		last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
+		consent_source = excluded.consent_source, updated_at = excluded.updated_at`
+	rawRuns = `INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq,
+		started_at, updated_at, ended_at, end_reason)`
+	rawRunsOnConflict = `ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
+		entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
+		step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+		end_reason = excluded.end_reason WHERE runs.ended_at IS NULL`
+	rawOutbox = `INSERT INTO outbox (id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload,
+		fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at)`
+)
+
+// rawStmts prepares each statement text once and hands it to a transaction
+// with tx.Stmt, as the store's statement cache does.
+type rawStmts struct {
+	tb      testing.TB
+	db      *sql.DB
+	cache   map[string]*sql.Stmt
+	pending map[string]*sql.Stmt // prepared in the current transaction, cached by commit
+}
+
+func newRawStmts(tb testing.TB, db *sql.DB) *rawStmts {
+	return &rawStmts{tb: tb, db: db, cache: map[string]*sql.Stmt{}, pending: map[string]*sql.Stmt{}}
+}
+
+// stmt is q for tx: the cached statement, else one prepared in tx (the only
+// connection is the transaction's) and cached once tx commits.
+func (r *rawStmts) stmt(tx *sql.Tx, q string) *sql.Stmt {
+	if st := r.cache[q]; st != nil {
+		return tx.Stmt(st)
+	}
+	if st := r.pending[q]; st != nil {
+		return st
+	}
+	st, err := tx.Prepare(q)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	r.pending[q] = st
+	return st
+}
+
+// commit commits tx and caches the statements it prepared.
+func (r *rawStmts) commit(tx *sql.Tx) {
+	if err := tx.Commit(); err != nil {
+		r.tb.Fatal(err)
+	}
+	for q := range r.pending {
+		st, err := r.db.Prepare(q)
+		if err != nil {
+			r.tb.Fatal(err)
+		}
+		r.cache[q] = st
+	}
+	clear(r.pending)
+}
+
+func (r *rawStmts) close() {
+	for _, st := range r.cache {
+		st.Close()
+	}
+}
+
+// bulk inserts rows (cols values each) with multi-row statements.
+func (r *rawStmts) bulk(tx *sql.Tx, prefix string, cols int, suffix string, rows [][]any) {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < len(rows); {
+		n := 256
+		if left := len(rows) - start; left < 256 {
+			for n = 1; n*2 <= left; n *= 2 {
+			}
+		}
+		args := make([]any, 0, n*cols)
+		for _, row := range rows[start : start+n] {
+			args = append(args, row...)
+		}
+		q := prefix + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", n), ",") + " " + suffix
+		if _, err := r.stmt(tx, q).Exec(args...); err != nil {
+			r.tb.Fatalf("%.60s…: %v", q, err)
+		}
+		start += n
 	}
 }

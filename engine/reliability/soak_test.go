@@ -49,7 +49,7 @@ func TestSoak(t *testing.T) {
 	rate := EnvInt("FUNNEL_SOAK_RATE", 200)
 	every := min(max(dur/60, time.Second), 5*time.Second)
 	seed := Seed(t, "FUNNEL_SOAK_SEED")
-	t.Logf("soak: %v at %d webhooks/s, a sample every %v, seed %d", dur, rate, every, seed)
+	t.Logf("soak: %v at %d webhooks/s, a sample every %v", dur, rate, every)
 
 	fake := whatsapptest.New(t, whatsapptest.Options{
 		Templates: []whatsapptest.Template{{Name: "rel_nudge", Language: "en_US", Category: "UTILITY", Params: 1}},
