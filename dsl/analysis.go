@@ -58,6 +58,22 @@ type Analysis struct {
 	hopNote map[[2]int]string
 	// infFrom is the business-initiated flow that makes a node unbounded.
 	infFrom map[int]*Flow
+	// overflow marks nodes whose bound passed the horizon: unbounded, though no
+	// loop or business entry makes them so.
+	overflow map[int]bool
+}
+
+// horizon is where the analysis stops counting: a bound this long (far beyond any
+// window) is unbounded. Every sum saturates at it, so long waits can never wrap
+// around to a small or negative bound.
+const horizon = 2 * maxDuration
+
+// satAdd adds durations, saturating at horizon.
+func satAdd(a, b time.Duration) time.Duration {
+	if a >= horizon || b >= horizon || a > horizon-b {
+		return horizon
+	}
+	return a + b
 }
 
 type node struct {
@@ -76,7 +92,7 @@ func Analyze(p *Project) *Analysis {
 	for _, f := range p.Flows {
 		total += len(f.Steps)
 	}
-	a := &Analysis{p: p, index: make(map[*Step]int, total), loop: map[int][]int{}, infFrom: map[int]*Flow{},
+	a := &Analysis{p: p, index: make(map[*Step]int, total), loop: map[int][]int{}, infFrom: map[int]*Flow{}, overflow: map[int]bool{},
 		nodes: make([]node, 0, total), edges: make([]aEdge, 0, 2*total)}
 	for _, f := range p.Flows {
 		for _, s := range f.Steps {
@@ -241,17 +257,27 @@ func Analyze(p *Project) *Analysis {
 			for _, ei := range in[i] {
 				e := a.edges[ei]
 				src := a.budget[e.from]
-				if comp[e.from] == c || !src.Reached || src.Inf || e.Resets() || a.budget[e.to].Inf {
+				if comp[e.from] == c || !src.Reached || e.Resets() || a.budget[e.to].Inf {
 					continue
 				}
-				d := src.D + e.Max()
-				if !best.Reached || d > best.D {
+				d := satAdd(src.D, e.Max())
+				if src.Inf || d >= horizon {
+					// Waits that add up past what the analysis counts: unbounded.
+					if !best.Inf {
+						best, bestPred, bestAt = Budget{Reached: true, Inf: true}, ei, e.to
+					}
+					continue
+				}
+				if !best.Inf && (!best.Reached || d > best.D) {
 					best, bestPred, bestAt = Budget{Reached: true, D: d}, ei, e.to
 				}
 			}
 		}
 		if !best.Reached {
 			continue
+		}
+		if best.Inf {
+			a.overflow[bestAt] = true
 		}
 		// Spread inside the (zero-time) component from where the best value enters.
 		a.budget[bestAt] = best
@@ -267,6 +293,9 @@ func Analyze(p *Project) *Analysis {
 				}
 				a.budget[e.to] = best
 				a.pred[e.to] = ei
+				if best.Inf {
+					a.overflow[e.to] = true
+				}
 				queue = append(queue, e.to)
 			}
 		}
@@ -436,6 +465,13 @@ func (a *Analysis) Loop(s *Step) []Hop {
 	}
 	hops = append(hops, Hop{Flow: a.nodes[l[0]].flow, Step: a.nodes[l[0]].step})
 	return hops
+}
+
+// Overflows reports whether a step is unbounded because the waits on its way add
+// up past the horizon the analysis counts to.
+func (a *Analysis) Overflows(s *Step) bool {
+	i, ok := a.index[s]
+	return ok && a.overflow[i]
 }
 
 // BusinessEntry returns the business-initiated flow whose entry makes a step

@@ -114,9 +114,11 @@ steps:
   - {id: to-join, goto: join}
   - {id: bye, end: true}
 `})
-	// fast: after the reply (0) + 1h + 8h quiet hours = 9h; slow: 5h timeout + 2h + 8h = 15h.
-	checkBudgets(t, p, "a", budgetWant{"fast": "0s", "slow": "5h", "to-join": "15h", "join": "15h", "bye": "15h"})
-	if got, want := witness(p, step(t, p, "a", "join")), "ask → r (no reply in 5h: +5h) → slow (+2h, up to +8h quiet hours) → to-join → join"; got != want {
+	// fast: after the reply (0) + 1h + 8h quiet hours = 9h; slow: 5h timeout + 2h +
+	// 8h = 15h; the quiet hours are in the contact's zone, whose clocks may fall
+	// back by up to 2h that night: 17h.
+	checkBudgets(t, p, "a", budgetWant{"fast": "0s", "slow": "5h", "to-join": "17h", "join": "17h", "bye": "17h"})
+	if got, want := witness(p, step(t, p, "a", "join")), "ask → r (no reply in 5h: +5h) → slow (+2h, up to +10h quiet hours) → to-join → join"; got != want {
 		t.Errorf("witness %q, want %q", got, want)
 	}
 }
@@ -133,9 +135,10 @@ steps:
   - {id: a2, wait: {for: 2h, at: "23:00"}}
   - {id: s2, send: "y"}
 `})
-	// at 10:00 is outside the quiet hours: up to 24h. At 23:00 is inside them:
-	// then up to 9h more until 08:00, after 2h: 35h.
-	checkBudgets(t, p, "a", budgetWant{"s1": "24h", "s2": "35h"})
+	// at 10:00 is outside the quiet hours: up to 24h, 26h when the contact's
+	// clocks fall back (by up to 2h) in between. At 23:00 is inside them: then up
+	// to 9h (11h) more until 08:00, after 2h: 39h.
+	checkBudgets(t, p, "a", budgetWant{"s1": "26h", "s2": "39h"})
 }
 
 func TestAnalysisLoops(t *testing.T) {

@@ -19,20 +19,24 @@ func checkSrc(t *testing.T, src string, cat *Catalog, opts Options) Diagnostics 
 
 const waitThenText = "flow: m\ntrigger: message\nsteps:\n  - {id: a, send: hi}\n  - {id: w, wait: %s}\n  - {id: b, send: late}\n"
 
-// The margin below 24h that makes a warning: the default 30m, a custom one, none.
+// The engine's deadline (24h less the guard minute) is where errors start; the
+// margin below it makes a warning: the default 30m, a custom one, none.
 func TestWindowMargin(t *testing.T) {
 	for _, c := range []struct {
 		wait   string
 		margin string
 		want   string // "", "warning" or "error"
 	}{
-		{"23h29m", "", ""},
-		{"23h30m", "", "warning"},
-		{"23h59m59s", "", "warning"},
+		{"22h59m", "", ""},
+		{"23h28m59s", "", ""},
+		{"23h29m", "", "warning"},
+		{"23h58m59s", "", "warning"},
+		{"23h59m", "", "error"}, // the engine refuses from here on
 		{"24h", "", "error"},
-		{"22h", "2h", "warning"},
-		{"21h59m", "2h", ""},
-		{"23h59m", "-1s", ""}, // negative: no margin at all
+		{"21h59m", "2h", "warning"},
+		{"21h58m", "2h", ""},
+		{"23h58m59s", "-1s", ""}, // negative: no margin at all
+		{"23h59m", "-1s", "error"},
 		{"24h", "-1s", "error"},
 	} {
 		opts := Options{}

@@ -8,9 +8,10 @@ import (
 
 // checkWindow is the rule the product exists for: a free-form message (text,
 // buttons, media, list) may only be sent inside the 24-hour customer service
-// window. Using the window analysis, a free-form send whose worst case reaches 24h
+// window. Using the window analysis, a free-form send whose worst case reaches
+// SendDeadline (24h less the engine's guard minute: where the engine refuses it)
 // is an error unless it has an approved fallback template; within the safety
-// margin below 24h it is a warning.
+// margin below that it is a warning.
 func (c *checker) checkWindow() {
 	a := c.p.Analysis
 	c.eachSend(func(f *Flow, s *Step) {
@@ -36,6 +37,10 @@ func (c *checker) checkWindow() {
 			c.report(f, s, pos, SevError, RuleWindow, fmt.Sprintf(
 				"%s where the window may be closed: flow `%s` starts from %s trigger, sent by the business when the contact may not have written for days: %s; %s",
 				what, entry.ID, withArticle("`"+string(entry.Trigger.Kind)+"`"), FormatPath(witness, f), fix), path)
+		case b.Inf && a.Overflows(s):
+			c.report(f, s, pos, SevError, RuleWindow, fmt.Sprintf(
+				"%s outside the 24h window: %s: the waits on the way add up to more than %d years, past what the analysis counts, so the time since the contact's last message is unbounded; %s",
+				what, FormatPath(witness, f), horizon/(365*Day), fix), path)
 		case b.Inf:
 			loop := a.Loop(witness[0].Step)
 			msg := fmt.Sprintf("%s with no bound on the time since the contact's last message: the loop %s can repeat without a reply",
@@ -45,16 +50,24 @@ func (c *checker) checkWindow() {
 			}
 			path = append(PathIDs(loop[:len(loop)-1], f), path...)
 			c.report(f, s, pos, SevError, RuleWindow, msg+"; "+fix, path)
-		case b.D >= Window:
+		case b.D >= SendDeadline:
 			c.report(f, s, pos, SevError, RuleWindow, fmt.Sprintf(
-				"%s outside the 24h window: %s: up to %s after the contact's last message; %s",
-				what, FormatPath(witness, f), FormatHours(b.D), fix), path)
-		case c.opts.Margin > 0 && b.D >= Window-c.opts.Margin:
+				"%s outside the 24h window: %s: up to %s after the contact's last message%s; %s",
+				what, FormatPath(witness, f), FormatHours(b.D), guardNote(b.D), fix), path)
+		case c.opts.Margin > 0 && b.D >= SendDeadline-c.opts.Margin:
 			c.report(f, s, pos, SevWarning, RuleWindow, fmt.Sprintf(
 				"%s close to the end of the 24h window: %s: up to %s after the contact's last message, within the %s safety margin, so a delayed message can find the window closed; add a `fallback:` template or shorten the wait",
 				what, FormatPath(witness, f), FormatHours(b.D), FormatDuration(c.opts.Margin)), path)
 		}
 	})
+}
+
+// guardNote explains an error below 24h: the engine's guard minute.
+func guardNote(d time.Duration) string {
+	if d >= Window {
+		return ""
+	}
+	return " (the engine treats the window as closed from " + FormatHours(SendDeadline) + ", a minute early, so the message reaches Meta in time)"
 }
 
 // hasUsableFallback reports whether a free-form send has a fallback template that

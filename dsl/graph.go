@@ -35,8 +35,8 @@ type Edge struct {
 // Resets reports whether the edge reopens the window: the contact just wrote.
 func (e Edge) Resets() bool { return e.Kind == EdgeReply }
 
-// Max is the longest time the edge can take.
-func (e Edge) Max() time.Duration { return e.Add + e.Defer }
+// Max is the longest time the edge can take (saturating: see horizon).
+func (e Edge) Max() time.Duration { return satAdd(e.Add, e.Defer) }
 
 // Edges lists how a run can leave step s. flows resolves start_flow targets (may be
 // nil: start_flow edges are then omitted).
@@ -99,16 +99,20 @@ func (f *Flow) Edges(s *Step, flows func(id string) *Flow) []Edge {
 
 // WaitBounds is the time a `wait` takes: add certainly, plus up to deferral, and how
 // the hop reads in a path. Quiet hours can push the wake-up to their end; `at`
-// waits until the next HH:MM, less than a day.
+// waits until the next HH:MM, at most a day. Both are local time, so a night or a
+// day can be longer than its wall-clock span by a change of the clocks: the
+// deferral includes the largest one (the quiet hours' own zone's, or any zone's
+// for the contact's).
 func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
 	add = w.For
 	note = "+" + FormatDuration(w.For)
 	if w.At != nil {
-		deferral = Day
+		deferral = Day + MaxClockShift
+		until := "until " + w.At.String() + ": up to +" + FormatDuration(deferral)
 		if w.For > 0 {
-			note += ", then until " + w.At.String() + ": up to +24h"
+			note += ", then " + until
 		} else {
-			note = "until " + w.At.String() + ": up to +24h"
+			note = until
 		}
 		if q := f.QuietHours; q != nil {
 			// `at` is a time in the contact's zone. Quiet hours in the same zone
@@ -117,12 +121,13 @@ func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
 			var extra time.Duration
 			switch {
 			case q.Location != nil:
-				extra = q.Span()
+				extra = q.Span() + q.Shift()
 			case q.Contains(*w.At):
 				extra = q.To.Duration() - w.At.Duration()
 				if extra < 0 {
 					extra += Day
 				}
+				extra += q.Shift()
 			}
 			if extra > 0 {
 				deferral += extra
@@ -132,7 +137,7 @@ func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
 		return
 	}
 	if q := f.QuietHours; q != nil {
-		deferral = q.Span()
+		deferral = q.Span() + q.Shift()
 		note += ", up to +" + FormatDuration(deferral) + " quiet hours"
 	}
 	return

@@ -19,6 +19,25 @@ const DefaultMargin = 30 * time.Minute
 // Window is WhatsApp's customer service window.
 const Window = 24 * time.Hour
 
+// WindowGuard is how long before the 24h mark the engine already treats the window
+// as closed: a message needs a moment to reach Meta, and one arriving at 24h00m01s
+// fails with 131047.
+const WindowGuard = time.Minute
+
+// SendDeadline is the one threshold the validator and the engine share: the engine
+// hands a free-form message to WhatsApp only while less than this has passed since
+// the contact's last message, and the validator reports an error for a free-form
+// send that can run this late (its margin warning lies below it).
+const SendDeadline = Window - WindowGuard
+
+// The per-recipient pacing the engine applies by default (WhatsApp's pair rate): a
+// burst of PairBurst messages to one contact, then one per PairInterval. The window
+// analysis charges a chain of sends the delay these settings can impose.
+const (
+	PairBurst    = 5
+	PairInterval = 6 * time.Second
+)
+
 // CatalogNames are the file names looked up beside the flows when no catalog is given.
 var CatalogNames = []string{"templates.yaml", "templates.yml", "templates.json"}
 

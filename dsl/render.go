@@ -98,9 +98,9 @@ func (p *Project) Budgets(f *Flow, margin time.Duration) []StepBudget {
 		default:
 			r.Worst, r.WorstSeconds = FormatHours(b.D), int64(b.D/time.Second)
 			switch {
-			case b.D >= Window:
+			case b.D >= SendDeadline:
 				r.MaySend = "template only"
-			case margin > 0 && b.D >= Window-margin:
+			case margin > 0 && b.D >= SendDeadline-margin:
 				r.MaySend = "anything (window closing)"
 			default:
 				r.MaySend = "anything"
@@ -205,7 +205,7 @@ func (g *graphWriter) edgeLabel(e Edge) string {
 }
 
 func (g *graphWriter) templateOnly(s *Step) bool {
-	return g.p.MayRunAfter(s, Window)
+	return g.p.MayRunAfter(s, SendDeadline)
 }
 
 func (g *graphWriter) nodeLabel(s *Step) string {

@@ -384,7 +384,8 @@ func TestWaitForAt(t *testing.T) {
 		{"already passed today: tomorrow", `{for: 1h, at: "09:00"}`, 22 * time.Hour},
 		{"for pushes past at", `{for: 8h, at: "18:00"}`, 31 * time.Hour},
 		{"at only", `{at: "12:15"}`, time.Hour + 15*time.Minute},
-		{"at now", `{at: "11:00"}`, 0},
+		// `at` alone is the next 11:00 strictly after now: tomorrow's.
+		{"at now", `{at: "11:00"}`, 24 * time.Hour},
 		{"several days", `{for: 2d, at: "09:00"}`, 70 * time.Hour},
 	}
 	for _, tc := range cases {
@@ -457,22 +458,51 @@ func TestWaitAtAcrossDST(t *testing.T) {
 	}
 
 	// Quiet hours 21:00–09:00 in Lisbon; the wait ends at 23:00 local on the night
-	// the clocks change. The deferral is at most the 12h span, and the run wakes
-	// within an hour of 09:00 local.
-	for _, start := range []time.Time{time.Date(2026, 10, 24, 20, 0, 0, 0, time.UTC), time.Date(2027, 3, 27, 21, 0, 0, 0, time.UTC)} {
+	// the clocks change. The run wakes at 09:00 local exactly, an hour more or less
+	// than the wall-clock difference, never more than the span plus Lisbon's shift
+	// (the validator's bound).
+	for _, tc := range []struct {
+		start time.Time
+		defer_ time.Duration
+	}{
+		{time.Date(2026, 10, 24, 20, 0, 0, 0, time.UTC), 11 * time.Hour}, // ends 23:00 WEST: 10h of wall clock, 11h real
+		{time.Date(2026, 10, 24, 21, 0, 0, 0, time.UTC), 10 * time.Hour}, // ends 00:00 WEST: 9h of wall clock, 10h real
+		{time.Date(2027, 3, 27, 21, 0, 0, 0, time.UTC), 9 * time.Hour},   // ends 23:00 WET: 10h of wall clock, 9h real
+	} {
 		r := newRig(t, []string{quietFlow(`{from: "21:00", to: "09:00", timezone: contact}`, "2h")})
-		r.clock.Set(start)
+		r.clock.Set(tc.start)
 		r.seedContacts(&store.Contact{WaID: ana, Name: "Ana", Timezone: "Europe/Lisbon"})
 		r.send(ana, textMsg("hi"))
 		got := r.nextWake()
-		if d := got.Sub(start.Add(2 * time.Hour)); d < 0 || d > 12*time.Hour {
-			t.Errorf("start %s: quiet hours deferred the run by %s, more than their span", start, d)
+		if d := got.Sub(tc.start.Add(2 * time.Hour)); d != tc.defer_ || d > 12*time.Hour+dsl.ZoneShift(lisbon) {
+			t.Errorf("start %s: quiet hours deferred the run by %s, want %s", tc.start, d, tc.defer_)
 		}
-		local := got.In(lisbon)
-		nine := time.Date(local.Year(), local.Month(), local.Day(), 9, 0, 0, 0, lisbon)
-		if diff := local.Sub(nine); diff < -time.Hour || diff > time.Hour {
-			t.Errorf("start %s: wakes at %s local", start, local)
+		if local := got.In(lisbon); local.Hour() != 9 || local.Minute() != 0 {
+			t.Errorf("start %s: wakes at %s local, want 09:00", tc.start, local)
 		}
+	}
+}
+
+// Two `wait {at}` in a row wait for two occurrences: the next HH:MM is strictly
+// after the wait starts, so "day 1 at 09:00, then day 2 at 09:00" sends a day apart.
+func TestWaitAtAfterWaitAt(t *testing.T) {
+	r := newRig(t, []string{onHi("days", "", `
+  - id: day1
+    wait: {at: "09:00"}
+  - id: first
+    send: {template: reminder, params: ["1"]}
+  - id: day2
+    wait: {at: "09:00"}
+  - id: second
+    send: {template: reminder, params: ["2"]}
+`)})
+	r.seedContacts(&store.Contact{WaID: ana, Name: "Ana", Timezone: "UTC"})
+	r.send(ana, textMsg("hi")) // 10:00 UTC
+	r.advance(3 * 24 * time.Hour)
+	ts := r.sentTimes(ana)
+	want := []time.Time{rigStart.Add(23 * time.Hour), rigStart.Add(47 * time.Hour)}
+	if len(ts) != 2 || !ts[0].Equal(want[0]) || !ts[1].Equal(want[1]) {
+		t.Fatalf("sent at %v, want %v", ts, want)
 	}
 }
 

@@ -34,13 +34,17 @@ type Options struct {
 	// (default UTC).
 	Timezone *time.Location
 
-	BatchSize       int           // inbox events / timers per transaction (default 500)
-	SendBatch       int           // messages claimed per send round (default 500)
-	SendConcurrency int           // concurrent API calls (default 32)
-	Rate            float64       // messages per second per phone number (default 80, max 1000)
-	PairBurst       int           // messages to one contact in a burst (default 5)
-	PairInterval    time.Duration // then one per interval (default 6s)
-	MaxAttempts     int           // retryable errors before giving up (default 12)
+	BatchSize       int     // inbox events / timers per transaction (default 500)
+	SendBatch       int     // messages claimed per send round (default 500)
+	SendConcurrency int     // concurrent API calls (default 32)
+	Rate            float64 // messages per second per phone number (default 80, max 1000)
+	// PairBurst messages to one contact in a burst, then one per PairInterval
+	// (defaults dsl.PairBurst, dsl.PairInterval: the validator's window analysis
+	// charges sends the pacing of these defaults, so slower settings void that
+	// part of its bound).
+	PairBurst    int
+	PairInterval time.Duration
+	MaxAttempts  int // retryable errors before giving up (default 12)
 	// MaxQueuedPerContact bounds a contact's messages not sent yet (default
 	// 100; negative: no bound). One contact writing thousands of messages
 	// would otherwise queue thousands of replies that the pair rate drains
@@ -108,13 +112,13 @@ func (o *Options) defaults() {
 		o.Rate = 1000
 	}
 	if o.PairBurst <= 0 {
-		o.PairBurst = 5
+		o.PairBurst = dsl.PairBurst
 	}
 	if o.MaxQueuedPerContact == 0 {
 		o.MaxQueuedPerContact = 100
 	}
 	if o.PairInterval <= 0 {
-		o.PairInterval = 6 * time.Second
+		o.PairInterval = dsl.PairInterval
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 12

@@ -8,9 +8,8 @@ import (
 )
 
 // WindowGuard is how long before the 24h mark the sender already treats the window
-// as closed: a message needs a moment to reach Meta, and arriving at 24h00m01s
-// would fail with 131047.
-const WindowGuard = time.Minute
+// as closed (dsl.WindowGuard: the validator errs from the same threshold).
+const WindowGuard = dsl.WindowGuard
 
 // decision is what the runtime policy says about one message at send time.
 type decision struct {
@@ -22,9 +21,10 @@ type decision struct {
 }
 
 // WindowOpen reports whether free-form messages may be sent to the contact now:
-// less than 24h (minus the guard) since the own timestamp of its last message.
+// less than dsl.SendDeadline (24h less the guard) since the own timestamp of its
+// last message.
 func WindowOpen(c *store.Contact, now time.Time) bool {
-	return c != nil && !c.LastInboundAt.IsZero() && now.Sub(c.LastInboundAt) < dsl.Window-WindowGuard
+	return c != nil && !c.LastInboundAt.IsZero() && now.Sub(c.LastInboundAt) < dsl.SendDeadline
 }
 
 // decide applies the policy of docs/LANGUAGE.md ("At run time") at the moment of sending: a free-form

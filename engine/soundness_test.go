@@ -55,8 +55,8 @@ var (
 )
 
 // maxDelay is the largest webhook delay of ordinary contacts: the validator's
-// margin less the sender's guard, so a flow without warnings keeps its window.
-const maxDelay = dsl.DefaultMargin - engine.WindowGuard
+// margin (below the engine's deadline), so a flow without warnings keeps its window.
+const maxDelay = dsl.DefaultMargin
 
 var soundZones = []string{"UTC", "Asia/Tokyo", "Asia/Kolkata", "America/Sao_Paulo"}
 

@@ -21,31 +21,31 @@ func (e *Engine) location(c *store.Contact) *time.Location {
 	return e.opts.Timezone
 }
 
-// wakeAt is when a `wait` ends: `for` later; then, with `at`, the next time the
-// wall clock reads HH:MM in the contact's zone (so 09:00 stays 09:00 on the night
-// the clocks change; the wait is then up to an hour longer than `for` + 24h, which
-// the validator's analysis does not need: everything after a `wait {at}` already
-// counts as outside the window); then, if that falls in the flow's quiet hours,
-// the end of the quiet hours. The quiet-hours deferral is a wall-clock difference
-// added as a duration, so it never exceeds the span the analysis assumed, even
-// across a daylight-saving change.
-func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, now time.Time) time.Time {
+// wakeAt is when a `wait` that starts at `from` ends: `for` later; then, with
+// `at`, the next time the wall clock reads HH:MM in the contact's zone, strictly
+// after `from` (so `wait {at: "09:00"}` started at 09:00 waits a day, and two such
+// waits in a row end on two days); then, if that falls in the flow's quiet hours,
+// the first moment the quiet hours' own zone reads their end. Everything is
+// reckoned in local time, so 09:00 stays 09:00 and the quiet hours end at their
+// end on the nights the clocks change (the validator counts the zone's largest
+// shift in its bound).
+//
+// `from` is the moment the wait logically starts (see batch.at): a wait whose
+// end has already passed when it is set ends at once.
+func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, from time.Time) time.Time {
 	if w == nil {
-		return now
+		return from
 	}
-	due := now.Add(w.For)
+	due := from.Add(w.For)
 	if w.At != nil {
-		due = nextClock(due.In(e.location(c)), w.At.Duration())
+		due = nextClock(due.In(e.location(c)), w.At.Duration(), w.For == 0)
 	}
 	if q := f.QuietHours; q != nil {
 		loc := q.Location
 		if loc == nil {
 			loc = e.location(c)
 		}
-		local := due.In(loc)
-		if inQuiet(q, sinceMidnight(local)) {
-			due = due.Add(untilClock(local, q.To.Duration()))
-		}
+		due = quietEnd(q, due, loc)
 	}
 	return due
 }
@@ -55,27 +55,53 @@ func sinceMidnight(t time.Time) time.Duration {
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(s)*time.Second + time.Duration(t.Nanosecond())
 }
 
-// nextClock is the first time at or after t when the wall clock of t's zone
-// reads `at` (tomorrow's when today's has passed). A time the clocks skip
-// (01:30 on a spring-forward night) is taken as time.Date normalizes it.
-func nextClock(t time.Time, at time.Duration) time.Time {
+// nextClock is the first time at or after t (strictly after t when strict) when
+// the wall clock of t's zone reads `at`, tomorrow's when today's has passed. A
+// time the clocks skip (02:30 on a spring-forward night) is the first moment
+// after the skip; a time they repeat is its first occurrence.
+func nextClock(t time.Time, at time.Duration, strict bool) time.Time {
 	y, m, d := t.Date()
-	h, min := int(at/time.Hour), int(at%time.Hour/time.Minute)
-	next := time.Date(y, m, d, h, min, 0, 0, t.Location())
-	if next.Before(t) {
-		next = time.Date(y, m, d+1, h, min, 0, 0, t.Location())
+	for day := 0; day < 3; day++ {
+		next := wallClock(y, m, d+day, at, t.Location())
+		if next.After(t) || !strict && next.Equal(t) {
+			return next.UTC()
+		}
 	}
-	return next.UTC()
+	return t.Add(dsl.Day).UTC() // unreachable: a day always has its HH:MM
 }
 
-// untilClock is the wall-clock time from t to the next time of day `at` (0 if t is
-// exactly at it, always under 24h).
-func untilClock(t time.Time, at time.Duration) time.Duration {
-	d := at - sinceMidnight(t)
-	if d < 0 {
-		d += dsl.Day
+// wallClock is the first instant of a date whose local time of day reaches at:
+// the time itself, or, when the clocks skip it, the end of the skip. Of a
+// repeated time it is the first occurrence.
+func wallClock(y int, m time.Month, d int, at time.Duration, loc *time.Location) time.Time {
+	h, min := int(at/time.Hour), int(at%time.Hour/time.Minute)
+	t := time.Date(y, m, d, h, min, 0, 0, loc)
+	if th, tm, _ := t.Clock(); th != h || tm != min {
+		// In a gap: time.Date took one side of it; the first instant the clock
+		// reads at or past `at` is the transition itself.
+		start, end := t.ZoneBounds()
+		if sinceMidnight(t) > at {
+			return start
+		}
+		return end
 	}
-	return d
+	// A repeated time: the earlier occurrence, if there is one.
+	for _, shift := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		if earlier := t.Add(-shift); earlier.Day() == t.Day() && sinceMidnight(earlier) == at {
+			t = earlier
+		}
+	}
+	return t
+}
+
+// quietEnd defers t, when its local time of day in loc falls in the quiet hours,
+// to the first moment the local clock reads their end.
+func quietEnd(q *dsl.QuietHours, t time.Time, loc *time.Location) time.Time {
+	local := t.In(loc)
+	if !inQuiet(q, sinceMidnight(local)) {
+		return t
+	}
+	return nextClock(local, q.To.Duration(), true)
 }
 
 // inQuiet reports whether a time of day falls in [from, to), wrapping midnight.

@@ -66,7 +66,7 @@ Given a folder, explains every flow in it (recursively), one section per flow; w
 	}
 	c.Flags().StringVar(&templates, "templates", "", "template catalog (default: templates.yaml|yml|json beside the flow)")
 	enumFlag(c, &format, "format", "text", []string{"text", "json"}, "output format: text or json")
-	c.Flags().StringVar(&margin, "margin", "30m", "safety margin below 24h")
+	c.Flags().StringVar(&margin, "margin", "30m", "safety margin below the 23h59m send deadline")
 	return c
 }
 

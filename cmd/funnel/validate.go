@@ -54,7 +54,7 @@ Exit codes: 0 no errors (warnings fail only with --strict), 1 errors found,
 	f.StringVar(&templates, "templates", "", "template catalog: funnel YAML or Meta's message_templates JSON (default: templates.yaml|yml|json beside the flows)")
 	enumFlag(c, &format, "format", "text", diagFormats, "output format: text, json, github or sarif")
 	f.BoolVar(&strict, "strict", false, "fail on warnings too")
-	f.StringVar(&margin, "margin", "30m", "safety margin below 24h that makes a free-form send a warning (0 disables)")
+	f.StringVar(&margin, "margin", "30m", "safety margin below the 23h59m send deadline that makes a free-form send a warning (0 disables)")
 	return c
 }
 
@@ -65,8 +65,8 @@ func checkOptions(templates, margin string) (dsl.Options, error) {
 	if err != nil {
 		return opts, fail(exitUsage, "invalid --margin %q: %v", margin, err)
 	}
-	if m >= dsl.Window {
-		return opts, fail(exitUsage, "invalid --margin %q: must be shorter than 24h", margin)
+	if m >= dsl.SendDeadline {
+		return opts, fail(exitUsage, "invalid --margin %q: must be shorter than %s (24h less the engine's guard)", margin, dsl.FormatHours(dsl.SendDeadline))
 	}
 	opts.Margin = m
 	if m == 0 {
