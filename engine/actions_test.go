@@ -462,7 +462,7 @@ func TestWaitAtAcrossDST(t *testing.T) {
 	// than the wall-clock difference, never more than the span plus Lisbon's shift
 	// (the validator's bound).
 	for _, tc := range []struct {
-		start time.Time
+		start  time.Time
 		defer_ time.Duration
 	}{
 		{time.Date(2026, 10, 24, 20, 0, 0, 0, time.UTC), 11 * time.Hour}, // ends 23:00 WEST: 10h of wall clock, 11h real
