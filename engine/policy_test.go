@@ -264,3 +264,68 @@ func TestPolicyWebhookDelayed25h(t *testing.T) {
 		assertNoLateFreeForm(t, r)
 	})
 }
+
+// A reply whose webhook arrives late: the waits and reply timeouts after it count
+// from the reply's own timestamp (the validator's model), and a wait already
+// over ends at once. "reply, wait 23h, free-form" keeps its window however late
+// the webhook was.
+func TestPolicyLateWebhookAnchorsWaits(t *testing.T) {
+	flow := onHi("late", "", `
+  - id: ask
+    send: {text: "Remind you tomorrow?", buttons: ["Yes", "No"]}
+  - id: answer
+    wait_for_reply: {}
+  - id: pause
+    wait: 23h
+  - id: remind
+    send: "Here is your reminder"
+  - id: again
+    wait_for_reply: {timeout: 20h, on_timeout: bye}
+  - id: done
+    end: true
+  - id: bye
+    send: {template: reminder, params: ["bye"]}
+`)
+	r := newRig(t, []string{flow})
+	r.send(ana, textMsg("hi"))
+	r.advance(time.Hour)
+	written := r.now()
+	r.advance(5 * time.Hour)
+	r.sendWritten(ana, textMsg("yes"), written) // the webhook arrives 5h late
+	if got := r.nextWake(); !got.Equal(written.Add(23 * time.Hour)) {
+		t.Fatalf("the wait ends %s after the reply was written, want 23h", got.Sub(written))
+	}
+	r.advance(18 * time.Hour) // written + 23h
+	it := r.lastOut(ana)
+	if it.Step != "remind" || it.Status != store.OutSent {
+		t.Fatalf("row %+v", it)
+	}
+	if !it.CreatedAt.Equal(written.Add(23 * time.Hour)) {
+		t.Errorf("remind ran %s after the reply", it.CreatedAt.Sub(written))
+	}
+	// The reply timeout after it counts from the wait's end.
+	if got := r.nextWake(); !got.Equal(written.Add(43 * time.Hour)) {
+		t.Errorf("the timeout ends %s after the reply, want 43h", got.Sub(written))
+	}
+	assertNoLateFreeForm(t, r)
+
+	// A wait that is already over when the webhook arrives ends at once.
+	r2 := newRig(t, []string{onHi("over", "", `
+  - id: ask
+    send: {text: "Ready?", buttons: ["Yes"]}
+  - id: answer
+    wait_for_reply: {}
+  - id: pause
+    wait: 2h
+  - id: go
+    send: "Go!"
+`)})
+	r2.send(ana, textMsg("hi"))
+	written = r2.now()
+	r2.advance(3 * time.Hour)
+	r2.sendWritten(ana, textMsg("yes"), written)
+	r2.settle()
+	if it := r2.lastOut(ana); it.Step != "go" || !it.CreatedAt.Equal(written.Add(3*time.Hour)) || it.Status != store.OutSent {
+		t.Fatalf("row %+v", it)
+	}
+}
