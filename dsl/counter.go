@@ -313,17 +313,21 @@ func (a *Analysis) entryValues(f *Flow, v string, in map[int]bool) (float64, boo
 			cur = &vals{nums: map[float64]bool{}}
 			at[s] = cur
 		}
-		changed := false
-		if x.top && !cur.top {
-			cur.top, changed = true, true
+		if cur.top {
+			return false // anything already: nothing more to learn
 		}
+		if x.top {
+			cur.top, cur.nums = true, map[float64]bool{}
+			return true
+		}
+		changed := false
 		for k := range x.nums {
 			if !cur.nums[k] {
 				cur.nums[k], changed = true, true
 			}
 		}
-		if len(cur.nums) > maxValues && !cur.top {
-			cur.top, changed = true, true
+		if len(cur.nums) > maxValues {
+			cur.top, cur.nums = true, map[float64]bool{}
 		}
 		return changed
 	}
