@@ -479,7 +479,9 @@ func Analyze(p *Project) *Analysis {
 		for _, i := range ms {
 			fr := frameOf(a.nodes[i].flow)
 			if zeroStart[i] {
-				entering[i] = addState(entering[i], &pstate{edge: -1}, fr)
+				// The contact's pacing bucket may owe one interval for the
+				// message sent just before the reply.
+				entering[i] = addState(entering[i], &pstate{edge: -1, lag: PairInterval}, fr)
 			}
 			for _, ei := range in[i] {
 				e := a.edges[ei]
