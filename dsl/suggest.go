@@ -52,6 +52,13 @@ func didYouMean(s string, candidates []string) string {
 // DidYouMean is the same hint for other packages (conversation scripts).
 func DidYouMean(s string, candidates []string) string { return didYouMean(s, candidates) }
 
+// Nearest is nearest for other packages (the daemon's settings): one notion of
+// a plausible typo across the product.
+func Nearest(s string, candidates []string) string { return nearest(s, candidates) }
+
+// EditDistance is editDistance for other packages.
+func EditDistance(a, b string) int { return editDistance(a, b) }
+
 // editDistance is the Damerau-Levenshtein (optimal string alignment) distance.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)

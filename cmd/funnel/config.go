@@ -522,7 +522,7 @@ func checkEnvNames(environ []string) error {
 			continue
 		}
 		for _, n := range names {
-			if editDistance(name, n) == 1 {
+			if dsl.EditDistance(name, n) == 1 {
 				return fail(exitUsage, "%s is not a setting (did you mean %s?)", name, n)
 			}
 		}
@@ -530,47 +530,12 @@ func checkEnvNames(environ []string) error {
 	return nil
 }
 
-// suggest returns the candidate nearest to s when it is a plausible typo.
+// suggest returns the candidate nearest to s when it is a plausible typo
+// (candidates sorted first, so a tie is decided the same way every time).
 func suggest(s string, candidates []string) string {
-	best, bestD := "", len(s)/3+2
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
-	for _, c := range sorted {
-		if d := editDistance(strings.ToLower(s), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		for _, c := range sorted { // an abbreviation: `pair` for `pair_burst`
-			if len(s) >= 3 && strings.HasPrefix(c, strings.ToLower(s)) {
-				return c
-			}
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance with adjacent transpositions.
-func editDistance(a, b string) int {
-	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
+	return dsl.Nearest(s, sorted)
 }
 
 // settingsMarkdown is the README's table of settings.
