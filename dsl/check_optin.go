@@ -8,79 +8,26 @@ import "fmt"
 // `contact.opted_in`, and no `assume_opt_in: true` on the flow. The engine refuses
 // such sends at run time; this says so before they are written.
 func (c *checker) checkOptIn() {
-	type state struct {
-		step      *Step
-		consented bool
-	}
-	type predT struct {
-		from state
-		note string
-		ok   bool
-	}
-	flowOf := map[*Step]*Flow{}
-	for _, f := range c.p.Flows {
-		for _, s := range f.Steps {
-			flowOf[s] = f
-		}
-	}
-	pred := map[state]predT{}
-	var queue []state
-	visit := func(s state, from predT) {
-		if _, seen := pred[s]; seen {
-			return
-		}
-		pred[s] = from
-		queue = append(queue, s)
-	}
-	for _, f := range c.p.Flows {
-		if len(f.Steps) == 0 || f.Trigger.Kind == "" {
-			continue
-		}
-		visit(state{f.Steps[0], RequiresOptIn(f.Trigger.Audience)}, predT{})
-	}
-	for len(queue) > 0 {
-		st := queue[0]
-		queue = queue[1:]
-		f := flowOf[st.step]
-		for _, e := range f.Edges(st.step, c.p.Flow) {
-			if e.To == nil {
-				continue
-			}
-			next := st.consented
-			switch st.step.Kind {
+	w := c.walkGuard(func(f *Flow) bool { return RequiresOptIn(f.Trigger.Audience) },
+		func(from guardState, e Edge) bool {
+			next := from.holds
+			switch from.step.Kind {
 			case ActOptIn:
 				next = true
 			case ActOptOut:
 				next = false
 			}
-			if e.Case != nil && RequiresOptIn(e.Case.If) {
-				next = true
-			}
-			visit(state{e.To, next}, predT{from: st, note: e.Note, ok: true})
-		}
-	}
+			return next || (e.Case != nil && RequiresOptIn(e.Case.If))
+		})
 	c.eachSend(func(f *Flow, s *Step) {
-		if f.AssumeOptIn {
-			return
-		}
-		if _, reachable := pred[state{s, false}]; !reachable {
+		if f.AssumeOptIn || !w.unguarded(s) {
 			return
 		}
 		for _, t := range []*TemplateRef{s.Send.Template, s.Send.Fallback} {
 			if t == nil || t.Resolved == nil || t.Resolved.Category != "MARKETING" {
 				continue
 			}
-			var hops []Hop
-			st, note := state{s, false}, ""
-			for len(hops) <= len(pred) {
-				hops = append(hops, Hop{Flow: flowOf[st.step], Step: st.step, Note: note})
-				p := pred[st]
-				if !p.ok {
-					break
-				}
-				st, note = p.from, p.note
-			}
-			reverseHops(hops)
+			hops := w.pathTo(s)
 			what := "MARKETING template"
 			if t == s.Send.Fallback {
 				what = "MARKETING fallback template"
