@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/funnel-dev/funnel/dsl"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
 )
 
@@ -32,6 +33,7 @@ type batch struct {
 	doneTimers    []int64
 	outboxChanges []*store.OutboxChange // guarded, applied in order
 	statuses      []*store.StatusRecord
+	accounts      []*whatsapp.AccountUpdate // template and phone number updates, applied by flush
 
 	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
 	outboxByProvider map[string]*store.OutboxItem
@@ -202,7 +204,16 @@ func (b *batch) flush() error {
 			return err
 		}
 	}
-	if len(b.outbox) > 0 {
+	for _, a := range b.accounts {
+		if err := b.applyAccount(a); err != nil {
+			return err
+		}
+	}
+	if len(b.accounts) > 0 && len(b.outbox) > 0 {
+		// The sender's view of the templates changes with this commit:
+		// nothing is claimed against the old one.
+		b.e.notifySender()
+	} else if len(b.outbox) > 0 {
 		wake, err := b.e.handOff(b.tx)
 		if err != nil {
 			return err

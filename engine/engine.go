@@ -161,6 +161,7 @@ type Engine struct {
 	sender *sender
 	pipe   atomic.Pointer[sendPipe] // the send loop's queue, while Run runs
 	timers timerHint
+	tmpl   templates     // what Meta said about the templates, for the sender
 	wake   chan struct{} // work arrived for the processor
 	wakeTx chan struct{} // work arrived for the sender
 }

@@ -29,6 +29,8 @@ type Inbound struct {
 	Event         *EventStart     `json:"event,omitempty"`
 	// NewUserID is the new BSUID of a user_id_update.
 	NewUserID string `json:"new_user_id,omitempty"`
+	// Account is a template or phone number update (no contact).
+	Account *whatsapp.AccountUpdate `json:"account,omitempty"`
 }
 
 // key is the id the inbox row is filed under: the phone number, else the BSUID.
@@ -80,7 +82,13 @@ func FromWebhook(env *whatsapp.Envelope, receivedAt time.Time) ([]store.InboxIte
 		items = append(items, store.InboxItem{Key: ev.Key(), Kind: kind, Contact: in.key(),
 			Payload: mustMarshal(in), ReceivedAt: receivedAt})
 	}
-	return items, err
+	accounts, aerr := env.Accounts()
+	for i := range accounts {
+		a := &accounts[i]
+		in := Inbound{Time: a.Time, Account: a}
+		items = append(items, store.InboxItem{Key: a.Key(), Kind: store.InboxAccount, Payload: mustMarshal(in), ReceivedAt: receivedAt})
+	}
+	return items, errors.Join(err, aerr)
 }
 
 // EventItem makes the inbox item for an API event. key deduplicates retries of the

@@ -18,6 +18,14 @@ type Metrics struct {
 	StepErrors   *prometheus.CounterVec // expression errors at run time, by flow
 	// RetentionDeleted counts rows deleted past their retention, by table.
 	RetentionDeleted *prometheus.CounterVec
+	// TemplateBlocked is 1 while a template ("name:language") cannot be sent
+	// (paused, disabled, …): its messages are held.
+	TemplateBlocked *prometheus.GaugeVec
+	// TemplateHeld counts messages held because their template could not be
+	// sent (they are released when it is approved again).
+	TemplateHeld prometheus.Counter
+	// PhoneQuality counts phone_number_quality_update webhooks, by event.
+	PhoneQuality *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (when not nil).
@@ -47,10 +55,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Expressions that failed at run time (rendered empty or counted false), by flow."}, []string{"flow"}),
 		RetentionDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_retention_deleted_total",
 			Help: "Rows deleted once past their retention, by table (inbox, runs, outbox, message_statuses)."}, []string{"table"}),
+		TemplateBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "funnel_template_blocked",
+			Help: "1 while Meta refuses a template (paused, disabled, …) and its messages are held, by template (name:language)."}, []string{"template"}),
+		TemplateHeld: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_template_held_total",
+			Help: "Messages held because their template was paused or disabled (released when it is approved again)."}),
+		PhoneQuality: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_phone_quality_updates_total",
+			Help: "phone_number_quality_update webhooks, by event (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, …)."}, []string{"event"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
-			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted)
+			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted,
+			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality)
 	}
 	return m
 }

@@ -16,8 +16,9 @@ type decision struct {
 	send    bool
 	payload []byte // what to send: the message or its fallback
 	sentAs  string // "message" or "fallback"
-	status  string // final status when not sent
+	status  string // final status when not sent (held: waits for hold)
 	reason  string
+	hold    string // the template ("name:language") a held message waits for
 }
 
 // WindowOpen reports whether free-form messages may be sent to the contact now:
@@ -31,9 +32,24 @@ func WindowOpen(c *store.Contact, now time.Time) bool {
 // message needs an open window, else its fallback template goes out, else it
 // fails as window_closed without calling the API; no template goes to an
 // opted-out contact; MARKETING needs consent unless the flow assumes it.
-func decide(it *store.OutboxItem, c *store.Contact, now time.Time) decision {
+//
+// states is what Meta last said about the templates: a template it refuses
+// now (paused, disabled) is not sent; its message goes out as its fallback
+// when it has one that can be sent, else it is held until the template is
+// approved again. The consent check uses a template's current category.
+func decide(it *store.OutboxItem, c *store.Contact, now time.Time, states map[string]*store.TemplateState) decision {
 	if c == nil {
 		return decision{status: store.OutFailed, reason: "unknown contact"}
+	}
+	fallback := func() decision {
+		fk := templateOf(it.Fallback)
+		if s := states[fk]; s.Blocked() {
+			return holdDecision(s)
+		}
+		if d := templateAllowed(currentCategory(states, fk, it.FallbackCategory), it.AssumeOptIn, c); !d.send {
+			return d
+		}
+		return decision{send: true, payload: it.Fallback, sentAs: "fallback"}
 	}
 	if it.Kind == store.KindFreeForm {
 		if WindowOpen(c, now) {
@@ -42,12 +58,16 @@ func decide(it *store.OutboxItem, c *store.Contact, now time.Time) decision {
 		if it.Fallback == nil {
 			return decision{status: store.OutWindowClosed, reason: "the 24h window is closed and the step has no fallback template"}
 		}
-		if d := templateAllowed(it.FallbackCategory, it.AssumeOptIn, c); !d.send {
-			return d
-		}
-		return decision{send: true, payload: it.Fallback, sentAs: "fallback"}
+		return fallback()
 	}
-	if d := templateAllowed(it.Category, it.AssumeOptIn, c); !d.send {
+	key := templateOf(it.Payload)
+	if s := states[key]; s.Blocked() {
+		if it.Fallback != nil && !states[templateOf(it.Fallback)].Blocked() {
+			return fallback()
+		}
+		return holdDecision(s)
+	}
+	if d := templateAllowed(currentCategory(states, key, it.Category), it.AssumeOptIn, c); !d.send {
 		return d
 	}
 	return decision{send: true, payload: it.Payload, sentAs: "message"}

@@ -19,6 +19,7 @@ const (
 	ResultStatus    = "status"     // a delivery status applied
 	ResultStatusOld = "status_old" // a status for an unknown message, or older than what is known
 	ResultIdentity  = "identity"   // a contact's ids changed (number change, new BSUID)
+	ResultAccount   = "account"    // a template or phone number update recorded
 )
 
 // ProcessInbox processes one batch of stored inbound events, in arrival order, in
@@ -222,6 +223,8 @@ func (b *batch) handle(in *Inbound) string {
 		return b.handleEvent(in)
 	case in.NewUserID != "":
 		return b.handleIdentity(in)
+	case in.Account != nil:
+		return b.handleAccount(in)
 	}
 	return "error: empty event"
 }

@@ -39,10 +39,16 @@ func (b *batch) send(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 	if s.Send.Template != nil {
 		item.Kind, item.Category = store.KindTemplate, category
 	}
+	if msg.Template != nil {
+		item.Template = whatsapp.TemplateKey(msg.Template.Name, msg.Template.Language.Code)
+	}
 	if fb := s.Send.Fallback; fb != nil {
 		fm, fcat := buildTemplate(fb, f, c.Address(), render)
 		fm.BizOpaqueCallbackData = callback
 		item.Fallback, item.FallbackCategory = mustMarshal(fm), fcat
+		if item.Template == "" {
+			item.Template = whatsapp.TemplateKey(fm.Template.Name, fm.Template.Language.Code)
+		}
 	}
 	b.outbox = append(b.outbox, item)
 }

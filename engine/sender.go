@@ -326,16 +326,20 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 		if err != nil {
 			return err
 		}
+		states, err := e.templateStates(tx)
+		if err != nil {
+			return err
+		}
 		changes := make([]*store.OutboxChange, 0, len(items))
 		paced := map[string]time.Time{}
 		pending := []string{store.OutPending}
 		for _, it := range items {
 			it.UpdatedAt = now
-			d := decide(it, contacts[it.Contact], now)
+			d := decide(it, contacts[it.Contact], now, states)
 			if !d.send {
 				it.Status, it.LastError = d.status, d.reason
 				changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, Status: d.status, At: now,
-					SetError: true, ErrorCode: it.ErrorCode, LastError: d.reason})
+					SetError: true, ErrorCode: it.ErrorCode, LastError: d.reason, Template: d.hold})
 				refused = append(refused, d.status)
 				continue
 			}
@@ -398,6 +402,10 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 		return nil, handled, err
 	}
 	for _, r := range refused {
+		if r == store.OutHeld {
+			e.m.TemplateHeld.Inc()
+			continue
+		}
 		e.m.Refusals.WithLabelValues(r).Inc()
 	}
 
@@ -543,6 +551,7 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 		// they recorded (a failure, the switch to the fallback) stands.
 		sending := []string{store.OutSending}
 		changes := make([]*store.OutboxChange, 0, len(jobs)+1)
+		var blocked [][3]string // name, language, status of templates Meta refused
 		for _, j := range jobs {
 			it := j.item
 			ch := &store.OutboxChange{ID: it.ID, From: sending, At: now}
@@ -583,6 +592,23 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				ch.SetError, ch.ErrorCode, ch.LastError = true, code, errText(j.err)
 				e.pauseFor(class, code)
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "paused").Inc)
+			case whatsapp.Held:
+				// Meta paused or disabled the template before its webhook
+				// got here: recorded as if it had, the message waits.
+				ch.SetError, ch.ErrorCode, ch.LastError = true, code, errText(j.err)
+				ch.Status = store.OutHeld
+				if t := j.msg.Template; t != nil {
+					status := "PAUSED"
+					if code == whatsapp.CodeTemplateDisabled {
+						status = "DISABLED"
+					}
+					ch.Template = whatsapp.TemplateKey(t.Name, t.Language.Code)
+					blocked = append(blocked, [3]string{t.Name, t.Language.Code, status})
+					if it.Kind == store.KindTemplate && it.Fallback != nil && it.SentAs != "fallback" {
+						ch.Status = store.OutPending // its fallback next
+					}
+				}
+				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "held").Inc, e.m.TemplateHeld.Inc)
 			case whatsapp.Unknown:
 				ch.Status = store.OutUnknown
 				ch.SetError, ch.LastError = true, "outcome unknown ("+errText(j.err)+"): "+e.unknownPolicy(it.Resends)
@@ -601,8 +627,28 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 			}
 			changes = append(changes, ch)
 		}
-		_, err := tx.ChangeOutbox(changes)
-		return err
+		if _, err := tx.ChangeOutbox(changes); err != nil {
+			return err
+		}
+		for _, b := range blocked {
+			reason := "error 132015 at send"
+			if b[2] == "DISABLED" {
+				reason = "error 132016 at send"
+			}
+			if _, err := tx.SetTemplateStatus(b[0], b[1], "", b[2], b[2], reason, now); err != nil {
+				return err
+			}
+		}
+		if len(blocked) > 0 {
+			afterCommit(tx, func() {
+				e.tmpl.invalidate()
+				for _, b := range blocked {
+					e.log.Warn("Meta refused a template as paused or disabled: its messages are held until it is approved again (or go out as their fallback)",
+						"template", whatsapp.TemplateKey(b[0], b[1]), "status", b[2])
+				}
+			})
+		}
+		return nil
 	})
 	return counts, err
 }

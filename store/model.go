@@ -140,6 +140,8 @@ const (
 	InboxEvent   = "event"
 	// InboxIdentity is a user_id_update webhook: a contact's BSUID changed.
 	InboxIdentity = "identity"
+	// InboxAccount is a template or phone number update (no contact).
+	InboxAccount = "account"
 )
 
 // InboxItem is one stored inbound event, unique on Key.
@@ -169,11 +171,14 @@ const (
 	OutNoConsent    = "no_consent"
 	OutUnknown      = "unknown"
 	OutCancelled    = "cancelled"
+	// OutHeld: its template is paused or disabled; it waits (not failed) and
+	// goes back to pending when the template is APPROVED again.
+	OutHeld = "held"
 )
 
 // OutboxStatuses lists every outbox status (for filters and shell completion).
 var OutboxStatuses = []string{OutPending, OutClaimed, OutSending, OutSent, OutDelivered, OutRead, OutFailed,
-	OutWindowClosed, OutOptedOut, OutNoConsent, OutUnknown, OutCancelled}
+	OutWindowClosed, OutOptedOut, OutNoConsent, OutUnknown, OutCancelled, OutHeld}
 
 // Outbox kinds.
 const (
@@ -200,6 +205,9 @@ type OutboxItem struct {
 	SentAs           string // "message" or "fallback"
 	Attempts         int
 	Resends          int // times sent once more after an unknown outcome
+	// Template is the template the message sends ("name:language"), for a
+	// free-form message its fallback's; "" when none.
+	Template string
 	NextAttemptAt    time.Time
 	ErrorCode        int
 	LastError        string
@@ -207,6 +215,51 @@ type OutboxItem struct {
 	CreatedAt        time.Time
 	SentAt           time.Time
 	UpdatedAt        time.Time
+}
+
+// TemplateState is what Meta last said about one template in one language
+// (webhooks, and 132015/132016 at send time). Each attribute carries when it
+// changed; zero times and empty values are unknown.
+type TemplateState struct {
+	Name       string
+	Language   string
+	TemplateID string
+	Status     string // APPROVED, PAUSED, DISABLED, REJECTED, …
+	Reason     string
+	Event      string // the last status event, FLAGGED and the like included
+	StatusAt   time.Time
+	Category   string
+	CategoryAt time.Time
+	Quality    string // GREEN, YELLOW, RED, UNKNOWN
+	QualityAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Key is "name:language", as OutboxItem.Template names it.
+func (s *TemplateState) Key() string { return s.Name + ":" + s.Language }
+
+// Blocked reports whether Meta refuses to send the template now (paused or
+// disabled, or any status that is not a sendable one).
+func (s *TemplateState) Blocked() bool { return s != nil && TemplateStatusBlocks(s.Status) }
+
+// TemplateStatusBlocks reports whether a template in that status cannot be
+// sent: only APPROVED ones can ("" is unknown: the catalog vouched for it).
+func TemplateStatusBlocks(status string) bool {
+	switch status {
+	case "", "APPROVED":
+		return false
+	}
+	return true
+}
+
+// PhoneQuality is the last phone_number_quality_update of a business number.
+type PhoneQuality struct {
+	DisplayPhoneNumber string
+	Event              string // FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, …
+	CurrentLimit       string // TIER_1K, …
+	OldLimit           string
+	MaxDaily           string // the portfolio's limit, "-1" unlimited
+	At                 time.Time
 }
 
 // StatusRecord is one delivery status webhook, unique on (ProviderID, Status).
@@ -247,6 +300,7 @@ type Depths struct {
 	InboxPending   int64     // inbound events stored, not processed
 	OutboxPending  int64     // messages waiting to be sent
 	OutboxSending  int64     // messages claimed or in their API call (exact while fewer than Limit messages are open)
+	OutboxHeld     int64     // messages held: their template is paused or disabled
 	Timers         int64     // timers not fired
 	TimersDue      int64     // of those, due by now
 	LiveRuns       int64     // runs not ended

@@ -37,6 +37,10 @@ type OutboxChange struct {
 	SetSentAt bool
 	SentAt    time.Time
 
+	// Template, when set, records the template the message waits for (a
+	// message held for it).
+	Template string
+
 	// Fallback swaps in the row's fallback template (payload, kind, category),
 	// to be sent as "fallback"; the row must be free-form with a fallback.
 	Fallback bool
@@ -109,6 +113,10 @@ func (c *OutboxChange) sql() (string, []any) {
 	if c.SetSentAt {
 		b.WriteString(", sent_at = ?")
 		args = append(args, nullMS(c.SentAt))
+	}
+	if c.Template != "" {
+		b.WriteString(", template = ?")
+		args = append(args, c.Template)
 	}
 	b.WriteString(" WHERE id = ? AND status IN " + in(len(c.From)))
 	args = append(args, c.ID)

@@ -98,14 +98,15 @@ const depthsSQL = `SELECT
 	(SELECT COUNT(*) FROM (SELECT 1 FROM timers LIMIT :n)),
 	(SELECT COUNT(*) FROM (SELECT 1 FROM timers WHERE due_at <= :now LIMIT :n)),
 	(SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE ended_at IS NULL LIMIT :n)),
-	(SELECT MIN(due_at) FROM timers)`
+	(SELECT MIN(due_at) FROM timers),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'held' LIMIT :n))`
 
 func (s *SQLite) Depths(ctx context.Context, now time.Time, limit int64) (Depths, error) {
 	d := Depths{Limit: limit}
 	var oldest sql.NullInt64
 	row := s.r.QueryRowxContext(ctx, depthsSQL, sql.Named("n", limit), sql.Named("now", ms(now)))
 	var open int64
-	if err := row.Scan(&d.InboxPending, &d.OutboxPending, &open, &d.Timers, &d.TimersDue, &d.LiveRuns, &oldest); err != nil {
+	if err := row.Scan(&d.InboxPending, &d.OutboxPending, &open, &d.Timers, &d.TimersDue, &d.LiveRuns, &oldest, &d.OutboxHeld); err != nil {
 		return d, err
 	}
 	// Claimed and sending have no index of their own: they are the open

@@ -31,12 +31,12 @@ func (t *sqliteTx) PurgeRuns(before time.Time, limit int) (int, error) {
 	return len(ids), err
 }
 
-// PurgeMessages deletes up to limit settled messages (not pending, claimed or
-// sending) created before `before`. An `unknown` one that old is settled too:
+// PurgeMessages deletes up to limit settled messages (not pending, claimed,
+// sending or held) created before `before`. An `unknown` one that old is settled too:
 // no status webhook comes for it any more.
 func (t *sqliteTx) PurgeMessages(before time.Time, limit int) (int, error) {
 	return t.purge(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < ?
-		AND status NOT IN ('pending', 'claimed', 'sending') LIMIT ?)`, ms(before), limit)
+		AND status NOT IN ('pending', 'claimed', 'sending', 'held') LIMIT ?)`, ms(before), limit)
 }
 
 // PurgeStatuses deletes up to limit status webhooks dated before `before`.

@@ -37,6 +37,10 @@ type Reader interface {
 	// Due says which engine loops have work, without the write lock.
 	Due(ctx context.Context, now time.Time, resendAfter time.Duration) (Due, error)
 	FlowVersion(ctx context.Context, id int64) (*FlowVersion, error)
+	// TemplateStates is what Meta last said about each template.
+	TemplateStates(ctx context.Context) ([]*TemplateState, error)
+	// PhoneQualities is the last quality update of each business number.
+	PhoneQualities(ctx context.Context) ([]*PhoneQuality, error)
 }
 
 // Tx is one write transaction. Batch methods take and return many rows so a batch
@@ -116,6 +120,23 @@ type Tx interface {
 	NextResend(after time.Time, resendAfter time.Duration) (time.Time, bool, error)
 
 	InsertStatuses(rs []*StatusRecord) (int, error)
+
+	// TemplateStates lists what Meta last said about each template.
+	TemplateStates() ([]*TemplateState, error)
+	// SetTemplateStatus, SetTemplateCategory and SetTemplateQuality record one
+	// attribute of a template (inserting its row), unless a change of it
+	// dated after `at` is recorded already; they report whether they wrote.
+	SetTemplateStatus(name, language, id, status, event, reason string, at time.Time) (bool, error)
+	SetTemplateCategory(name, language, id, category string, at time.Time) (bool, error)
+	SetTemplateQuality(name, language, id, quality string, at time.Time) (bool, error)
+	// HoldOutbox moves the pending template messages of a template
+	// ("name:language") to held; ReleaseOutbox moves its held messages back
+	// to pending.
+	HoldOutbox(template, reason string, at time.Time) (int, error)
+	ReleaseOutbox(template string, at time.Time) (int, error)
+	// SetPhoneQuality records a phone_number_quality_update (unless a later
+	// one of that number is recorded).
+	SetPhoneQuality(p *PhoneQuality) (bool, error)
 
 	Schedules() (map[string]*Schedule, error)
 	SaveSchedule(s *Schedule) error

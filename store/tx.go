@@ -682,7 +682,7 @@ func (t *sqliteTx) DeleteTimers(ids []int64) error {
 
 // ---- outbox ----
 
-const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends"
+const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template"
 
 type outboxRow struct {
 	ID               int64         `db:"id"`
@@ -709,12 +709,13 @@ type outboxRow struct {
 	SentAt           sql.NullInt64 `db:"sent_at"`
 	UpdatedAt        int64         `db:"updated_at"`
 	Resends          int           `db:"resends"`
+	Template         string        `db:"template"`
 }
 
 func (r *outboxRow) ptrs() []any {
 	return []any{&r.ID, &r.Key, &r.RunID, &r.FlowID, &r.Step, &r.Contact, &r.PhoneNumberID, &r.Kind, &r.Category,
 		&r.AssumeOptIn, &r.Payload, &r.Fallback, &r.FallbackCategory, &r.Status, &r.SentAs, &r.Attempts,
-		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt, &r.Resends}
+		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt, &r.Resends, &r.Template}
 }
 
 func (r outboxRow) item() *OutboxItem {
@@ -722,7 +723,7 @@ func (r outboxRow) item() *OutboxItem {
 		PhoneNumberID: r.PhoneNumberID, Kind: r.Kind, Category: r.Category, AssumeOptIn: r.AssumeOptIn,
 		Payload: r.Payload, Fallback: r.Fallback, FallbackCategory: r.FallbackCategory, Status: r.Status,
 		SentAs: r.SentAs, Attempts: r.Attempts, Resends: r.Resends, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
-		ErrorCode: r.ErrorCode, LastError: r.LastError, ProviderID: r.ProviderID,
+		ErrorCode: r.ErrorCode, LastError: r.LastError, ProviderID: r.ProviderID, Template: r.Template,
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), SentAt: fromMS(r.SentAt), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
 }
 
@@ -788,7 +789,7 @@ func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
 			it.ID = t.NewID("outbox")
 		}
 	}
-	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 24, "ON CONFLICT (key) DO NOTHING", len(items),
+	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 25, "ON CONFLICT (key) DO NOTHING", len(items),
 		func(i int, a []any) ([]any, error) { return appendOutbox(a, items[i]), nil })
 	return err
 }
@@ -796,7 +797,7 @@ func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
 func appendOutbox(a []any, it *OutboxItem) []any {
 	return append(a, it.ID, it.Key, it.RunID, it.FlowID, it.Step, it.Contact, it.PhoneNumberID, it.Kind, it.Category,
 		it.AssumeOptIn, it.Payload, it.Fallback, it.FallbackCategory, it.Status, it.SentAs, it.Attempts,
-		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt), it.Resends)
+		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt), it.Resends, it.Template)
 }
 
 func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {

@@ -162,6 +162,7 @@ func newQueueCollector(st store.Store, eng *engine.Engine) *queueCollector {
 		"inbox":   desc("funnel_inbox_pending", "Inbound events stored but not processed yet."+upTo),
 		"outbox":  desc("funnel_outbox_pending", "Messages waiting to be sent."+upTo),
 		"sending": desc("funnel_outbox_sending", "Messages claimed or being sent now."+upTo),
+		"held":    desc("funnel_outbox_held", "Messages held because their template is paused or disabled."+upTo),
 		"timers":  desc("funnel_timers_pending", "Timers (waits, reply timeouts) not fired yet."+upTo),
 		"due":     desc("funnel_timers_due", "Timers due and not fired yet."+upTo),
 		"lag":     desc("funnel_timer_overdue_seconds", "How far past due the oldest pending timer is (0 when none is due)."),
@@ -189,6 +190,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	g("inbox", d.InboxPending)
 	g("outbox", d.OutboxPending)
 	g("sending", d.OutboxSending)
+	g("held", d.OutboxHeld)
 	g("timers", d.Timers)
 	g("due", d.TimersDue)
 	g("runs", d.LiveRuns)

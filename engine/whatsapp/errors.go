@@ -29,6 +29,11 @@ const (
 	// Unknown: the request may or may not have produced a message. Do not
 	// resend blindly (at-most-once); reconcile from status webhooks.
 	Unknown
+	// Held: the template is paused (132015) or disabled (132016). The message
+	// is not lost and not worth retrying now: it waits until the template is
+	// APPROVED again (a message_template_status_update webhook), or goes out
+	// as its fallback. Other messages are not affected.
+	Held
 )
 
 func (c Class) String() string {
@@ -45,6 +50,8 @@ func (c Class) String() string {
 		return "fatal"
 	case Unknown:
 		return "unknown"
+	case Held:
+		return "held"
 	}
 	return "class(" + strconv.Itoa(int(c)) + ")"
 }
@@ -74,8 +81,11 @@ const (
 	// CodeBSUIDUnsupported: this message cannot go to a business-scoped user
 	// ID (one-tap, zero-tap and copy-code authentication templates need the
 	// phone number).
-	CodeBSUIDUnsupported    = 131062
-	CodeTemplateParamCount  = 132000
+	CodeBSUIDUnsupported   = 131062
+	CodeTemplateParamCount = 132000
+	// CodeTemplateMissing: the template does not exist in that language (or
+	// exists but is not approved in it). Permanent: the message fails with
+	// the reason; sending the same again cannot work.
 	CodeTemplateMissing     = 132001
 	CodeTemplateTextTooLong = 132005
 	CodeTemplateFormat      = 132007
@@ -107,8 +117,8 @@ var codeClass = map[int]Class{
 	CodeTemplateTextTooLong: Permanent,
 	CodeTemplateFormat:      Permanent,
 	CodeTemplateParamFormat: Permanent,
-	CodeTemplatePaused:      Permanent,
-	CodeTemplateDisabled:    Permanent,
+	CodeTemplatePaused:      Held,
+	CodeTemplateDisabled:    Held,
 	CodeExperiment:          Permanent,
 	CodeBSUIDUnsupported:    Permanent,
 

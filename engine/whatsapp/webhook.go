@@ -25,8 +25,11 @@ type Envelope struct {
 
 // Entry is one WhatsApp Business Account's batch; ID is the WABA id.
 type Entry struct {
-	ID      string   `json:"id"`
-	Changes []Change `json:"changes"`
+	ID string `json:"id"`
+	// Time is when Meta triggered the webhook (Unix seconds), given on
+	// account-level changes (template and phone number updates).
+	Time    FlexString `json:"time,omitempty"`
+	Changes []Change   `json:"changes"`
 }
 
 // Change is one subscribed field's update. Only Field "messages" carries

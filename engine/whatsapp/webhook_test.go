@@ -423,6 +423,12 @@ func FuzzParseWebhook(f *testing.F) {
 				}
 			}
 		}
+		us, _ := env.Accounts()
+		for _, u := range us {
+			if u.Time.IsZero() || u.Key() == "" || (u.Template == nil) == (u.Phone == nil) {
+				t.Fatalf("account update without time, key or subject: %+v", u)
+			}
+		}
 		if _, err := json.Marshal(env); err != nil {
 			t.Fatalf("re-marshal: %v", err)
 		}

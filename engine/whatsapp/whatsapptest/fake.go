@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -1539,3 +1540,112 @@ func (f *Fake) PostWebhook(ctx context.Context, url string, body []byte) (int, e
 }
 
 func unix(t time.Time) whatsapp.Timestamp { return whatsapp.Timestamp(strconv.FormatInt(t.Unix(), 10)) }
+
+// ---- template lifecycle and account webhooks ----
+
+// SetTemplateStatus changes a known template's status (PAUSED, DISABLED,
+// APPROVED, …) as Meta would: sends of it are refused from now on (132015,
+// 132016, 132001) or accepted again. It reports whether the template is known.
+func (f *Fake) SetTemplateStatus(name, language, status string) bool {
+	return f.updateTemplate(name, language, func(t *Template) { t.Status = strings.ToUpper(status) })
+}
+
+// SetTemplateCategory changes a known template's category.
+func (f *Fake) SetTemplateCategory(name, language, category string) bool {
+	return f.updateTemplate(name, language, func(t *Template) { t.Category = strings.ToUpper(category) })
+}
+
+func (f *Fake) updateTemplate(name, language string, change func(*Template)) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := name + "\x00" + language
+	t, ok := f.templates[k]
+	if !ok {
+		return false
+	}
+	change(&t)
+	f.templates[k] = t
+	for i := range f.templateList {
+		if f.templateList[i].Name == name && f.templateList[i].Language == language {
+			f.templateList[i] = t
+		}
+	}
+	return true
+}
+
+// TemplateStatusWebhook sets a template's status (SetTemplateStatus; event
+// is the status, or FLAGGED and the like, which leave it) and builds the
+// signed message_template_status_update webhook Meta sends for it, in the
+// shape of Meta's webhook reference.
+func (f *Fake) TemplateStatusWebhook(name, language, event, reason string) (body []byte, signature string, err error) {
+	event = strings.ToUpper(event)
+	switch event {
+	case "FLAGGED", "LOCKED", "UNLOCKED":
+	case "REINSTATED", "UNARCHIVED":
+		f.SetTemplateStatus(name, language, "APPROVED")
+	default:
+		f.SetTemplateStatus(name, language, event)
+	}
+	v := map[string]any{"event": event, "message_template_id": f.templateID(name, language),
+		"message_template_name": name, "message_template_language": language, "reason": reason}
+	f.mu.Lock()
+	if t, ok := f.templates[name+"\x00"+language]; ok && t.Category != "" {
+		v["message_template_category"] = strings.ToUpper(t.Category)
+	}
+	if event == "DISABLED" {
+		v["disable_info"] = map[string]any{"disable_date": strconv.FormatInt(f.now().Unix(), 10)}
+	}
+	f.mu.Unlock()
+	return f.signAccount(whatsapp.FieldTemplateStatus, v)
+}
+
+// TemplateCategoryWebhook changes a template's category and builds the signed
+// template_category_update webhook of a completed change.
+func (f *Fake) TemplateCategoryWebhook(name, language, previous, category string) (body []byte, signature string, err error) {
+	f.SetTemplateCategory(name, language, category)
+	return f.signAccount(whatsapp.FieldTemplateCategory, map[string]any{"message_template_id": f.templateID(name, language),
+		"message_template_name": name, "message_template_language": language,
+		"previous_category": strings.ToUpper(previous), "new_category": strings.ToUpper(category)})
+}
+
+// TemplateQualityWebhook builds a signed message_template_quality_update.
+func (f *Fake) TemplateQualityWebhook(name, language, previous, score string) (body []byte, signature string, err error) {
+	return f.signAccount(whatsapp.FieldTemplateQuality, map[string]any{"previous_quality_score": previous,
+		"new_quality_score": score, "message_template_id": f.templateID(name, language),
+		"message_template_name": name, "message_template_language": language})
+}
+
+// PhoneQualityWebhook builds a signed phone_number_quality_update for the
+// fake's display number: event (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, …),
+// the tiers (oldLimit only on a limit change) and the portfolio's daily limit.
+func (f *Fake) PhoneQualityWebhook(event, currentLimit, oldLimit, maxDaily string) (body []byte, signature string, err error) {
+	v := map[string]any{"display_phone_number": f.opts.DisplayPhoneNumber, "event": event, "current_limit": currentLimit}
+	if oldLimit != "" {
+		v["old_limit"] = oldLimit
+	}
+	if maxDaily != "" {
+		v["max_daily_conversations_per_business"] = maxDaily
+	}
+	return f.signAccount(whatsapp.FieldPhoneQuality, v)
+}
+
+// templateID is a stable numeric id for a template, as Meta's webhooks carry.
+func (f *Fake) templateID(name, language string) int64 {
+	sum := sha256.Sum256([]byte(name + "\x00" + language))
+	return int64(binary.BigEndian.Uint64(sum[:8])>>12) + 1
+}
+
+// signAccount signs an account-level change: the entry carries `time`, the
+// value no metadata.
+func (f *Fake) signAccount(field string, value any) ([]byte, string, error) {
+	f.mu.Lock()
+	now := f.now()
+	f.mu.Unlock()
+	env := map[string]any{"object": whatsapp.ObjectWhatsApp, "entry": []any{map[string]any{
+		"id": f.opts.WABAID, "time": now.Unix(), "changes": []any{map[string]any{"field": field, "value": value}}}}}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, whatsapp.Sign(f.opts.AppSecret, b), nil
+}

@@ -324,7 +324,11 @@ func TestTemplates(t *testing.T) {
 				}
 				return
 			}
-			wantCode(t, err, tt.code, whatsapp.Permanent)
+			class := whatsapp.Permanent
+			if tt.code == 132015 || tt.code == 132016 {
+				class = whatsapp.Held
+			}
+			wantCode(t, err, tt.code, class)
 		})
 	}
 
@@ -791,5 +795,58 @@ func TestCloseWithSlowInFlight(t *testing.T) {
 	}
 	if err := <-errc; whatsapp.Classify(err) != whatsapp.Unknown {
 		t.Errorf("in-flight send: %v", err)
+	}
+}
+
+// The lifecycle webhooks change what the fake accepts, as Meta does, and
+// parse as Meta's webhook references describe them.
+func TestTemplateLifecycleWebhooks(t *testing.T) {
+	f, c := newFake(t, whatsapptest.Options{Templates: []whatsapptest.Template{
+		{Name: "summer_reminder", Language: "en_US", Category: "UTILITY", Params: 1},
+	}})
+	tmpl := whatsapp.NewTemplate(user, "summer_reminder", "en_US", whatsapp.BodyParams("Ana"))
+	steps := []struct {
+		name  string
+		hook  func() ([]byte, string, error)
+		field string
+		code  int
+	}{
+		{"paused", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "PAUSED", "LOW_QUALITY") }, whatsapp.FieldTemplateStatus, 132015},
+		{"flagged keeps it", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "FLAGGED", "") }, whatsapp.FieldTemplateStatus, 132015},
+		{"approved", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "APPROVED", "NONE") }, whatsapp.FieldTemplateStatus, 0},
+		{"disabled", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "DISABLED", "") }, whatsapp.FieldTemplateStatus, 132016},
+		{"reinstated", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "REINSTATED", "") }, whatsapp.FieldTemplateStatus, 0},
+		{"pending", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "PENDING", "") }, whatsapp.FieldTemplateStatus, 132001},
+		{"category", func() ([]byte, string, error) { return f.TemplateCategoryWebhook("summer_reminder", "en_US", "UTILITY", "MARKETING") }, whatsapp.FieldTemplateCategory, 132001},
+		{"quality", func() ([]byte, string, error) { return f.TemplateQualityWebhook("summer_reminder", "en_US", "GREEN", "RED") }, whatsapp.FieldTemplateQuality, 132001},
+		{"phone", func() ([]byte, string, error) { return f.PhoneQualityWebhook("DOWNGRADE", "TIER_1K", "TIER_10K", "2000") }, whatsapp.FieldPhoneQuality, 132001},
+	}
+	for _, st := range steps {
+		c.now = c.now.Add(time.Minute)
+		body, sig, err := st.hook()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !whatsapp.VerifySignature(f.AppSecret(), body, sig) {
+			t.Fatalf("%s: bad signature", st.name)
+		}
+		env, err := whatsapp.ParseWebhook(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		us, err := env.Accounts()
+		if err != nil || len(us) != 1 || us[0].Field != st.field || !us[0].Time.Equal(c.now.Truncate(time.Second)) {
+			t.Fatalf("%s: %+v %v", st.name, us, err)
+		}
+		_, err = send(t, f, tmpl)
+		switch {
+		case st.code == 0 && err != nil:
+			t.Errorf("%s: send refused: %v", st.name, err)
+		case st.code != 0 && whatsapp.ErrorCode(err) != st.code:
+			t.Errorf("%s: send answered %v, want %d", st.name, err, st.code)
+		}
+	}
+	if f.SetTemplateStatus("unknown", "en_US", "APPROVED") {
+		t.Error("an unknown template was changed")
 	}
 }
