@@ -160,6 +160,7 @@ func (l ledger) Accepted(ctx context.Context, a sim.Accepted) error {
 // Attach mounts the sandbox on a server.
 func (sb *Sandbox) Attach(s *Server) {
 	sb.eng = s.eng
+	sb.ch.SetTemplates(sim.CatalogStatus(sb.eng.Flows))
 	s.mux.HandleFunc("GET /sandbox", sb.guard(false, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(sb.page)

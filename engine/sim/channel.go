@@ -27,6 +27,79 @@ type Channel struct {
 	prefix  string
 	n       int
 	Refused int
+
+	// templates says a template's status (ok false: not in any catalog);
+	// status overrides it, as a lifecycle webhook would.
+	templates func(name, language string) (status string, ok bool)
+	status    map[string]string // "name:language" -> status
+}
+
+// SetTemplates tells the channel the templates' statuses, as Meta knows
+// them: it then refuses a template that is not APPROVED the way Meta does
+// (PAUSED 132015, DISABLED 132016, PENDING and the others 132001). Templates
+// it is not told about are accepted.
+func (c *Channel) SetTemplates(status func(name, language string) (string, bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.templates = status
+}
+
+// SetTemplateStatus changes one template's status ("" forgets the change).
+func (c *Channel) SetTemplateStatus(name, language, status string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status == nil {
+		c.status = map[string]string{}
+	}
+	c.status[whatsapp.TemplateKey(name, language)] = status
+}
+
+// CatalogStatus reads template statuses from a project's catalogs.
+func CatalogStatus(p func() *dsl.Project) func(name, language string) (string, bool) {
+	return func(name, language string) (string, bool) {
+		proj := p()
+		if proj == nil {
+			return "", false
+		}
+		for _, f := range proj.Flows {
+			if t, ok := proj.Catalog(f).Lookup(name, language); ok {
+				return t.Status, true
+			}
+		}
+		return "", false
+	}
+}
+
+// templateRefusal is Meta's answer to a template that is not APPROVED (nil
+// when it may be sent).
+func (c *Channel) templateRefusal(m *whatsapp.Message) error {
+	if m.Type != whatsapp.TypeTemplate || m.Template == nil {
+		return nil
+	}
+	c.mu.Lock()
+	status, ok := c.status[whatsapp.TemplateKey(m.Template.Name, m.Template.Language.Code)]
+	lookup := c.templates
+	c.mu.Unlock()
+	if !ok || status == "" {
+		if lookup == nil {
+			return nil
+		}
+		if status, ok = lookup(m.Template.Name, m.Template.Language.Code); !ok {
+			return nil
+		}
+	}
+	switch status {
+	case "APPROVED":
+		return nil
+	case "PAUSED":
+		return &whatsapp.APIError{HTTPStatus: 400, Code: whatsapp.CodeTemplatePaused, Message: "Template is Paused",
+			Details: "Template " + m.Template.Name + " is paused due to low quality."}
+	case "DISABLED":
+		return &whatsapp.APIError{HTTPStatus: 400, Code: whatsapp.CodeTemplateDisabled, Message: "Template is Disabled",
+			Details: "Template " + m.Template.Name + " has been disabled."}
+	}
+	return &whatsapp.APIError{HTTPStatus: 404, Code: whatsapp.CodeTemplateMissing, Message: "Template name does not exist in the translation",
+		Details: fmt.Sprintf("template name (%s) is %s in %s, not approved", m.Template.Name, status, m.Template.Language.Code)}
 }
 
 // Ledger is the persistent memory of a simulated Cloud API: when each contact
@@ -91,7 +164,8 @@ func (c *Channel) WindowOpen(waID string, t time.Time) bool {
 func open(last, t time.Time) bool { return !last.IsZero() && t.Sub(last) < dsl.Window }
 
 // Send accepts a message (to a number, "to", or a BSUID, "recipient"), or
-// refuses free-form outside the window with 131047.
+// refuses free-form outside the window with 131047, and a template that is not
+// APPROVED as Meta does (see SetTemplates).
 func (c *Channel) Send(ctx context.Context, _ string, m *whatsapp.Message) (string, error) {
 	now := c.clock.Now()
 	last, err := c.lastInbound(ctx, m.Address())
@@ -99,6 +173,9 @@ func (c *Channel) Send(ctx context.Context, _ string, m *whatsapp.Message) (stri
 		return "", err // unknown outcome: like a call that broke, never a wrong answer
 	}
 	isOpen := open(last, now)
+	if err := c.templateRefusal(m); err != nil {
+		return "", err
+	}
 	if m.Type != whatsapp.TypeTemplate && !isOpen {
 		c.mu.Lock()
 		c.Refused++

@@ -65,6 +65,7 @@ func Run(ctx context.Context, s *Script, p *dsl.Project) (*Result, error) {
 	defer st.Close()
 	clock := engine.NewVirtualClock(s.Start)
 	ch := NewChannel(clock)
+	ch.SetTemplates(CatalogStatus(func() *dsl.Project { return p }))
 	eng := engine.New(st, engine.Options{Clock: clock, Channel: ch, NoPacing: true, PhoneNumberID: "sim",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := eng.Load(ctx, p, nil); err != nil {

@@ -95,7 +95,7 @@ var MessageTypes = []string{"text", "interactive", "image", "video", "document",
 
 // OutStatuses are what a sent message may have become on the timeline
 // (delivered and read show as sent).
-var OutStatuses = []string{"sent", "window_closed", "opted_out", "no_consent", "failed", "cancelled"}
+var OutStatuses = []string{"sent", "window_closed", "opted_out", "no_consent", "failed", "cancelled", "held"}
 
 // ScriptError is a problem in a script, with its line.
 type ScriptError struct {

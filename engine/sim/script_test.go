@@ -93,3 +93,38 @@ func TestChannelRefusesFreeFormOutsideTheWindow(t *testing.T) {
 		t.Fatalf("window open %v, refused %d", ch.WindowOpen("1", clock.Now()), ch.Refused)
 	}
 }
+
+// The simulated API refuses templates that are not APPROVED as Meta does:
+// PAUSED 132015, DISABLED 132016, PENDING (and the rest) 132001.
+func TestChannelRefusesTemplatesNotApproved(t *testing.T) {
+	clock := engine.NewVirtualClock(time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC))
+	ch := NewChannel(clock)
+	ch.SetTemplates(func(name, language string) (string, bool) {
+		switch name {
+		case "ok":
+			return "APPROVED", true
+		case "paused":
+			return "PAUSED", true
+		case "disabled":
+			return "DISABLED", true
+		case "pending":
+			return "PENDING", true
+		}
+		return "", false
+	})
+	ctx := context.Background()
+	for name, code := range map[string]int{"ok": 0, "paused": 132015, "disabled": 132016, "pending": 132001, "unknown": 0} {
+		_, err := ch.Send(ctx, "pn", whatsapp.NewTemplate("1", name, "en_US"))
+		if whatsapp.ErrorCode(err) != code || (code == 0) != (err == nil) {
+			t.Errorf("%s: %v, want %d", name, err, code)
+		}
+	}
+	ch.SetTemplateStatus("ok", "en_US", "PAUSED")
+	if _, err := ch.Send(ctx, "pn", whatsapp.NewTemplate("1", "ok", "en_US")); whatsapp.Classify(err) != whatsapp.Held {
+		t.Errorf("paused by a change: %v", err)
+	}
+	ch.SetTemplateStatus("ok", "en_US", "")
+	if _, err := ch.Send(ctx, "pn", whatsapp.NewTemplate("1", "ok", "en_US")); err != nil {
+		t.Errorf("change forgotten: %v", err)
+	}
+}
