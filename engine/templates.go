@@ -266,4 +266,3 @@ func (b *batch) applyAccount(a *whatsapp.AccountUpdate) error {
 func holdDecision(s *store.TemplateState) decision {
 	return decision{status: store.OutHeld, reason: heldReason(s), hold: s.Key()}
 }
-

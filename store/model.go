@@ -207,14 +207,14 @@ type OutboxItem struct {
 	Resends          int // times sent once more after an unknown outcome
 	// Template is the template the message sends ("name:language"), for a
 	// free-form message its fallback's; "" when none.
-	Template string
-	NextAttemptAt    time.Time
-	ErrorCode        int
-	LastError        string
-	ProviderID       string
-	CreatedAt        time.Time
-	SentAt           time.Time
-	UpdatedAt        time.Time
+	Template      string
+	NextAttemptAt time.Time
+	ErrorCode     int
+	LastError     string
+	ProviderID    string
+	CreatedAt     time.Time
+	SentAt        time.Time
+	UpdatedAt     time.Time
 }
 
 // TemplateState is what Meta last said about one template in one language

@@ -18,8 +18,12 @@ func TestTemplateStates(t *testing.T) {
 			do   func() (bool, error)
 			want bool
 		}{
-			{"paused", func() (bool, error) { return tx.SetTemplateStatus("promo", "en_US", "77", "PAUSED", "PAUSED", "LOW_QUALITY", t1) }, true},
-			{"older approval", func() (bool, error) { return tx.SetTemplateStatus("promo", "en_US", "", "APPROVED", "APPROVED", "NONE", t0) }, false},
+			{"paused", func() (bool, error) {
+				return tx.SetTemplateStatus("promo", "en_US", "77", "PAUSED", "PAUSED", "LOW_QUALITY", t1)
+			}, true},
+			{"older approval", func() (bool, error) {
+				return tx.SetTemplateStatus("promo", "en_US", "", "APPROVED", "APPROVED", "NONE", t0)
+			}, false},
 			{"category", func() (bool, error) { return tx.SetTemplateCategory("promo", "en_US", "", "MARKETING", t0) }, true},
 			{"quality", func() (bool, error) { return tx.SetTemplateQuality("promo", "en_US", "", "RED", t2) }, true},
 			{"older quality", func() (bool, error) { return tx.SetTemplateQuality("promo", "en_US", "", "GREEN", t1) }, false},

@@ -811,15 +811,33 @@ func TestTemplateLifecycleWebhooks(t *testing.T) {
 		field string
 		code  int
 	}{
-		{"paused", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "PAUSED", "LOW_QUALITY") }, whatsapp.FieldTemplateStatus, 132015},
-		{"flagged keeps it", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "FLAGGED", "") }, whatsapp.FieldTemplateStatus, 132015},
-		{"approved", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "APPROVED", "NONE") }, whatsapp.FieldTemplateStatus, 0},
-		{"disabled", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "DISABLED", "") }, whatsapp.FieldTemplateStatus, 132016},
-		{"reinstated", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "REINSTATED", "") }, whatsapp.FieldTemplateStatus, 0},
-		{"pending", func() ([]byte, string, error) { return f.TemplateStatusWebhook("summer_reminder", "en_US", "PENDING", "") }, whatsapp.FieldTemplateStatus, 132001},
-		{"category", func() ([]byte, string, error) { return f.TemplateCategoryWebhook("summer_reminder", "en_US", "UTILITY", "MARKETING") }, whatsapp.FieldTemplateCategory, 132001},
-		{"quality", func() ([]byte, string, error) { return f.TemplateQualityWebhook("summer_reminder", "en_US", "GREEN", "RED") }, whatsapp.FieldTemplateQuality, 132001},
-		{"phone", func() ([]byte, string, error) { return f.PhoneQualityWebhook("DOWNGRADE", "TIER_1K", "TIER_10K", "2000") }, whatsapp.FieldPhoneQuality, 132001},
+		{"paused", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "PAUSED", "LOW_QUALITY")
+		}, whatsapp.FieldTemplateStatus, 132015},
+		{"flagged keeps it", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "FLAGGED", "")
+		}, whatsapp.FieldTemplateStatus, 132015},
+		{"approved", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "APPROVED", "NONE")
+		}, whatsapp.FieldTemplateStatus, 0},
+		{"disabled", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "DISABLED", "")
+		}, whatsapp.FieldTemplateStatus, 132016},
+		{"reinstated", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "REINSTATED", "")
+		}, whatsapp.FieldTemplateStatus, 0},
+		{"pending", func() ([]byte, string, error) {
+			return f.TemplateStatusWebhook("summer_reminder", "en_US", "PENDING", "")
+		}, whatsapp.FieldTemplateStatus, 132001},
+		{"category", func() ([]byte, string, error) {
+			return f.TemplateCategoryWebhook("summer_reminder", "en_US", "UTILITY", "MARKETING")
+		}, whatsapp.FieldTemplateCategory, 132001},
+		{"quality", func() ([]byte, string, error) {
+			return f.TemplateQualityWebhook("summer_reminder", "en_US", "GREEN", "RED")
+		}, whatsapp.FieldTemplateQuality, 132001},
+		{"phone", func() ([]byte, string, error) {
+			return f.PhoneQualityWebhook("DOWNGRADE", "TIER_1K", "TIER_10K", "2000")
+		}, whatsapp.FieldPhoneQuality, 132001},
 	}
 	for _, st := range steps {
 		c.now = c.now.Add(time.Minute)
