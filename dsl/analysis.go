@@ -9,11 +9,18 @@ import (
 type Budget struct {
 	Reached bool          // some path reaches the step
 	Inf     bool          // unbounded: a business-initiated entry or a loop that adds time
-	D       time.Duration // the bound, when not Inf
+	D       time.Duration // the bound when the step runs, when not Inf
+	// Pace is, for a send, how much later than D its message may leave: the
+	// per-recipient pacing a chain of sends can meet (see pacing).
+	Pace time.Duration
 }
 
-// AtLeast reports whether the budget can reach d.
-func (b Budget) AtLeast(d time.Duration) bool { return b.Reached && (b.Inf || b.D >= d) }
+// Sent is the bound when a send's message is handed to WhatsApp: D plus pacing.
+func (b Budget) Sent() time.Duration { return satAdd(b.D, b.Pace) }
+
+// AtLeast reports whether the budget can reach d (for a send, when its message
+// leaves).
+func (b Budget) AtLeast(d time.Duration) bool { return b.Reached && (b.Inf || b.Sent() >= d) }
 
 func (b Budget) String() string {
 	switch {
@@ -21,6 +28,10 @@ func (b Budget) String() string {
 		return "never reached"
 	case b.Inf:
 		return "unbounded"
+	case b.Pace > 0 && b.D == 0:
+		return formatUnits(b.Pace) + " pacing"
+	case b.Pace > 0:
+		return FormatHours(b.D) + " + " + formatUnits(b.Pace) + " pacing"
 	}
 	return FormatHours(b.D)
 }
@@ -39,16 +50,28 @@ type Hop struct {
 // It works on the graph of steps. Reply edges reset the clock to 0; every other
 // edge adds its longest time. A strongly connected set of steps joined by
 // non-reply edges, one of which adds time, is a loop that can repeat without the
-// contact writing: it and everything after it (until a reply) is unbounded, as is
-// everything a business-initiated trigger reaches before a reply. The remaining
-// graph is acyclic once zero-time loops are collapsed, and the longest path over it
-// is exact: joins take the maximum.
+// contact writing: unless a counter bounds it (see counterBound), it and
+// everything after it (until a reply) is unbounded, as is everything a
+// business-initiated trigger reaches before a reply. The remaining graph is
+// acyclic once zero-time and counter-bounded loops are collapsed, and is walked
+// in topological order.
+//
+// What flows along a path is not a single number but a small set of path
+// summaries (pstate), the Pareto-best ones: time that passed outside quiet hours,
+// the waits the quiet hours may defer, and the pacing lag of the contact's
+// messages. From these, quiet hours are charged per night rather than per wait
+// (a second deferral needs a whole day in between), and a chain of sends is
+// charged the pacing the engine applies. Every sum saturates at horizon.
 type Analysis struct {
 	p      *Project
 	nodes  []node
 	index  map[*Step]int
 	budget []Budget
-	// pred is the incoming edge of the witness path (-1: a start of the clock).
+	// worst is, per node, the path summary behind its budget (nil for an
+	// unbounded node from a loop or a business entry: see pred).
+	worst []*pstate
+	// pred is the incoming edge of an unbounded node's witness path (-1: where
+	// it starts).
 	pred  []int
 	edges []aEdge
 	// loop holds, for an unbounded node, the steps of the loop that makes it so.
@@ -61,6 +84,18 @@ type Analysis struct {
 	// overflow marks nodes whose bound passed the horizon: unbounded, though no
 	// loop or business entry makes them so.
 	overflow map[int]bool
+	// bounded holds the counter-bounded loops, by component.
+	bounded map[int]*counterLoop
+}
+
+type node struct {
+	flow *Flow
+	step *Step
+}
+
+type aEdge struct {
+	from, to int
+	Edge
 }
 
 // horizon is where the analysis stops counting: a bound this long (far beyond any
@@ -76,14 +111,194 @@ func satAdd(a, b time.Duration) time.Duration {
 	return a + b
 }
 
-type node struct {
-	flow *Flow
-	step *Step
+// satMul multiplies a duration by a count, saturating at horizon.
+func satMul(d time.Duration, n int) time.Duration {
+	if n <= 0 || d <= 0 {
+		return 0
+	}
+	if d >= horizon || int64(n) > int64(horizon/d) {
+		return horizon
+	}
+	return d * time.Duration(n)
 }
 
-type aEdge struct {
-	from, to int
-	Edge
+// pstate summarizes a path from where the clock last started (an entry, a reply)
+// to a node.
+type pstate struct {
+	// c is time counted in full: quiet hours of an earlier frame (another flow's
+	// quiet hours, or before the contact's zone changed), loops.
+	c time.Duration
+	// t is the time since then, besides the quiet hours' deferrals; q counts
+	// the waits the quiet hours may defer.
+	t time.Duration
+	q int
+	// lag is how far behind the contact's pacing bucket is: messages queued now
+	// leave max(lag, 0) later; minLag is a full bucket.
+	lag time.Duration
+
+	// The witness: the edge that led here and the summary at its start.
+	edge int // -1 at a start of the clock
+	from *pstate
+	// note replaces the hop's note (a counter-bounded loop's bound).
+	note string
+}
+
+// The pacing the analysis charges (the engine's defaults, dsl.PairBurst and
+// dsl.PairInterval): a full bucket lets PairBurst messages go at once, then one
+// per PairInterval.
+const minLag = -(PairBurst - 1) * PairInterval
+
+// frame is the quiet-hours clock a flow's waits run under: path summaries carry
+// quiet-hours counts only within one frame.
+type frame struct {
+	key  string        // "" without quiet hours
+	unit time.Duration // the most a night defers: span + clock shift
+	day  time.Duration // the least real time from one night's end to the next night
+	zone bool          // the quiet hours are in the contact's zone
+}
+
+func frameOf(f *Flow) frame {
+	q := f.QuietHours
+	if q == nil {
+		return frame{}
+	}
+	return frame{key: q.Timezone + " " + q.From.String() + " " + q.To.String(),
+		unit: satAdd(q.Span(), q.Shift()), day: Day - q.Span() - q.Shift(), zone: q.Location == nil}
+}
+
+// e is the bound of a path summary under a frame: c + t plus a night's deferral
+// for each night the waits can be deferred in. Two deferrals fall in different
+// nights only with at least a day (fr.day) of other time between them, so there
+// are at most 1 + t/day of them, and at most q.
+func (fr frame) e(s *pstate) time.Duration {
+	d := satAdd(s.c, s.t)
+	if fr.key == "" || s.q == 0 {
+		return d
+	}
+	nights := s.q
+	if fr.day > 0 {
+		nights = min(nights, 1+int(s.t/fr.day))
+	}
+	return satAdd(d, satMul(fr.unit, nights))
+}
+
+// collapse counts a summary in full: the same bound, and the quiet-hours
+// counting starts afresh (sound: a fresh count never charges less).
+func (fr frame) collapse(s *pstate) *pstate {
+	n := *s
+	n.c, n.t, n.q = fr.e(s), 0, 0
+	return &n
+}
+
+// sentAt is when a send's message may leave under a summary: its bound plus the
+// pacing lag.
+func (fr frame) sentAt(s *pstate) time.Duration {
+	return satAdd(fr.e(s), max(s.lag, 0))
+}
+
+// dominates reports whether summary a is at least as bad as b in every respect.
+func dominates(a, b *pstate) bool {
+	return a.c >= b.c && a.t >= b.t && a.q >= b.q && a.lag >= b.lag
+}
+
+// maxStates bounds the summaries kept per step; past it they are merged into
+// their componentwise maximum (sound, less precise).
+const maxStates = 12
+
+// addState adds a summary to a set unless one there is at least as bad.
+func addState(set []*pstate, s *pstate, fr frame) []*pstate {
+	for _, x := range set {
+		if dominates(x, s) {
+			return set
+		}
+	}
+	kept := set[:0]
+	for _, x := range set {
+		if !dominates(s, x) {
+			kept = append(kept, x)
+		}
+	}
+	kept = append(kept, s)
+	if len(kept) <= maxStates {
+		return kept
+	}
+	m := *kept[0]
+	worst := kept[0]
+	for _, x := range kept[1:] {
+		m.c, m.t, m.q, m.lag = max(m.c, x.c), max(m.t, x.t), max(m.q, x.q), max(m.lag, x.lag)
+		if fr.e(x) > fr.e(worst) {
+			worst = x
+		}
+	}
+	m.edge, m.from, m.note = worst.edge, worst.from, worst.note
+	return []*pstate{&m}
+}
+
+// transfer is a summary after leaving node `from` along edge e: the step's own
+// effect (a send takes a pacing slot; setting contact.timezone moves the contact's
+// nights), the time the edge takes, and the frame of the flow it enters.
+func (a *Analysis) transfer(s *pstate, ei int, fr frame) *pstate {
+	e := a.edges[ei]
+	n := *s
+	n.edge, n.from, n.note = ei, s, ""
+	st := a.nodes[e.from].step
+	switch st.Kind {
+	case ActSend:
+		n.lag = max(n.lag, minLag) + PairInterval
+	case ActSet:
+		if fr.zone && setsTimezone(st) {
+			n = *fr.collapse(&n)
+			n.edge, n.from, n.note = ei, s, ""
+		}
+	}
+	var least time.Duration // the least time the edge takes (pacing drains)
+	switch e.Kind {
+	case EdgeWait:
+		if w := st.Wait; w != nil {
+			least = w.For
+			n.t = satAdd(n.t, w.For)
+			q := a.nodes[e.from].flow.QuietHours
+			if w.At != nil {
+				n.t = satAdd(n.t, Day+MaxClockShift)
+				switch {
+				case q != nil && q.Location != nil:
+					n.q++ // at is on the contact's clock: any time of the night
+				case q != nil && q.Contains(*w.At):
+					extra := q.To.Duration() - w.At.Duration()
+					if extra < 0 {
+						extra += Day
+					}
+					n.t = satAdd(n.t, extra+q.Shift())
+				}
+			} else if q != nil {
+				n.q++
+			}
+		}
+	case EdgeTimeout:
+		least = e.Add
+		n.t = satAdd(n.t, e.Add)
+	}
+	if least > 0 {
+		n.lag = max(n.lag-least, minLag)
+	}
+	if e.Kind == EdgeStartFlow {
+		if to := frameOf(e.ToFlow); to.key != fr.key {
+			c := fr.collapse(&n)
+			c.edge, c.from = ei, s
+			return c
+		}
+	}
+	return &n
+}
+
+// setsTimezone reports whether a set step assigns contact.timezone.
+func setsTimezone(s *Step) bool {
+	for _, a := range s.Set {
+		if a.Contact && a.Name == "timezone" {
+			return true
+		}
+	}
+	return false
 }
 
 // Analyze runs the window analysis.
@@ -92,7 +307,8 @@ func Analyze(p *Project) *Analysis {
 	for _, f := range p.Flows {
 		total += len(f.Steps)
 	}
-	a := &Analysis{p: p, index: make(map[*Step]int, total), loop: map[int][]int{}, infFrom: map[int]*Flow{}, overflow: map[int]bool{},
+	a := &Analysis{p: p, index: make(map[*Step]int, total), loop: map[int][]int{}, infFrom: map[int]*Flow{},
+		overflow: map[int]bool{}, bounded: map[int]*counterLoop{},
 		nodes: make([]node, 0, total), edges: make([]aEdge, 0, 2*total)}
 	for _, f := range p.Flows {
 		for _, s := range f.Steps {
@@ -161,16 +377,45 @@ func Analyze(p *Project) *Analysis {
 		}
 	}
 	comp := sccs(adj)
-	pumping := map[int][]int{} // component -> loop steps, when it adds time
-	for _, e := range a.edges {
-		if !e.Resets() && comp[e.from] == comp[e.to] && e.Max() > 0 && reached[e.from] {
-			if _, ok := pumping[comp[e.from]]; !ok {
-				pumping[comp[e.from]] = a.cycleThrough(e, comp, out)
-			}
-		}
+	maxComp := -1
+	for i := 0; i < n; i++ {
+		maxComp = max(maxComp, comp[i])
+	}
+	// members[c] lists the nodes of component c, all in one backing array.
+	members := make([][]int, maxComp+1)
+	count := make([]int, maxComp+1)
+	for i := 0; i < n; i++ {
+		count[comp[i]]++
+	}
+	flat := make([]int, 0, n)
+	for c := range members {
+		members[c] = flat[len(flat) : len(flat) : len(flat)+count[c]]
+		flat = flat[:len(flat)+count[c]]
+	}
+	for i := 0; i < n; i++ {
+		members[comp[i]] = append(members[comp[i]], i)
 	}
 
-	if len(pumping) > 0 {
+	pumping := map[int][]int{} // component -> loop steps, when it adds time unbounded
+	for _, e := range a.edges {
+		c := comp[e.from]
+		if e.Resets() || c != comp[e.to] || e.Max() <= 0 || !reached[e.from] {
+			continue
+		}
+		if _, ok := pumping[c]; ok {
+			continue
+		}
+		if _, ok := a.bounded[c]; ok {
+			continue
+		}
+		if cl := a.counterBound(members[c], comp, out); cl != nil {
+			a.bounded[c] = cl
+			continue
+		}
+		pumping[c] = a.cycleThrough(e, comp, out)
+	}
+
+	if len(pumping) > 0 || len(a.bounded) > 0 {
 		a.hopNote = map[[2]int]string{}
 		for _, e := range a.edges {
 			k := [2]int{e.from, e.to}
@@ -181,6 +426,7 @@ func Analyze(p *Project) *Analysis {
 	}
 
 	a.budget = make([]Budget, n)
+	a.worst = make([]*pstate, n)
 	a.pred = make([]int, n)
 	for i := range a.pred {
 		a.pred[i] = -1
@@ -221,92 +467,188 @@ func Analyze(p *Project) *Analysis {
 		}
 	}
 
-	// Longest path over the rest, in topological order of the components (Tarjan
-	// numbers components in reverse topological order).
-	maxComp := -1
-	for i := 0; i < n; i++ {
-		maxComp = max(maxComp, comp[i])
-	}
-	// members[c] lists the nodes of component c, all in one backing array.
-	members := make([][]int, maxComp+1)
-	count := make([]int, maxComp+1)
-	for i := 0; i < n; i++ {
-		count[comp[i]]++
-	}
-	flat := make([]int, 0, n)
-	for c := range members {
-		members[c] = flat[len(flat) : len(flat) : len(flat)+count[c]]
-		flat = flat[:len(flat)+count[c]]
-	}
-	for i := 0; i < n; i++ {
-		members[comp[i]] = append(members[comp[i]], i)
-	}
+	// Path summaries over the rest, in topological order of the components
+	// (Tarjan numbers components in reverse topological order).
+	states := make([][]*pstate, n)
 	for c := maxComp; c >= 0; c-- {
 		ms := members[c]
-		// The component's value: best of its starts and its incoming edges.
-		best, bestPred, bestAt := Budget{}, -1, -1
-		for _, i := range ms {
-			if !reached[i] || a.budget[i].Inf {
-				continue
-			}
-			if zeroStart[i] && !best.Reached {
-				best, bestPred, bestAt = Budget{Reached: true}, -1, i
-			}
+		if a.budget[ms[0]].Inf || !reached[ms[0]] {
+			continue // a whole component is unbounded or unreached together
 		}
+		// What enters the component: starts of the clock and edges from outside.
+		entering := map[int][]*pstate{}
+		overflowIn := -1
 		for _, i := range ms {
+			fr := frameOf(a.nodes[i].flow)
+			if zeroStart[i] {
+				// The contact's pacing bucket may owe one interval for the
+				// message sent just before the reply.
+				entering[i] = addState(entering[i], &pstate{edge: -1, lag: PairInterval}, fr)
+			}
 			for _, ei := range in[i] {
 				e := a.edges[ei]
-				src := a.budget[e.from]
-				if comp[e.from] == c || !src.Reached || e.Resets() || a.budget[e.to].Inf {
+				if comp[e.from] == c || e.Resets() || !reached[e.from] {
 					continue
 				}
-				d := satAdd(src.D, e.Max())
-				if src.Inf || d >= horizon {
-					// Waits that add up past what the analysis counts: unbounded.
-					if !best.Inf {
-						best, bestPred, bestAt = Budget{Reached: true, Inf: true}, ei, e.to
-					}
+				if a.overflow[e.from] {
+					overflowIn = ei
 					continue
 				}
-				if !best.Inf && (!best.Reached || d > best.D) {
-					best, bestPred, bestAt = Budget{Reached: true, D: d}, ei, e.to
+				src := frameOf(a.nodes[e.from].flow)
+				for _, s := range states[e.from] {
+					entering[i] = addState(entering[i], a.transfer(s, ei, src), fr)
 				}
 			}
 		}
-		if !best.Reached {
+		if overflowIn >= 0 {
+			for _, i := range ms {
+				a.budget[i] = Budget{Reached: true, Inf: true}
+				a.overflow[i] = true
+			}
+			a.pred[a.edges[overflowIn].to] = overflowIn
+			a.spreadPred(ms, comp, out, a.edges[overflowIn].to)
 			continue
 		}
-		if best.Inf {
-			a.overflow[bestAt] = true
+		if len(ms) == 1 && !a.selfLoop(ms[0], out) {
+			states[ms[0]] = entering[ms[0]]
+		} else {
+			a.spreadComponent(c, ms, comp, out, entering, states)
 		}
-		// Spread inside the (zero-time) component from where the best value enters.
-		a.budget[bestAt] = best
-		a.pred[bestAt] = bestPred
-		queue := []int{bestAt}
-		for len(queue) > 0 {
-			i := queue[0]
-			queue = queue[1:]
-			for _, ei := range out[i] {
-				e := a.edges[ei]
-				if e.Resets() || comp[e.to] != c || e.to == bestAt || a.budget[e.to].Reached {
-					continue
-				}
-				a.budget[e.to] = best
-				a.pred[e.to] = ei
-				if best.Inf {
-					a.overflow[e.to] = true
-				}
-				queue = append(queue, e.to)
-			}
-		}
-		// Members reachable only through a reply into the component start at 0.
 		for _, i := range ms {
-			if reached[i] && !a.budget[i].Reached {
-				a.budget[i] = Budget{Reached: true}
-			}
+			a.settle(i, states[i], comp, out)
 		}
 	}
 	return a
+}
+
+// selfLoop reports whether a node has a non-reply edge to itself.
+func (a *Analysis) selfLoop(i int, out [][]int) bool {
+	for _, ei := range out[i] {
+		if e := a.edges[ei]; e.to == i && !e.Resets() {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadComponent gives every member of a loop (a zero-time one, or one a
+// counter bounds) the summaries entering it, adjusted for what repeating the
+// loop can add: pacing for its sends, the loop's whole time for a bounded one,
+// a new count of nights after the contact's zone changes.
+func (a *Analysis) spreadComponent(c int, ms []int, comp []int, out [][]int, entering map[int][]*pstate, states [][]*pstate) {
+	sends := 0
+	tz := false
+	for _, i := range ms {
+		st := a.nodes[i].step
+		sends += b2i(st.Kind == ActSend)
+		tz = tz || st.Kind == ActSet && setsTimezone(st)
+	}
+	cl := a.bounded[c]
+	for _, entry := range ms {
+		fr := frameOf(a.nodes[entry].flow)
+		for _, s0 := range entering[entry] {
+			var variants []*pstate
+			switch {
+			case cl != nil:
+				v := fr.collapse(s0)
+				v.c = satAdd(v.c, cl.time)
+				v.lag = satAdd(max(v.lag, 0), satMul(PairInterval, (cl.times+1)*sends))
+				v.note = cl.note
+				variants = append(variants, v)
+			default:
+				variants = append(variants, s0)
+				if sends > 0 {
+					v := *s0
+					v.lag = satAdd(max(v.lag, 0), satMul(PairInterval, MaxStepsPerAdvance))
+					variants = append(variants, &v)
+				}
+				if tz && fr.zone {
+					for _, v := range append([]*pstate(nil), variants...) {
+						variants = append(variants, fr.collapse(v))
+					}
+				}
+			}
+			for _, v := range variants {
+				// The entry keeps the summary; the other members get copies
+				// whose witness continues through the loop.
+				copies := map[int]*pstate{entry: v}
+				states[entry] = addState(states[entry], v, fr)
+				queue := []int{entry}
+				for len(queue) > 0 {
+					i := queue[0]
+					queue = queue[1:]
+					for _, ei := range out[i] {
+						e := a.edges[ei]
+						if e.Resets() || comp[e.to] != c {
+							continue
+						}
+						if _, done := copies[e.to]; done {
+							continue
+						}
+						cp := *copies[i]
+						cp.edge, cp.from, cp.note = ei, copies[i], ""
+						copies[e.to] = &cp
+						states[e.to] = addState(states[e.to], &cp, fr)
+						queue = append(queue, e.to)
+					}
+				}
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// spreadPred sets witness edges inside a component from where it was entered.
+func (a *Analysis) spreadPred(ms []int, comp []int, out [][]int, at int) {
+	c := comp[at]
+	seen := map[int]bool{at: true}
+	queue := []int{at}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, ei := range out[i] {
+			e := a.edges[ei]
+			if e.Resets() || comp[e.to] != c || seen[e.to] {
+				continue
+			}
+			seen[e.to] = true
+			a.pred[e.to] = ei
+			queue = append(queue, e.to)
+		}
+	}
+}
+
+// settle turns a node's summaries into its budget.
+func (a *Analysis) settle(i int, set []*pstate, comp []int, out [][]int) {
+	if len(set) == 0 {
+		return
+	}
+	fr := frameOf(a.nodes[i].flow)
+	send := a.nodes[i].step.Kind == ActSend
+	var worst *pstate
+	var d, sent time.Duration
+	for _, s := range set {
+		e, at := fr.e(s), fr.e(s)
+		if send {
+			at = fr.sentAt(s)
+		}
+		if worst == nil || at > sent || at == sent && e > d {
+			worst, d, sent = s, e, at
+		}
+	}
+	b := Budget{Reached: true, D: d, Pace: sent - d}
+	if sent >= horizon {
+		b = Budget{Reached: true, Inf: true}
+		a.overflow[i] = true
+	}
+	a.budget[i] = b
+	a.worst[i] = worst
 }
 
 // sccs numbers the strongly connected components of a graph given as adjacency
@@ -424,18 +766,43 @@ func (a *Analysis) Witness(s *Step) []Hop {
 		return nil
 	}
 	var rev []Hop
-	seen := map[int]bool{}
 	note := ""
-	for !seen[i] {
+	// Unbounded steps: back along the edges that made them so.
+	seen := map[int]bool{}
+	for a.worst[i] == nil && !seen[i] {
 		seen[i] = true
 		nd := a.nodes[i]
 		rev = append(rev, Hop{Flow: nd.flow, Step: nd.step, Note: note})
 		ei := a.pred[i]
 		if ei < 0 {
-			break
+			reverseHops(rev)
+			return rev
 		}
 		note = a.edges[ei].Note // how the run left the hop added next
 		i = a.edges[ei].from
+	}
+	if a.worst[i] == nil {
+		reverseHops(rev)
+		return rev
+	}
+	// Bounded ones: back along the path summary behind the bound.
+	st := a.worst[i]
+	for k := 0; st != nil && k <= len(a.edges)+len(a.nodes); k++ {
+		nd := a.nodes[i]
+		h := Hop{Flow: nd.flow, Step: nd.step, Note: note}
+		if st.note != "" {
+			h.Note = st.note
+			if note != "" {
+				h.Note += ", then " + note
+			}
+		}
+		rev = append(rev, h)
+		if st.edge < 0 {
+			break
+		}
+		note = a.edges[st.edge].Note
+		i = a.edges[st.edge].from
+		st = st.from
 	}
 	reverseHops(rev)
 	return rev

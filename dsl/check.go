@@ -19,6 +19,7 @@ func Check(p *Project, opts Options) Diagnostics {
 	c.checkTemplates()
 	c.checkLimits()
 	c.checkParamValues()
+	c.checkConstant()
 	c.checkUnreachable()
 	c.checkAdConflicts()
 	p.Analysis = Analyze(p)

@@ -51,6 +51,9 @@ func endsHow(f *Flow, s *Step, seen map[*Step]bool) string {
 			if c.IsDefault() {
 				return "always jumps: its last case has no `if`"
 			}
+			if v, ok := c.If.Const(); ok && v {
+				return "always jumps: the condition `" + c.If.Src + "` is always true"
+			}
 		}
 	}
 	if prev.Next != "" {

@@ -50,16 +50,35 @@ func (c *checker) checkWindow() {
 			}
 			path = append(PathIDs(loop[:len(loop)-1], f), path...)
 			c.report(f, s, pos, SevError, RuleWindow, msg+"; "+fix, path)
-		case b.D >= SendDeadline:
+		case b.Sent() >= SendDeadline:
 			c.report(f, s, pos, SevError, RuleWindow, fmt.Sprintf(
-				"%s outside the 24h window: %s: up to %s after the contact's last message%s; %s",
-				what, FormatPath(witness, f), FormatHours(b.D), guardNote(b.D), fix), path)
-		case c.opts.Margin > 0 && b.D >= SendDeadline-c.opts.Margin:
+				"%s outside the 24h window: %s: up to %s after the contact's last message%s%s; %s",
+				what, FormatPath(witness, f), FormatHours(shown(b, SendDeadline)), paceNote(b, SendDeadline), guardNote(shown(b, SendDeadline)), fix), path)
+		case c.opts.Margin > 0 && b.Sent() >= SendDeadline-c.opts.Margin:
 			c.report(f, s, pos, SevWarning, RuleWindow, fmt.Sprintf(
-				"%s close to the end of the 24h window: %s: up to %s after the contact's last message, within the %s safety margin, so a delayed message can find the window closed; add a `fallback:` template or shorten the wait",
-				what, FormatPath(witness, f), FormatHours(b.D), FormatDuration(c.opts.Margin)), path)
+				"%s close to the end of the 24h window: %s: up to %s after the contact's last message%s, within the %s safety margin, so a delayed message can find the window closed; add a `fallback:` template or shorten the wait",
+				what, FormatPath(witness, f), FormatHours(shown(b, SendDeadline-c.opts.Margin)), paceNote(b, SendDeadline-c.opts.Margin), FormatDuration(c.opts.Margin)), path)
 		}
 	})
+}
+
+// shown is the bound a message names: when the step runs, or, when only the
+// pacing takes it past the threshold, when the message leaves.
+func shown(b Budget, threshold time.Duration) time.Duration {
+	if b.D >= threshold {
+		return b.D
+	}
+	return b.Sent()
+}
+
+// paceNote explains the part of a bound that is pacing, when it is what takes
+// the bound past the threshold.
+func paceNote(b Budget, threshold time.Duration) string {
+	if b.Pace <= 0 || b.D >= threshold {
+		return ""
+	}
+	return fmt.Sprintf(" (%s when the step runs, then up to %s while the messages before it go out: WhatsApp takes %d messages in a row to one contact, then one per %s)",
+		FormatHours(b.D), formatUnits(b.Pace), PairBurst, FormatDuration(PairInterval))
 }
 
 // guardNote explains an error below 24h: the engine's guard minute.

@@ -19,6 +19,62 @@ type Expr struct {
 	Src     string
 	Pos     Pos
 	Program *vm.Program
+
+	// isConst is set for a boolean expression that reads nothing from the
+	// environment (`true`, `1 < 2`): its value (constValue, false when it always
+	// fails) is the same on every run.
+	isConst, constValue bool
+}
+
+// Const reports whether a boolean expression has the same value on every run, and
+// which (an expression that always fails counts as false, as at run time).
+func (e *Expr) Const() (value, ok bool) {
+	if e == nil {
+		return false, false
+	}
+	return e.constValue, e.isConst
+}
+
+// foldConst evaluates a boolean expression that reads nothing from the
+// environment, once, so the analyses can prune the branches it rules out.
+func (e *Expr) foldConst() {
+	if !readsNothing(e.Node()) {
+		return
+	}
+	v, err := runSafely(e.Program)
+	b, _ := v.(bool)
+	e.isConst, e.constValue = true, err == nil && b
+}
+
+// readsNothing reports whether an expression tree is built from literals and
+// operators only: no names (contact, reply, vars, now…), no function calls and no
+// builtins that read the clock.
+func readsNothing(n ast.Node) bool {
+	ok := true
+	ast.Walk(&n, constVisitor{&ok})
+	return ok
+}
+
+type constVisitor struct{ ok *bool }
+
+func (v constVisitor) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode, *ast.CallNode, *ast.PointerNode, *ast.PredicateNode, *ast.VariableDeclaratorNode:
+		*v.ok = false
+	case *ast.BuiltinNode:
+		if x.Name == "now" || x.Name == "date" {
+			*v.ok = false
+		}
+	}
+}
+
+func runSafely(p *vm.Program) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return expr.Run(p, &Env{Vars: map[string]any{}, Event: map[string]any{}})
 }
 
 // Eval runs the expression.
@@ -103,7 +159,11 @@ func compileExpr(src string, kind exprKind, posAt func(int) Pos) (*Expr, *Diagno
 			Message: message}
 		return nil, d
 	}
-	return &Expr{Src: src, Pos: posAt(0), Program: c.prog}, nil
+	e := &Expr{Src: src, Pos: posAt(0), Program: c.prog}
+	if kind == exprBool {
+		e.foldConst()
+	}
+	return e, nil
 }
 
 // compileSafely guards against panics inside the expression compiler: bad input gets

@@ -64,20 +64,22 @@ func (f *Flow) Edges(s *Step, flows func(id string) *Flow) []Edge {
 		}
 		return out
 	case ActBranch:
+		// A case whose condition is constant false never matches; one that is
+		// constant true (like the default) is the last the run can take.
 		var out []Edge
-		hasDefault := false
 		for _, c := range s.Branch {
-			to, _ := f.Step(c.Goto)
-			if to == nil {
+			v, constant := c.If.Const()
+			if constant && !v {
 				continue
 			}
-			out = append(out, Edge{From: s, To: to, Kind: EdgeBranch, Case: c})
-			hasDefault = hasDefault || c.IsDefault()
+			if to, _ := f.Step(c.Goto); to != nil {
+				out = append(out, Edge{From: s, To: to, Kind: EdgeBranch, Case: c})
+			}
+			if c.IsDefault() || constant {
+				return out
+			}
 		}
-		if !hasDefault {
-			out = append(out, next(EdgeFallthru))
-		}
-		return out
+		return append(out, next(EdgeFallthru))
 	case ActGoto:
 		if to, ok := f.Step(s.Target); ok {
 			return []Edge{{From: s, To: to, Kind: EdgeGoto}}

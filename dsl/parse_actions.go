@@ -186,7 +186,7 @@ func (p *parser) parseBranch(n *yaml.Node) []*BranchCase {
 				hasIf, c.hasIf = true, true
 				c.If = p.expr(kv.value, "`if`", exprBool)
 			case "goto":
-				if id, ok := p.str(kv.value, "`goto`"); ok {
+				if id, ok := p.id(kv.value, "`goto`"); ok {
 					c.Goto, c.GotoPos = id, p.pos(p.resolve(kv.value))
 				}
 			}

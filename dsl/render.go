@@ -75,7 +75,8 @@ type StepBudget struct {
 	Does    string `json:"does"`
 	Reached bool   `json:"reached"`
 	// Worst is the worst-case time since the contact's last message, as text
-	// ("0s", "76h", "unbounded"); WorstSeconds is -1 when unbounded.
+	// ("0s", "76h", "23h28m50s + 12s pacing", "unbounded"); WorstSeconds (pacing
+	// included) is -1 when unbounded.
 	Worst        string `json:"worst_case"`
 	WorstSeconds int64  `json:"worst_case_seconds"`
 	MaySend      string `json:"may_send"` // anything | anything (window closing) | template only
@@ -96,11 +97,11 @@ func (p *Project) Budgets(f *Flow, margin time.Duration) []StepBudget {
 		case b.Inf:
 			r.Worst, r.WorstSeconds, r.MaySend = "unbounded", -1, "template only"
 		default:
-			r.Worst, r.WorstSeconds = FormatHours(b.D), int64(b.D/time.Second)
+			r.Worst, r.WorstSeconds = b.String(), int64(b.Sent()/time.Second)
 			switch {
-			case b.D >= SendDeadline:
+			case b.Sent() >= SendDeadline:
 				r.MaySend = "template only"
-			case margin > 0 && b.D >= SendDeadline-margin:
+			case margin > 0 && b.Sent() >= SendDeadline-margin:
 				r.MaySend = "anything (window closing)"
 			default:
 				r.MaySend = "anything"

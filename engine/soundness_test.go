@@ -2,21 +2,25 @@ package engine_test
 
 // The soundness property of `funnel validate`, checked against the engine.
 //
-// Random flows (sends free-form and template, waits near 24h, wait {for, at},
-// wait_for_reply with and without timeouts, branches, loops through goto, quiet
-// hours in fixed zones, set, start_flow) go through the real validator. Each
-// flow then runs in the real engine (SQLite, virtual clock) for many contacts,
-// each with a random schedule of replies (random gaps and texts, webhooks
-// delayed up to the safety margin, a few contacts with wild delays). A Cloud
-// API channel that knows when each contact really wrote records what it is
-// handed. The test fails when:
+// Random flows (sends free-form and template, waits near 24h and at the engine's
+// guard minute, waits of a century that overflow a sum, wait {for, at} and two
+// in a row, wait_for_reply with and without timeouts, branches with constant
+// conditions and counters, loops through goto, long chains of sends, quiet hours
+// in zones with and without daylight saving time, set, start_flow) go through
+// the real validator. Each flow then runs in the real engine (SQLite, virtual
+// clock, pacing per recipient) for many contacts, starting on an ordinary day or
+// just before a change of the clocks, each with a random schedule of replies
+// (random gaps and texts, webhooks delayed up to the safety margin, a tenth of
+// the contacts with webhooks up to 26h late). A Cloud API channel that knows
+// when each contact really wrote records what it is handed and when. The test
+// fails when:
 //
 //   - a free-form message reaches the channel 24h or more after the contact's
 //     last message (for any flow, accepted or not: the runtime policy must
 //     hold on its own);
-//   - a step runs later after the contact's last message than the validator's
-//     bound for it, E (plus the contact's webhook delay): the analysis is
-//     unsound;
+//   - a step runs, or its message leaves, later after the contact's last
+//     message than the validator's bound for it (plus the delay of a webhook
+//     the engine was taking at that moment): the analysis is unsound;
 //   - a free-form step the validator accepted without a warning or a fallback
 //     is refused as window_closed for a contact whose webhooks arrived within
 //     the margin;
@@ -25,8 +29,11 @@ package engine_test
 //
 // Flows the validator rejects run too; the test reports how many of them
 // actually tried to send free-form outside the window (and were refused or sent
-// their fallback). Run longer with -soundness.n=2000 (flows) and
-// -soundness.contacts=30; -soundness.seed picks another sample.
+// their fallback). `go test` runs 80 flows × 25 schedules (20 flows under -race
+// or -short); CI runs FUNNEL_SOUNDNESS_CONTACTS=125 (10,000 schedules). Run
+// longer with FUNNEL_SOUNDNESS_N=2000 (flows) and FUNNEL_SOUNDNESS_CONTACTS=200
+// (or the flags -soundness.n, -soundness.contacts); -soundness.seed picks
+// another sample.
 
 import (
 	"context"
@@ -35,8 +42,10 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,16 +58,37 @@ import (
 )
 
 var (
-	soundnessN        = flag.Int("soundness.n", 80, "random flows the soundness test generates")
-	soundnessContacts = flag.Int("soundness.contacts", 12, "reply schedules (contacts) per flow")
+	soundnessN        = flag.Int("soundness.n", 80, "random flows the soundness test generates (FUNNEL_SOUNDNESS_N)")
+	soundnessContacts = flag.Int("soundness.contacts", 25, "reply schedules (contacts) per flow (FUNNEL_SOUNDNESS_CONTACTS; CI: 125)")
 	soundnessSeed     = flag.Uint64("soundness.seed", 1, "seed of the soundness test")
 )
+
+// envInt reads a positive integer setting from the environment (the long run:
+// FUNNEL_SOUNDNESS_N=2000 FUNNEL_SOUNDNESS_CONTACTS=200).
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 // maxDelay is the largest webhook delay of ordinary contacts: the validator's
 // margin (below the engine's deadline), so a flow without warnings keeps its window.
 const maxDelay = dsl.DefaultMargin
 
-var soundZones = []string{"UTC", "Asia/Tokyo", "Asia/Kolkata", "America/Sao_Paulo"}
+var soundZones = []string{"UTC", "Asia/Tokyo", "Asia/Kolkata", "America/Sao_Paulo", "America/New_York", "Europe/Lisbon", "Australia/Lord_Howe"}
+
+// soundStarts are the moments a case starts at: an ordinary July day, and a few
+// days before each change of the clocks of the zones above (the schedules run
+// for days, so their nights cross it).
+var soundStarts = []time.Time{
+	rigStart,
+	time.Date(2026, 10, 23, 10, 0, 0, 0, time.UTC), // Europe falls back on the 25th
+	time.Date(2026, 10, 30, 10, 0, 0, 0, time.UTC), // the US on November 1st
+	time.Date(2027, 3, 12, 10, 0, 0, 0, time.UTC),  // the US springs forward on the 14th
+	time.Date(2027, 3, 26, 10, 0, 0, 0, time.UTC),  // Europe on the 28th
+	time.Date(2027, 4, 2, 10, 0, 0, 0, time.UTC),   // Lord Howe falls back half an hour on the 4th
+}
 
 // ---- flow generator ----
 
@@ -76,7 +106,11 @@ func (g *flowGen) step(i int) string        { return fmt.Sprintf("s%d", i) }
 func (g *flowGen) anyStep() string          { return g.step(g.rng.IntN(g.n)) }
 
 func (g *flowGen) waitDuration() string {
-	return g.pick("30m", "2h", "5h", "11h", "12h", "20h", "23h", "23h15m", "23h29m", "23h31m", "23h45m", "23h59m", "24h", "25h", "2d")
+	if g.chance(0.03) {
+		return g.pick("36500d", "30000d", "20000d") // sums past what a time.Duration holds
+	}
+	return g.pick("30m", "2h", "5h", "11h", "12h", "20h", "23h", "23h15m", "23h28m", "23h29m", "23h31m", "23h45m",
+		"23h58m", "23h58m59s", "23h59m", "24h", "25h", "2d")
 }
 
 func (g *flowGen) line(format string, args ...any) { fmt.Fprintf(&g.sb, format+"\n", args...) }
@@ -150,7 +184,16 @@ func (g *flowGen) chain(blocks int) {
 			}
 		}
 		for k := g.rng.IntN(3); k > 0; k-- {
-			bl.lines = append(bl.lines, "    wait: "+g.pick("2h", "6h", "11h", "11h30m", "11h50m", "12h", "20h", "23h", "23h20m", "23h29m", "23h40m", "23h55m"))
+			if g.chance(0.1) {
+				bl.lines = append(bl.lines, fmt.Sprintf("    wait: {at: \"%02d:%02d\"}", g.rng.IntN(24), g.rng.IntN(4)*15))
+				continue
+			}
+			bl.lines = append(bl.lines, "    wait: "+g.pick("2h", "6h", "11h", "11h30m", "11h50m", "12h", "20h", "23h", "23h20m",
+				"23h28m", "23h28m30s", "23h29m", "23h40m", "23h55m", "23h58m", "23h59m"))
+		}
+		// A chain of sends without a wait: the engine paces them.
+		for k := map[bool]int{true: 3 + g.rng.IntN(10), false: 0}[g.chance(0.15)]; k > 0; k-- {
+			bl.lines = append(bl.lines, "    send: \"b\"")
 		}
 		if g.chance(0.15) {
 			bl.lines = append(bl.lines, "    send: {text: \"b\", fallback: {template: reminder, params: [\"x\"]}}")
@@ -224,14 +267,22 @@ func (g *flowGen) action(i int) {
 		g.line("    branch:")
 		for k := 0; k <= g.rng.IntN(2); k++ {
 			g.line("      - if: %s", g.pick(`reply.text == "yes"`, `reply.text == "no"`, `reply.payload == "yes"`,
-				`vars.n > 2`, `entry.text == "hi"`, `vars.missing > 1`, `contact.timezone == "Asia/Tokyo"`))
+				`vars.n > 2`, `entry.text == "hi"`, `vars.missing > 1`, `contact.timezone == "Asia/Tokyo"`,
+				`vars.n < 3`, `vars.n <= 2`, `1 < 2`, `'"a" == "b"'`))
 			g.line("        goto: %s", g.anyStep())
 		}
 		if g.chance(0.5) {
 			g.line("      - goto: %s", g.anyStep())
 		}
 	case r < 0.86:
-		g.line("    set: {n: \"${len(reply.text)}\"%s}", map[bool]string{true: ", contact.timezone: " + g.pick(soundZones...), false: ""}[g.chance(0.3)])
+		switch {
+		case g.chance(0.35):
+			g.line("    set: {n: \"${vars.n + 1}\"}") // a counter
+		case g.chance(0.3):
+			g.line("    set: {n: 0}")
+		default:
+			g.line("    set: {n: \"${len(reply.text)}\"%s}", map[bool]string{true: ", contact.timezone: " + g.pick(soundZones...), false: ""}[g.chance(0.3)])
+		}
 		next()
 	case r < 0.92:
 		g.line("    goto: %s", g.anyStep())
@@ -255,6 +306,7 @@ type soundEvent struct {
 }
 
 type soundContact struct {
+	base   time.Time // the case's start, for printing
 	waID   string
 	zone   string
 	wild   bool          // webhook delays beyond the margin: only the hard property is checked
@@ -263,10 +315,11 @@ type soundContact struct {
 }
 
 func genContact(rng *rand.Rand, waID, trigger string, base time.Time) *soundContact {
-	c := &soundContact{waID: waID, zone: []string{"", "UTC", "Asia/Tokyo", "Asia/Kolkata", "America/Sao_Paulo"}[rng.IntN(5)], wild: rng.Float64() < 0.1}
+	zones := append([]string{""}, soundZones...)
+	c := &soundContact{base: base, waID: waID, zone: zones[rng.IntN(len(zones))], wild: rng.Float64() < 0.1}
 	at := base.Add(time.Duration(rng.Int64N(int64(6 * time.Hour)))).Truncate(time.Second)
 	delay := func() time.Duration {
-		if c.wild {
+		if c.wild { // late webhooks: up to 26h
 			return time.Duration(rng.Int64N(int64(26 * time.Hour))).Truncate(time.Second)
 		}
 		if rng.Float64() < 0.6 {
@@ -316,6 +369,7 @@ type soundChannel struct {
 	mu      sync.Mutex
 	clock   engine.Clock
 	written map[string][]time.Time
+	sentAt  map[int64]time.Time // outbox id -> when handed over
 	late    []string
 	n       int
 }
@@ -341,6 +395,7 @@ func (c *soundChannel) Send(_ context.Context, _ string, m *whatsapp.Message) (s
 		}
 	}
 	c.n++
+	c.sentAt[engine.ParseCallbackData(m.BizOpaqueCallbackData)] = now
 	return fmt.Sprintf("wamid.%d", c.n), nil
 }
 
@@ -418,6 +473,7 @@ func spins(srcs map[string]string) bool {
 // soundCase is one generated project with its contacts.
 type soundCase struct {
 	seed     uint64
+	start    time.Time
 	srcs     map[string]string
 	contacts []*soundContact
 }
@@ -440,7 +496,8 @@ func genCase(seed uint64, contacts int) *soundCase {
 			c.srcs["g2.yaml"] = genFlow(rng, "g2", "hidden", 2+rng.IntN(5), "")
 		}
 	}
-	base := rigStart
+	base := soundStarts[rng.IntN(len(soundStarts))]
+	c.start = base
 	for i := 0; i < contacts; i++ {
 		c.contacts = append(c.contacts, genContact(rng, fmt.Sprintf("5%09d", i), trigger, base))
 	}
@@ -449,7 +506,7 @@ func genCase(seed uint64, contacts int) *soundCase {
 
 func (sc *soundCase) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d\n", sc.seed)
+	fmt.Fprintf(&b, "seed %d, start %s\n", sc.seed, sc.start.Format(time.RFC3339))
 	for _, name := range []string{"g1.yaml", "g2.yaml"} {
 		if src, ok := sc.srcs[name]; ok {
 			fmt.Fprintf(&b, "--- %s\n%s", name, src)
@@ -465,7 +522,7 @@ func (c *soundContact) String() string {
 		if ev.m != nil {
 			what = fmt.Sprint(ev.m["text"], ev.m["interactive"])
 		}
-		parts = append(parts, fmt.Sprintf("%s written +%s delay %s", what, ev.written.Sub(rigStart), ev.delivered.Sub(ev.written)))
+		parts = append(parts, fmt.Sprintf("%s written +%s delay %s", what, ev.written.Sub(c.base), ev.delivered.Sub(ev.written)))
 	}
 	return fmt.Sprintf("contact %s (zone %q): %s", c.waID, c.zone, strings.Join(parts, "; "))
 }
@@ -473,6 +530,9 @@ func (c *soundContact) String() string {
 // runSoundCase validates one project and runs its contacts through the engine.
 func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 	res := soundResult{flows: 1}
+	if sc.start.IsZero() {
+		sc.start = rigStart
+	}
 	fail := func(format string, args ...any) {
 		res.failures = append(res.failures, fmt.Sprintf(format, args...)+"\n"+sc.String())
 	}
@@ -514,9 +574,11 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 		return res
 	}
 	defer st.Close()
-	clock := engine.NewVirtualClock(rigStart)
-	ch := &soundChannel{clock: clock, written: map[string][]time.Time{}}
-	eng := engine.New(st, engine.Options{Clock: clock, Channel: ch, NoPacing: true, PhoneNumberID: "pn",
+	clock := engine.NewVirtualClock(sc.start)
+	ch := &soundChannel{clock: clock, written: map[string][]time.Time{}, sentAt: map[int64]time.Time{}}
+	// Paced per recipient like the daemon (the analysis charges it), the rate per
+	// number as high as it goes (it paces on the wall clock).
+	eng := engine.New(st, engine.Options{Clock: clock, Channel: ch, Rate: 1000, PhoneNumberID: "pn",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Rand: func() float64 { return 0.5 }})
 	if err := eng.Load(ctx, p, nil); err != nil {
 		fail("%v", err)
@@ -527,7 +589,7 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 	byID := map[string]*soundContact{}
 	for _, c := range sc.contacts {
 		seed = append(seed, &store.Contact{WaID: c.waID, Name: "N" + c.waID, Timezone: c.zone, Attributes: map[string]any{},
-			CreatedAt: rigStart, UpdatedAt: rigStart})
+			CreatedAt: sc.start, UpdatedAt: sc.start})
 		byID[c.waID] = c
 		for _, ev := range c.events {
 			if ev.m != nil {
@@ -543,7 +605,7 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 	sort.SliceStable(events, func(i, j int) bool { return events[i].delivered.Before(events[j].delivered) })
 	res.schedules = len(sc.contacts)
 	h := &rig{t: t, ctx: ctx, clock: clock}
-	last := rigStart
+	last := sc.start
 	for i := 0; i < len(events); {
 		at := events[i].delivered
 		if err := eng.AdvanceTo(ctx, clock, at, nil); err != nil {
@@ -588,6 +650,45 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 	}
 	res.rows = len(rows)
 	lateHere := false
+	delivered := func(c *soundContact, at time.Time) bool {
+		for _, ev := range c.events {
+			if ev.delivered.Equal(at) {
+				return true
+			}
+		}
+		return false
+	}
+	// A step the engine ran while taking a late webhook runs late by that delay:
+	// slack is the largest delay of the contact's events delivered at that moment.
+	slack := func(c *soundContact, at time.Time) time.Duration {
+		var d time.Duration
+		for _, ev := range c.events {
+			if ev.delivered.Equal(at) {
+				d = max(d, ev.delivered.Sub(ev.written))
+			}
+		}
+		return d
+	}
+	// Runs of one contact in parallel (reenter) share its pacing, which the
+	// analysis charges per run: their send times are not checked.
+	parallel := strings.Contains(sc.String(), "reenter: true")
+	// The analysis paces what a reply (or an entry) starts from an empty queue:
+	// it assumes the messages queued before it have left. A contact who answers
+	// before they have (webhook delays can bunch messages together) is outside
+	// that model: those sends are not checked.
+	backlog := func(it *store.OutboxItem) bool {
+		if slack(byID[it.Contact], it.CreatedAt) == 0 && !delivered(byID[it.Contact], it.CreatedAt) {
+			return false
+		}
+		for _, o := range rows {
+			if o.Contact == it.Contact && o.CreatedAt.Before(it.CreatedAt) {
+				if at, ok := ch.sentAt[o.ID]; ok && at.After(it.CreatedAt) {
+					return true
+				}
+			}
+		}
+		return false
+	}
 	for _, it := range rows {
 		f := p.Flow(it.FlowID)
 		s, _ := f.Step(it.Step)
@@ -604,6 +705,9 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 		if c.wild {
 			continue
 		}
+		// The engine counts a wait from the moment it takes the webhook that
+		// started it: a step may run late by up to the contact's webhook delay.
+		late := c.delay
 		b := p.Analysis.Budget(s)
 		if b.Reached && !b.Inf {
 			lastW, ok := ch.lastWritten(it.Contact, it.CreatedAt)
@@ -612,12 +716,20 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 				continue
 			}
 			res.boundChecked++
-			if e := it.CreatedAt.Sub(lastW); e > b.D+c.delay+time.Millisecond {
+			if e := it.CreatedAt.Sub(lastW); e > b.D+late+time.Millisecond {
 				fail("step %s ran %s after %s's last message; the validator's bound is %s (+%s webhook delay)\n%s",
-					key, e, it.Contact, b, c.delay, c)
+					key, e, it.Contact, b, late, c)
+			}
+			if at, sent := ch.sentAt[it.ID]; sent && !parallel && !backlog(it) {
+				lastS, _ := ch.lastWritten(it.Contact, at)
+				if e := at.Sub(lastS); e > b.Sent()+late+time.Millisecond {
+					fail("step %s's message left %s after %s's last message; the validator's bound is %s (+%s webhook delay)\n%s",
+						key, e, it.Contact, b, late, c)
+				}
 			}
 		}
-		if freeForm && accepted && s.Send.Fallback == nil && !windowWarn[key] && it.Status == store.OutWindowClosed {
+		if freeForm && accepted && s.Send.Fallback == nil && !windowWarn[key] && it.Status == store.OutWindowClosed &&
+			late <= maxDelay && !parallel {
 			fail("accepted free-form step %s was refused as window_closed for %s\n%s", key, it.Contact, c)
 		}
 	}
@@ -657,7 +769,7 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 func TestSoundnessRegressions(t *testing.T) {
 	saoPaulo := func(waID string, written time.Duration, delay time.Duration) *soundContact {
 		w := rigStart.Add(written)
-		return &soundContact{waID: waID, zone: "America/Sao_Paulo", delay: delay,
+		return &soundContact{base: rigStart, waID: waID, zone: "America/Sao_Paulo", delay: delay,
 			events: []soundEvent{{contact: waID, written: w, delivered: w.Add(delay), m: textMsg("hi")}}}
 	}
 	cases := []struct {
@@ -697,8 +809,8 @@ steps:
 
 func TestSoundnessAgainstTheValidator(t *testing.T) {
 	start := time.Now()
-	n, contacts := *soundnessN, *soundnessContacts
-	if testing.Short() {
+	n, contacts := envInt("FUNNEL_SOUNDNESS_N", *soundnessN), envInt("FUNNEL_SOUNDNESS_CONTACTS", *soundnessContacts)
+	if testing.Short() || raceEnabled() {
 		n = min(n, 20)
 	}
 	dir := t.TempDir()
@@ -738,6 +850,9 @@ func TestSoundnessAgainstTheValidator(t *testing.T) {
 		"%d late free-form attempts refused or replaced by their fallback, in %d of the rejected flows; %s",
 		total.flows, total.accepted, total.clean, total.rejected, total.skipped, total.schedules, total.rows, total.freeForm,
 		total.boundChecked, total.lateAttempts, total.rejectedLate, time.Since(start).Round(time.Millisecond))
+	if n*contacts >= 10_000 && total.schedules < 10_000 {
+		t.Errorf("only %d flows × schedules", total.schedules)
+	}
 	if total.accepted == 0 || total.rejected == 0 || total.boundChecked == 0 {
 		t.Errorf("the generator covers too little: %+v", total)
 	}
