@@ -131,7 +131,7 @@ func benchAllFlows(tb testing.TB) *dsl.Project {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // benchEngine opens the store at path and loads the benchmark flows.
-func benchEngine(tb testing.TB, path, sync string, clock engine.Clock, opts engine.Options) (*store.SQLite, *engine.Engine) {
+func benchEngine(tb testing.TB, path, sync string, clock engine.Clock, opts engine.Options) (*store.DB, *engine.Engine) {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, path, store.Options{Synchronous: sync})

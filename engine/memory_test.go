@@ -240,7 +240,7 @@ func memChild(t *testing.T, path string) {
 	dueBase := benchT0.Add(time.Hour)
 	clock := engine.NewVirtualClock(dueBase.Add(-time.Second))
 	ch := &discardChannel{}
-	var st *store.SQLite
+	var st *store.DB
 	var timers, inbound int
 	sample := func(phase string) {
 		heap := liveHeap()

@@ -86,10 +86,10 @@ func TestInfReplyFailsItsRunOnly(t *testing.T) {
 // poisonStore makes writes fail as a store does on a value it refuses: runs
 // whose vars hold "poison" are refused (store.ErrInvalid), and a message that
 // says "boom" makes the write panic.
-type poisonStore struct{ *store.SQLite }
+type poisonStore struct{ *store.DB }
 
 func (s poisonStore) Write(ctx context.Context, fn func(store.Tx) error) error {
-	return s.SQLite.Write(ctx, func(tx store.Tx) error { return fn(poisonTx{tx}) })
+	return s.DB.Write(ctx, func(tx store.Tx) error { return fn(poisonTx{tx}) })
 }
 
 type poisonTx struct{ store.Tx }
@@ -279,13 +279,13 @@ func TestLateReplyAfterDowntimeWithManyOverdueTimers(t *testing.T) {
 
 // countingStore counts write transactions.
 type countingStore struct {
-	*store.SQLite
+	*store.DB
 	writes *int
 }
 
 func (s countingStore) Write(ctx context.Context, fn func(store.Tx) error) error {
 	*s.writes++
-	return s.SQLite.Write(ctx, fn)
+	return s.DB.Write(ctx, fn)
 }
 
 // Idle loops ask the read pool whether there is work: with nothing to do, a

@@ -59,7 +59,7 @@ type rig struct {
 	ctx   context.Context
 	dir   string
 	path  string
-	st    *store.SQLite
+	st    *store.DB
 	clock *engine.VirtualClock
 	ch    *scriptChannel
 	eng   *engine.Engine

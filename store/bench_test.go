@@ -47,7 +47,7 @@ func rawDSN(path, sync string) string {
 // openBoth makes two databases with the store's schema: one opened by the
 // store, one (closed by the store after migrating) opened raw with the same
 // settings.
-func openBoth(b *testing.B, sync string) (*store.SQLite, *sql.DB) {
+func openBoth(b *testing.B, sync string) (*store.DB, *sql.DB) {
 	dir := b.TempDir()
 	ctx := context.Background()
 	raw, err := store.Open(ctx, filepath.Join(dir, "raw.db"), store.Options{Synchronous: sync})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -50,7 +49,11 @@ func TestDepths(t *testing.T) {
 		t.Errorf("depths %+v\nwant   %+v", d, want)
 	}
 
-	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+depthsSQL, sql.Named("n", 10), sql.Named("now", ms(now)))
+	q, args, err := s.q.sql("Depths", []any{int64(10), ms(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 var faultyT0 = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
 
-func faultyOpen(t *testing.T) (*SQLite, *Faulty) {
+func faultyOpen(t *testing.T) (*DB, *Faulty) {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "funnel.db"), Options{Synchronous: "NORMAL"})
 	if err != nil {
@@ -44,7 +44,7 @@ func faultyWrite(ctx context.Context, st Store, i int, ok *int) error {
 }
 
 // faultyCounts is the number of contacts, outbox rows, timers and inbox rows.
-func faultyCounts(t *testing.T, s *SQLite) [4]int64 {
+func faultyCounts(t *testing.T, s *DB) [4]int64 {
 	t.Helper()
 	var out [4]int64
 	for i, table := range []string{"contacts", "outbox", "timers", "inbox"} {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/funnel-dev/funnel/store/sqlite"
 )
 
 // The database, its WAL and shared-memory files and the lock file hold
@@ -27,7 +29,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 					t.Fatal(err)
 				}
 				s.Close()
-				for _, p := range append([]string{path}, sidePaths(path)...) {
+				for _, p := range append([]string{path}, []string{path + "-wal", path + "-shm", path + "-journal", path + ".lock"}...) {
 					if _, err := os.Stat(p); err == nil {
 						os.Chmod(p, tc.existing)
 					}
@@ -46,42 +48,30 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if fi.Mode().Perm() != FileMode {
-					t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), FileMode)
+				if fi.Mode().Perm() != sqlite.FileMode {
+					t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), sqlite.FileMode)
 				}
 			}
 		})
 	}
 }
 
-func TestDirWarning(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		mode os.FileMode
-		warn bool
-	}{{0o700, false}, {0o750, false}, {0o770, true}, {0o777, true}, {os.ModeSticky | 0o777, false}} {
-		if err := os.Chmod(dir, tc.mode); err != nil {
-			t.Fatal(err)
-		}
-		if got := DirWarning(filepath.Join(dir, "funnel.db")) != ""; got != tc.warn {
-			t.Errorf("mode %v: warning %v, want %v", tc.mode, got, tc.warn)
-		}
-	}
-	os.Chmod(dir, 0o700)
-}
-
 // The per-contact queue queries go through the outbox_contact_open index,
 // never a scan of the outbox.
 func TestContactQueueQueriesUseTheIndex(t *testing.T) {
 	s := openTest(t)
-	for _, q := range []string{
-		"SELECT contact, COUNT(*) FROM outbox WHERE " + openStatuses + " AND contact IN (?) GROUP BY contact",
-		"UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE " + openStatuses + " AND contact = ? AND status = 'pending' AND next_attempt_at < ?",
+	for _, c := range []struct {
+		name string
+		args []any
+	}{
+		{"OpenOutboxCounts", []any{[]string{"c"}}},
+		{"DeferPendingOutbox", []any{int64(1), int64(2), "c"}},
 	} {
-		rows, err := s.w.Query("EXPLAIN QUERY PLAN "+q, 1, 2, "c", 3)
+		q, args, err := s.q.sql(c.name, c.args)
 		if err != nil {
-			rows, err = s.w.Query("EXPLAIN QUERY PLAN "+q, "c")
+			t.Fatal(err)
 		}
+		rows, err := s.w.Query("EXPLAIN QUERY PLAN "+q, args...)
 		if err != nil {
 			t.Fatal(err)
 		}

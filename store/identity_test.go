@@ -8,6 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/funnel-dev/funnel/store/sqlite"
 	"github.com/pressly/goose/v3"
 )
 
@@ -21,7 +22,7 @@ func TestMigrationKeepsContactsAndRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := fs.ReadFile(migrations, "migrations/00001_init.sql")
+	first, err := fs.ReadFile(sqlite.Driver{}.SQL(), "migrations/00001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // OutboxChange is one guarded transition of a message: it applies only while
 // the row's status is one of From (and its provider id is empty or Provider,
@@ -55,19 +52,17 @@ type OutboxChange struct {
 
 // ChangeOutbox applies guarded transitions in order and returns how many
 // applied (each change's Applied says which).
-func (t *sqliteTx) ChangeOutbox(cs []*OutboxChange) (int, error) {
+func (t *dbTx) ChangeOutbox(cs []*OutboxChange) (int, error) {
 	n := 0
 	for i, c := range cs {
 		if c.OrElse && i > 0 && cs[i-1].Applied {
 			c.Applied = false
 			continue
 		}
-		q, args := c.sql()
-		res, err := t.exec(q, args...)
+		k, err := t.affected("ChangeOutbox", c.args()...)
 		if err != nil {
 			return n, err
 		}
-		k, _ := res.RowsAffected()
 		c.Applied = k > 0
 		if c.Applied {
 			n++
@@ -76,59 +71,15 @@ func (t *sqliteTx) ChangeOutbox(cs []*OutboxChange) (int, error) {
 	return n, nil
 }
 
-// sql builds the statement: its text depends only on which columns are set
-// and how many statuses guard it, so the statement cache stays small.
-func (c *OutboxChange) sql() (string, []any) {
-	var b strings.Builder
-	args := make([]any, 0, 16)
-	b.WriteString("UPDATE outbox SET updated_at = ?")
-	args = append(args, ms(c.At))
-	if c.Status != "" {
-		b.WriteString(", status = ?")
-		args = append(args, c.Status)
-	}
-	if c.Fallback {
-		b.WriteString(", kind = 'template', payload = fallback, fallback = NULL, category = fallback_category, sent_as = 'fallback', provider_id = ''")
-	}
-	if c.Provider != "" && !c.Fallback {
-		b.WriteString(", provider_id = CASE WHEN provider_id = '' THEN ? ELSE provider_id END")
-		args = append(args, c.Provider)
-	}
-	if c.SetSentAs && !c.Fallback {
-		b.WriteString(", sent_as = ?")
-		args = append(args, c.SentAs)
-	}
-	if c.SetError {
-		b.WriteString(", error_code = ?, last_error = ?")
-		args = append(args, c.ErrorCode, c.LastError)
-	}
-	if c.SetAttempts {
-		b.WriteString(", attempts = ?")
-		args = append(args, c.Attempts)
-	}
-	if c.SetNextAttempt {
-		b.WriteString(", next_attempt_at = ?")
-		args = append(args, ms(c.NextAttemptAt))
-	}
-	if c.SetSentAt {
-		b.WriteString(", sent_at = ?")
-		args = append(args, nullMS(c.SentAt))
-	}
-	if c.Template != "" {
-		b.WriteString(", template = ?")
-		args = append(args, c.Template)
-	}
-	b.WriteString(" WHERE id = ? AND status IN " + in(len(c.From)))
-	args = append(args, c.ID)
-	for _, s := range c.From {
-		args = append(args, s)
-	}
-	if c.Provider != "" {
-		b.WriteString(" AND (provider_id = '' OR provider_id = ?)")
-		args = append(args, c.Provider)
-	}
-	if c.Fallback {
-		b.WriteString(" AND kind = 'freeform' AND fallback IS NOT NULL")
-	}
-	return b.String(), args
+// args are the arguments of the ChangeOutbox query: a flag and a value per
+// column the transition may write, then the guard.
+func (c *OutboxChange) args() []any {
+	return []any{ms(c.At), c.Status, c.Fallback,
+		c.SetSentAs, c.SentAs,
+		c.SetError, c.ErrorCode, c.LastError,
+		c.Provider,
+		c.SetAttempts, c.Attempts,
+		c.SetNextAttempt, ms(c.NextAttemptAt),
+		c.SetSentAt, nullMS(c.SentAt),
+		c.ID, c.From, c.Template}
 }

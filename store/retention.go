@@ -10,22 +10,22 @@ import "time"
 // PurgeInbox deletes up to limit inbound events processed before `before`.
 // Keeping them that long is what deduplicates Meta's redeliveries (it retries
 // for days); after that they only take space.
-func (t *sqliteTx) PurgeInbox(before time.Time, limit int) (int, error) {
-	return t.purge("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ? LIMIT ?)", ms(before), limit)
+func (t *dbTx) PurgeInbox(before time.Time, limit int) (int, error) {
+	return t.affected("PurgeInbox", ms(before), limit)
 }
 
 // PurgeRuns deletes up to limit runs that ended before `before`, with their
 // timers (stale since the run ended).
-func (t *sqliteTx) PurgeRuns(before time.Time, limit int) (int, error) {
-	var ids []int64
-	if err := t.tx.SelectContext(t.ctx, &ids, "SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < ? LIMIT ?", ms(before), limit); err != nil {
+func (t *dbTx) PurgeRuns(before time.Time, limit int) (int, error) {
+	ids, err := selectAll[idOnly](t, "EndedRuns", ms(before), limit)
+	if err != nil {
 		return 0, err
 	}
-	err := chunked(ids, func(ids []int64) error {
-		if _, err := t.exec("DELETE FROM timers WHERE run_id IN "+in(len(ids)), intArgs(ids)...); err != nil {
+	err = chunked(idList(ids), func(ids []int64) error {
+		if _, err := t.exec("DeleteTimersOfRuns", ids); err != nil {
 			return err
 		}
-		_, err := t.exec("DELETE FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		_, err := t.exec("DeleteRuns", ids)
 		return err
 	})
 	return len(ids), err
@@ -34,34 +34,31 @@ func (t *sqliteTx) PurgeRuns(before time.Time, limit int) (int, error) {
 // PurgeMessages deletes up to limit settled messages (not pending, claimed,
 // sending or held) created before `before`. An `unknown` one that old is settled too:
 // no status webhook comes for it any more.
-func (t *sqliteTx) PurgeMessages(before time.Time, limit int) (int, error) {
-	return t.purge(`DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_at < ?
-		AND status NOT IN ('pending', 'claimed', 'sending', 'held') LIMIT ?)`, ms(before), limit)
+func (t *dbTx) PurgeMessages(before time.Time, limit int) (int, error) {
+	return t.affected("PurgeMessages", ms(before), limit)
 }
 
 // PurgeStatuses deletes up to limit status webhooks dated before `before`.
-func (t *sqliteTx) PurgeStatuses(before time.Time, limit int) (int, error) {
-	return t.purge("DELETE FROM message_statuses WHERE id IN (SELECT id FROM message_statuses WHERE at < ? LIMIT ?)", ms(before), limit)
-}
-
-func (t *sqliteTx) purge(q string, before int64, limit int) (int, error) {
-	res, err := t.exec(q, before, limit)
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+func (t *dbTx) PurgeStatuses(before time.Time, limit int) (int, error) {
+	return t.affected("PurgeStatuses", ms(before), limit)
 }
 
 // PurgeOrphanStatuses deletes up to limit statuses dated before `before` that
 // match no outbox message (messages another tool sent from the same number,
 // or whose row is gone). They settle nothing; kept for the same time as the
 // inbox that deduplicates them, then deleted, so they cannot pile up.
-func (t *sqliteTx) PurgeOrphanStatuses(before time.Time, limit int) (int, error) {
-	res, err := t.exec("DELETE FROM message_statuses WHERE id IN (SELECT id FROM message_statuses WHERE outbox_id IS NULL AND at < ? LIMIT ?)", ms(before), limit)
-	if err != nil {
-		return 0, err
+func (t *dbTx) PurgeOrphanStatuses(before time.Time, limit int) (int, error) {
+	return t.affected("PurgeOrphanStatuses", ms(before), limit)
+}
+
+type idOnly struct{ ID int64 }
+
+func (r *idOnly) ptrs() []any { return []any{&r.ID} }
+
+func idList(rows []idOnly) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return out
 }

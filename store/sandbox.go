@@ -18,9 +18,9 @@ const (
 )
 
 // Meta returns a value of the meta table ("" and false when unset).
-func (s *SQLite) Meta(ctx context.Context, key string) (string, bool, error) {
+func (s *DB) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := s.w.GetContext(ctx, &v, "SELECT value FROM meta WHERE key = ?", key)
+	err := s.getW(ctx, &v, "Meta", key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -28,8 +28,8 @@ func (s *SQLite) Meta(ctx context.Context, key string) (string, bool, error) {
 }
 
 // SetMeta stores a value of the meta table.
-func (s *SQLite) SetMeta(ctx context.Context, key, value string) error {
-	_, err := s.w.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+func (s *DB) SetMeta(ctx context.Context, key, value string) error {
+	_, err := s.execW(ctx, "SetMeta", key, value)
 	return err
 }
 
@@ -40,14 +40,14 @@ var ErrMode = errors.New("database mode")
 // already used it. A database without a mark that already holds contacts or
 // events was used before marks existed, by a daemon that can only have been a
 // production one.
-func (s *SQLite) ClaimMode(ctx context.Context, mode string) error {
+func (s *DB) ClaimMode(ctx context.Context, mode string) error {
 	cur, ok, err := s.Meta(ctx, MetaMode)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		var used int
-		if err := s.w.GetContext(ctx, &used, "SELECT (SELECT COUNT(*) FROM contacts) + (SELECT COUNT(*) FROM inbox)"); err != nil {
+		if err := s.getW(ctx, &used, "Used"); err != nil {
 			return err
 		}
 		if used > 0 {
@@ -55,7 +55,7 @@ func (s *SQLite) ClaimMode(ctx context.Context, mode string) error {
 		}
 	}
 	if cur != "" && cur != mode {
-		return fmt.Errorf("%w: %s was used by a %s daemon, not %s", ErrMode, s.path, cur, mode)
+		return fmt.Errorf("%w: %s was used by a %s daemon, not %s", ErrMode, s.dsn, cur, mode)
 	}
 	if cur == mode {
 		return nil
@@ -65,10 +65,9 @@ func (s *SQLite) ClaimMode(ctx context.Context, mode string) error {
 
 // InboxOf returns a contact's latest inbound events (messages and API events),
 // oldest first: the sandbox's transcript of what the contact wrote.
-func (s *SQLite) InboxOf(ctx context.Context, waID string, limit int) ([]*InboxItem, error) {
+func (s *DB) InboxOf(ctx context.Context, waID string, limit int) ([]*InboxItem, error) {
 	var rows []inboxRow
-	err := s.r.SelectContext(ctx, &rows, `SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM
-		(SELECT * FROM inbox WHERE contact = ? AND kind IN ('message', 'event') ORDER BY id DESC LIMIT ?) ORDER BY id`, waID, limit)
+	err := s.selectR(ctx, &rows, "InboxOf", waID, limit)
 	out := make([]*InboxItem, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
@@ -88,15 +87,14 @@ type SandboxSend struct {
 }
 
 // RecordSandboxSend stores an accepted simulated send (once per provider id).
-func (s *SQLite) RecordSandboxSend(ctx context.Context, r SandboxSend) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sandbox_sends (provider_id, contact, at, type, window_open, last_inbound_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider_id) DO NOTHING`,
+func (s *DB) RecordSandboxSend(ctx context.Context, r SandboxSend) error {
+	_, err := s.execW(ctx, "RecordSandboxSend",
 		r.ProviderID, r.Contact, ms(r.At), r.Type, r.WindowOpen, nullMS(r.LastInboundAt))
 	return err
 }
 
 // SandboxSends returns a contact's recorded simulated sends by provider id.
-func (s *SQLite) SandboxSends(ctx context.Context, waID string, limit int) (map[string]SandboxSend, error) {
+func (s *DB) SandboxSends(ctx context.Context, waID string, limit int) (map[string]SandboxSend, error) {
 	var rows []struct {
 		ProviderID string        `db:"provider_id"`
 		Contact    string        `db:"contact"`
@@ -105,8 +103,7 @@ func (s *SQLite) SandboxSends(ctx context.Context, waID string, limit int) (map[
 		Open       bool          `db:"window_open"`
 		Last       sql.NullInt64 `db:"last_inbound_at"`
 	}
-	err := s.r.SelectContext(ctx, &rows, `SELECT provider_id, contact, at, type, window_open, last_inbound_at
-		FROM sandbox_sends WHERE contact = ? ORDER BY at DESC LIMIT ?`, waID, limit)
+	err := s.selectR(ctx, &rows, "SandboxSends", waID, limit)
 	out := make(map[string]SandboxSend, len(rows))
 	for _, r := range rows {
 		out[r.ProviderID] = SandboxSend{ProviderID: r.ProviderID, Contact: r.Contact, At: time.UnixMilli(r.At).UTC(),
@@ -116,10 +113,9 @@ func (s *SQLite) SandboxSends(ctx context.Context, waID string, limit int) (map[
 }
 
 // TimersOf returns the timers of a contact's live runs, earliest first.
-func (s *SQLite) TimersOf(ctx context.Context, waID string) ([]*Timer, error) {
+func (s *DB) TimersOf(ctx context.Context, waID string) ([]*Timer, error) {
 	var rows []timerRow
-	err := s.r.SelectContext(ctx, &rows, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, r.contact FROM timers t
-		JOIN runs r ON r.id = t.run_id WHERE r.contact = ? AND r.ended_at IS NULL AND t.seq = r.wait_seq ORDER BY t.due_at LIMIT 100`, waID)
+	err := s.selectR(ctx, &rows, "TimersOf", waID)
 	out := make([]*Timer, len(rows))
 	for i, r := range rows {
 		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq, Contact: r.Contact}
@@ -128,9 +124,9 @@ func (s *SQLite) TimersOf(ctx context.Context, waID string) ([]*Timer, error) {
 }
 
 // ScheduleList returns every schedule trigger's state.
-func (s *SQLite) ScheduleList(ctx context.Context) ([]*Schedule, error) {
+func (s *DB) ScheduleList(ctx context.Context) ([]*Schedule, error) {
 	var rows []scheduleRow
-	err := s.r.SelectContext(ctx, &rows, "SELECT flow_id, spec, next_at, firing_at, cursor FROM schedules ORDER BY flow_id")
+	err := s.selectR(ctx, &rows, "Schedules")
 	out := make([]*Schedule, len(rows))
 	for i, r := range rows {
 		out[i] = &Schedule{FlowID: r.FlowID, Spec: r.Spec, NextAt: time.UnixMilli(r.NextAt).UTC(), FiringAt: fromMS(r.FiringAt), Cursor: r.Cursor}
@@ -142,20 +138,18 @@ func (s *SQLite) ScheduleList(ctx context.Context) ([]*Schedule, error) {
 // timer, event, message and schedule goes, in one transaction. Flow versions
 // stay (the loaded flows point at them) and so does the meta table's mode; the
 // caller resets the clock.
-func (s *SQLite) EraseSandbox(ctx context.Context) error {
+func (s *DB) EraseSandbox(ctx context.Context) error {
 	if mode, _, err := s.Meta(ctx, MetaMode); err != nil {
 		return err
 	} else if mode != ModeDev {
-		return fmt.Errorf("%w: refusing to erase %s: it is not a dev database", ErrMode, s.path)
+		return fmt.Errorf("%w: refusing to erase %s: it is not a dev database", ErrMode, s.dsn)
 	}
 	return s.Write(ctx, func(tx Tx) error {
-		t := tx.(*sqliteTx)
-		for _, table := range []string{"timers", "outbox", "message_statuses", "runs", "inbox", "schedules", "sandbox_sends", "contacts"} {
-			if _, err := t.tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
-				return err
-			}
+		t := tx.(*dbTx)
+		if err := t.script("EraseSandbox"); err != nil {
+			return err
 		}
-		_, err := t.tx.ExecContext(ctx, "DELETE FROM meta WHERE key != ?", MetaMode)
+		_, err := t.exec("EraseSandboxMeta", MetaMode)
 		return err
 	})
 }
@@ -163,10 +157,9 @@ func (s *SQLite) EraseSandbox(ctx context.Context) error {
 // SetTimezone sets a contact's time zone ("" for the daemon's), creating the
 // contact when it never wrote: the sandbox sets it before the first message so
 // that quiet hours apply from the start.
-func (s *SQLite) SetTimezone(ctx context.Context, waID, tz string, at time.Time) error {
+func (s *DB) SetTimezone(ctx context.Context, waID, tz string, at time.Time) error {
 	return s.Write(ctx, func(tx Tx) error {
-		_, err := tx.(*sqliteTx).exec(`INSERT INTO contacts (wa_id, timezone, created_at, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (wa_id) DO UPDATE SET timezone = excluded.timezone, updated_at = excluded.updated_at`, waID, tz, ms(at), ms(at))
+		_, err := tx.(*dbTx).exec("SetTimezone", waID, tz, ms(at))
 		return err
 	})
 }

@@ -13,7 +13,7 @@ import (
 // was used before marks existed, by production.
 func TestClaimMode(t *testing.T) {
 	ctx := context.Background()
-	open := func(path string) *SQLite {
+	open := func(path string) *DB {
 		st, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)

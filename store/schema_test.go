@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/funnel-dev/funnel/store/sqlite"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -40,9 +41,9 @@ func TestOpenReadOnlyChecksTheSchema(t *testing.T) {
 		want         string // "" = opens
 	}{
 		{"current", "", nil, ""},
-		{"older", "UPDATE goose_db_version SET is_applied = 0 WHERE version_id = ?", []any{schemaVersion()},
-			fmt.Sprintf("schema version %d, and this funnel reads version %d", schemaVersion()-1, schemaVersion())},
-		{"newer", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", []any{schemaVersion() + 1},
+		{"older", "UPDATE goose_db_version SET is_applied = 0 WHERE version_id = ?", []any{schemaVersion(sqlite.Driver{})},
+			fmt.Sprintf("schema version %d, and this funnel reads version %d", schemaVersion(sqlite.Driver{})-1, schemaVersion(sqlite.Driver{}))},
+		{"newer", "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)", []any{schemaVersion(sqlite.Driver{}) + 1},
 			"written by a newer funnel"},
 		{"not funnel's", "DROP TABLE goose_db_version", nil, "not a funnel database (no schema version)"},
 	} {

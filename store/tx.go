@@ -17,25 +17,45 @@ import (
 // 32766; this keeps statements small enough to cache).
 const maxRows = 256
 
-type sqliteTx struct {
-	s        *SQLite
+type dbTx struct {
+	s        *DB
 	tx       *sqlx.Tx
 	ctx      context.Context
 	stmts    map[string]*sql.Stmt // used in this transaction, reused by its chunks
 	uncached []string             // prepared here; the store caches them after the commit
+	err      error                // a failure no method could return (NewID): fails the commit
 }
 
-func (t *sqliteTx) closeStmts() {
+func (t *dbTx) closeStmts() {
 	for _, st := range t.stmts {
 		st.Close()
 	}
 }
 
-func (t *sqliteTx) NewID(table string) int64 { return t.s.newID(table) }
+// NewID allocates an id in a table (runs, timers, outbox, flow_versions). A
+// SingleWriter driver counts from the maximum read at open (one process
+// writes: the lock file); any other asks the database (a sequence), so
+// processes sharing it never hand out the same id. A rolled-back transaction
+// only leaves a gap.
+func (t *dbTx) NewID(table string) int64 {
+	if c, ok := t.s.nextID[table]; ok {
+		return c.Add(1)
+	}
+	var id int64
+	if err := t.get(&id, idQueries[table]); err != nil {
+		if t.err == nil {
+			t.err = fmt.Errorf("new id in %s: %w", table, err)
+		}
+		return 0
+	}
+	return id
+}
 
-// stmt returns the statement for query in this transaction: the store's cached
-// one when there is one, else prepared here (and cached after the commit).
-func (t *sqliteTx) stmt(query string) (*sql.Stmt, error) {
+// stmt returns the statement for query in this transaction: on a SingleWriter
+// driver the store's cached one when there is one, else prepared here (and
+// cached after the commit). Other drivers prepare and cache statements per
+// connection themselves (pgx).
+func (t *dbTx) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {
 		return st, nil
 	}
@@ -47,31 +67,85 @@ func (t *sqliteTx) stmt(query string) (*sql.Stmt, error) {
 		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
 			return nil, err
 		}
-		t.uncached = append(t.uncached, query)
+		if t.s.drv.SingleWriter() {
+			t.uncached = append(t.uncached, query)
+		}
 	}
 	t.stmts[query] = st
 	return st, nil
 }
 
-// exec runs a prepared statement: a batch reuses it for every chunk of rows, and
-// later transactions reuse it from the store's cache.
-func (t *sqliteTx) exec(query string, args ...any) (sql.Result, error) {
+// execText runs a statement: prepared once per transaction (a batch reuses it
+// for every chunk of rows), and on a SingleWriter driver kept for later
+// transactions.
+func (t *dbTx) execText(query string, args ...any) (sql.Result, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if !t.s.drv.SingleWriter() {
+		res, err := t.tx.ExecContext(t.ctx, query, args...)
+		return res, t.s.classify(err)
+	}
 	st, err := t.stmt(query)
 	if err != nil {
 		return nil, err
 	}
 	res, err := st.ExecContext(t.ctx, args...)
-	return res, classify(err)
+	return res, t.s.classify(err)
 }
 
-// selectRows runs a prepared query and scans every row into dest (a pointer to a
-// slice of db-tagged structs).
-func (t *sqliteTx) selectRows(dest any, query string, args ...any) error {
-	st, err := t.stmt(query)
+// exec runs a named statement.
+func (t *dbTx) exec(name string, args ...any) (sql.Result, error) {
+	q, a, err := t.s.q.sql(name, args)
+	if err != nil {
+		return nil, err
+	}
+	return t.execText(q, a...)
+}
+
+// affected runs a named statement and returns how many rows it changed.
+func (t *dbTx) affected(name string, args ...any) (int, error) {
+	res, err := t.exec(name, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// queryRows runs a named query.
+func (t *dbTx) queryRows(name string, args ...any) (*sql.Rows, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	q, a, err := t.s.q.sql(name, args)
+	if err != nil {
+		return nil, err
+	}
+	if !t.s.drv.SingleWriter() {
+		return t.tx.QueryContext(t.ctx, q, a...)
+	}
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, a...)
+}
+
+// get reads one row of a named query into dest (a value or a db-tagged
+// struct); sql.ErrNoRows when there is none.
+func (t *dbTx) get(dest any, name string, args ...any) error {
+	q, a, err := t.s.q.sql(name, args)
 	if err != nil {
 		return err
 	}
-	rows, err := st.QueryContext(t.ctx, args...)
+	return t.tx.GetContext(t.ctx, dest, q, a...)
+}
+
+// selectRows runs a named query and scans every row into dest (a pointer to a
+// slice of db-tagged structs or of values).
+func (t *dbTx) selectRows(dest any, name string, args ...any) error {
+	rows, err := t.queryRows(name, args...)
 	if err != nil {
 		return err
 	}
@@ -88,14 +162,10 @@ type rowPtr[R any] interface {
 	ptrs() []any
 }
 
-// selectAll runs a prepared query and scans every row with rows.Scan (no
+// selectAll runs a named query and scans every row with rows.Scan (no
 // reflection: these are the hot reads of every batch).
-func selectAll[R any, P rowPtr[R]](t *sqliteTx, query string, args ...any) ([]R, error) {
-	st, err := t.stmt(query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(t.ctx, args...)
+func selectAll[R any, P rowPtr[R]](t *dbTx, name string, args ...any) ([]R, error) {
+	rows, err := t.queryRows(name, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +195,9 @@ func chunkRows(n int) int {
 	return p
 }
 
-// bulk runs "prefix VALUES (…),(…) suffix" over n rows in chunks; row appends the
-// args of row i.
-func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(i int, args []any) ([]any, error)) (int64, error) {
+// bulk runs the named one-row insert over n rows, in multi-row statements of
+// chunkRows rows; row appends the args of row i.
+func (t *dbTx) bulk(name string, cols int, n int, row func(i int, args []any) ([]any, error)) (int64, error) {
 	var total int64
 	args := make([]any, 0, min(n, maxRows)*cols)
 	for start := 0; start < n; {
@@ -139,7 +209,11 @@ func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(
 				return total, err
 			}
 		}
-		res, err := t.exec(prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...)
+		q, err := t.s.q.rows(name, end-start)
+		if err != nil {
+			return total, err
+		}
+		res, err := t.execText(q, args...)
 		if err != nil {
 			return total, err
 		}
@@ -148,25 +222,6 @@ func (t *sqliteTx) bulk(prefix string, cols int, suffix string, n int, row func(
 		start = end
 	}
 	return total, nil
-}
-
-// in writes "(?,?,…)" for n values.
-func in(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")" }
-
-func strArgs(xs []string) []any {
-	a := make([]any, len(xs))
-	for i, x := range xs {
-		a[i] = x
-	}
-	return a
-}
-
-func intArgs(xs []int64) []any {
-	a := make([]any, len(xs))
-	for i, x := range xs {
-		a[i] = x
-	}
-	return a
 }
 
 // chunked calls fn on slices of at most maxRows values, for IN (…) lists. A
@@ -266,8 +321,8 @@ func (r inboxRow) item() *InboxItem {
 		ReceivedAt: time.UnixMilli(r.ReceivedAt).UTC(), ProcessedAt: fromMS(r.ProcessedAt), Result: r.Result}
 }
 
-func (t *sqliteTx) insertInbox(items []InboxItem) (int, error) {
-	n, err := t.bulk("INSERT INTO inbox (key, kind, contact, payload, received_at)", 5, "ON CONFLICT (key) DO NOTHING", len(items),
+func (t *dbTx) insertInbox(items []InboxItem) (int, error) {
+	n, err := t.bulk("InsertInbox", 5, len(items),
 		func(i int, a []any) ([]any, error) {
 			it := items[i]
 			return append(a, it.Key, it.Kind, it.Contact, it.Payload, ms(it.ReceivedAt)), nil
@@ -275,10 +330,10 @@ func (t *sqliteTx) insertInbox(items []InboxItem) (int, error) {
 	return int(n), err
 }
 
-func (t *sqliteTx) EnqueueInbox(items []InboxItem) (int, error) { return t.insertInbox(items) }
+func (t *dbTx) EnqueueInbox(items []InboxItem) (int, error) { return t.insertInbox(items) }
 
-func (t *sqliteTx) PendingInbox(limit int) ([]*InboxItem, error) {
-	rows, err := selectAll[inboxRow](t, "SELECT id, key, kind, contact, payload, received_at, processed_at, result FROM inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?", limit)
+func (t *dbTx) PendingInbox(limit int) ([]*InboxItem, error) {
+	rows, err := selectAll[inboxRow](t, "PendingInbox", limit)
 	out := make([]*InboxItem, len(rows))
 	for i, r := range rows {
 		out[i] = r.item()
@@ -286,7 +341,7 @@ func (t *sqliteTx) PendingInbox(limit int) ([]*InboxItem, error) {
 	return out, err
 }
 
-func (t *sqliteTx) MarkProcessed(items []*InboxItem, at time.Time) error {
+func (t *dbTx) MarkProcessed(items []*InboxItem, at time.Time) error {
 	// Most results are empty; group by result to keep statements few.
 	byResult := map[string][]int64{}
 	for _, it := range items {
@@ -294,8 +349,7 @@ func (t *sqliteTx) MarkProcessed(items []*InboxItem, at time.Time) error {
 	}
 	for result, ids := range byResult {
 		err := chunked(ids, func(ids []int64) error {
-			_, err := t.exec("UPDATE inbox SET processed_at = ?, result = ? WHERE id IN "+in(len(ids)),
-				append([]any{ms(at), result}, intArgs(ids)...)...)
+			_, err := t.exec("MarkProcessed", ms(at), result, ids)
 			return err
 		})
 		if err != nil {
@@ -306,8 +360,6 @@ func (t *sqliteTx) MarkProcessed(items []*InboxItem, at time.Time) error {
 }
 
 // ---- contacts ----
-
-const contactCols = "wa_id, name, timezone, attributes, tags, phone_number_id, last_inbound_at, consent, consent_at, consent_source, created_at, updated_at, phone, user_id, parent_user_id, username"
 
 type contactRow struct {
 	WaID          string        `db:"wa_id"`
@@ -353,10 +405,10 @@ func (r contactRow) contact() *Contact {
 	return c
 }
 
-func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
+func (t *dbTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 	out := make(map[string]*Contact, len(waIDs))
 	err := chunked(waIDs, func(ids []string) error {
-		rows, err := selectAll[contactRow](t, "SELECT "+contactCols+" FROM contacts WHERE wa_id IN "+in(len(ids)), strArgs(ids)...)
+		rows, err := selectAll[contactRow](t, "Contacts", ids)
 		if err != nil {
 			return err
 		}
@@ -368,8 +420,8 @@ func (t *sqliteTx) Contacts(waIDs []string) (map[string]*Contact, error) {
 	return out, err
 }
 
-func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
-	rows, err := selectAll[contactRow](t, "SELECT "+contactCols+" FROM contacts WHERE wa_id > ? ORDER BY wa_id LIMIT ?", after, limit)
+func (t *dbTx) ContactsPage(after string, limit int) ([]*Contact, error) {
+	rows, err := selectAll[contactRow](t, "ContactsPage", after, limit)
 	out := make([]*Contact, len(rows))
 	for i, r := range rows {
 		out[i] = r.contact()
@@ -377,13 +429,8 @@ func (t *sqliteTx) ContactsPage(after string, limit int) ([]*Contact, error) {
 	return out, err
 }
 
-func (t *sqliteTx) SaveContacts(cs []*Contact) error {
-	_, err := t.bulk("INSERT INTO contacts ("+contactCols+")", 16,
-		`ON CONFLICT (wa_id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone,
-		 phone = excluded.phone, user_id = excluded.user_id, parent_user_id = excluded.parent_user_id, username = excluded.username,
-		 attributes = excluded.attributes, tags = excluded.tags, phone_number_id = excluded.phone_number_id,
-		 last_inbound_at = excluded.last_inbound_at, consent = excluded.consent, consent_at = excluded.consent_at,
-		 consent_source = excluded.consent_source, updated_at = excluded.updated_at`, len(cs),
+func (t *dbTx) SaveContacts(cs []*Contact) error {
+	_, err := t.bulk("SaveContacts", 16, len(cs),
 		func(i int, a []any) ([]any, error) {
 			c := cs[i]
 			attrs, err := jsonObject("attributes of contact "+c.WaID, c.Attributes)
@@ -401,12 +448,10 @@ func (t *sqliteTx) SaveContacts(cs []*Contact) error {
 // the keys of the contacts they belong to; unknown ids are absent. A contact
 // saved without its ids (by an older version, or directly) is still found by
 // its key; a linked id wins over a key.
-func (t *sqliteTx) ContactIDs(ids []string) (map[string]string, error) {
+func (t *dbTx) ContactIDs(ids []string) (map[string]string, error) {
 	out := make(map[string]string, len(ids))
 	err := chunked(ids, func(ids []string) error {
-		args := append(strArgs(ids), strArgs(ids)...)
-		rows, err := selectAll[idRow](t, `SELECT wa_id, wa_id, 1 FROM contacts WHERE wa_id IN `+in(len(ids))+`
-			UNION ALL SELECT id, contact, 0 FROM contact_ids WHERE id IN `+in(len(ids))+` ORDER BY 3 DESC`, args...)
+		rows, err := selectAll[idRow](t, "ContactIDs", ids)
 		for _, r := range rows {
 			out[r.ID] = r.Contact
 		}
@@ -425,12 +470,12 @@ func (r *idRow) ptrs() []any { return []any{&r.ID, &r.Contact, &r.ByKey} }
 
 // LinkContactIDs points each id at a contact key (id → key), replacing an
 // earlier link of the same id.
-func (t *sqliteTx) LinkContactIDs(links map[string]string) error {
+func (t *dbTx) LinkContactIDs(links map[string]string) error {
 	ids := make([]string, 0, len(links))
 	for id := range links {
 		ids = append(ids, id)
 	}
-	_, err := t.bulk("INSERT INTO contact_ids (id, contact)", 2, "ON CONFLICT (id) DO UPDATE SET contact = excluded.contact", len(ids),
+	_, err := t.bulk("LinkContactIDs", 2, len(ids),
 		func(i int, a []any) ([]any, error) { return append(a, ids[i], links[ids[i]]), nil })
 	return err
 }
@@ -439,17 +484,13 @@ func (t *sqliteTx) LinkContactIDs(links map[string]string) error {
 // runs, messages and ids move over (inbox rows keep the key they arrived
 // with: it still resolves) and its row is deleted (the
 // caller saves the merged state of `into`). `from` keeps resolving, to `into`.
-func (t *sqliteTx) MergeContact(from, into string) error {
-	for _, q := range []string{
-		"UPDATE runs SET contact = ? WHERE contact = ?",
-		"UPDATE outbox SET contact = ? WHERE contact = ?",
-		"UPDATE contact_ids SET contact = ? WHERE contact = ?",
-	} {
+func (t *dbTx) MergeContact(from, into string) error {
+	for _, q := range []string{"MergeContactRuns", "MergeContactOutbox", "MergeContactIDs"} {
 		if _, err := t.exec(q, into, from); err != nil {
 			return err
 		}
 	}
-	if _, err := t.exec("DELETE FROM contacts WHERE wa_id = ?", from); err != nil {
+	if _, err := t.exec("DeleteContact", from); err != nil {
 		return err
 	}
 	return t.LinkContactIDs(map[string]string{from: into})
@@ -457,20 +498,20 @@ func (t *sqliteTx) MergeContact(from, into string) error {
 
 // ---- flow versions ----
 
-func (t *sqliteTx) FlowVersionID(flowID, hash string) (int64, error) {
+func (t *dbTx) FlowVersionID(flowID, hash string) (int64, error) {
 	var id int64
-	err := t.tx.GetContext(t.ctx, &id, "SELECT id FROM flow_versions WHERE flow_id = ? AND hash = ?", flowID, hash)
+	err := t.get(&id, "FlowVersionID", flowID, hash)
 	if err == sql.ErrNoRows {
 		return 0, nil
 	}
 	return id, err
 }
 
-func (t *sqliteTx) InsertFlowVersion(v *FlowVersion) error {
+func (t *dbTx) InsertFlowVersion(v *FlowVersion) error {
 	if v.ID == 0 {
 		v.ID = t.NewID("flow_versions")
 	}
-	_, err := t.exec("INSERT INTO flow_versions (id, flow_id, hash, file, source, templates, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	_, err := t.exec("InsertFlowVersion",
 		v.ID, v.FlowID, v.Hash, v.File, v.Source, string(v.Templates), ms(v.CreatedAt))
 	return err
 }
@@ -493,17 +534,15 @@ func (r versionRow) version() *FlowVersion {
 	return v
 }
 
-func (t *sqliteTx) FlowVersion(id int64) (*FlowVersion, error) {
+func (t *dbTx) FlowVersion(id int64) (*FlowVersion, error) {
 	var r versionRow
-	if err := t.tx.GetContext(t.ctx, &r, "SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions WHERE id = ?", id); err != nil {
+	if err := t.get(&r, "FlowVersion", id); err != nil {
 		return nil, err
 	}
 	return r.version(), nil
 }
 
 // ---- runs ----
-
-const runCols = "id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason"
 
 type runRow struct {
 	ID        int64         `db:"id"`
@@ -551,10 +590,10 @@ func scanRuns(rows []runRow) []*Run {
 	return out
 }
 
-func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
+func (t *dbTx) LiveRuns(contacts []string) ([]*Run, error) {
 	var out []*Run
 	err := chunked(contacts, func(ids []string) error {
-		rows, err := selectAll[runRow](t, "SELECT "+runCols+" FROM runs WHERE ended_at IS NULL AND contact IN "+in(len(ids))+" ORDER BY id", strArgs(ids)...)
+		rows, err := selectAll[runRow](t, "LiveRuns", ids)
 		if err != nil {
 			return err
 		}
@@ -564,10 +603,10 @@ func (t *sqliteTx) LiveRuns(contacts []string) ([]*Run, error) {
 	return out, err
 }
 
-func (t *sqliteTx) Runs(ids []int64) (map[int64]*Run, error) {
+func (t *dbTx) Runs(ids []int64) (map[int64]*Run, error) {
 	out := make(map[int64]*Run, len(ids))
 	err := chunked(ids, func(ids []int64) error {
-		rows, err := selectAll[runRow](t, "SELECT "+runCols+" FROM runs WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		rows, err := selectAll[runRow](t, "Runs", ids)
 		if err != nil {
 			return err
 		}
@@ -579,13 +618,8 @@ func (t *sqliteTx) Runs(ids []int64) (map[int64]*Run, error) {
 	return out, err
 }
 
-func (t *sqliteTx) SaveRuns(rs []*Run) error {
-	_, err := t.bulk("INSERT INTO runs ("+runCols+")", 16,
-		`ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
-		 entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
-		 step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-		 end_reason = excluded.end_reason
-		 WHERE runs.ended_at IS NULL`, len(rs),
+func (t *dbTx) SaveRuns(rs []*Run) error {
+	_, err := t.bulk("SaveRuns", 16, len(rs),
 		func(i int, a []any) ([]any, error) {
 			r := rs[i]
 			vars, err := jsonObject(fmt.Sprintf("vars of run %d", r.ID), r.Vars)
@@ -615,9 +649,8 @@ func (r *timerRow) ptrs() []any { return []any{&r.ID, &r.DueAt, &r.RunID, &r.Kin
 // DueTimers returns the timers due at now, earliest first, with their run's
 // contact (so the caller can load contacts and live runs without reading the
 // runs first).
-func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
-	rows, err := selectAll[timerRow](t, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, COALESCE(r.contact, '') AS contact
-		FROM timers t LEFT JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? ORDER BY t.due_at, t.id LIMIT ?`, ms(now), limit)
+func (t *dbTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
+	rows, err := selectAll[timerRow](t, "DueTimers", ms(now), limit)
 	out := make([]*Timer, len(rows))
 	for i, r := range rows {
 		out[i] = &Timer{ID: r.ID, DueAt: time.UnixMilli(r.DueAt).UTC(), RunID: r.RunID, Kind: r.Kind, Seq: r.Seq, Contact: r.Contact}
@@ -627,12 +660,10 @@ func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]*Timer, error) {
 
 // DueTimersOf returns the timers of the given runs due at now (any number:
 // a run has few timers), earliest first.
-func (t *sqliteTx) DueTimersOf(runIDs []int64, now time.Time) ([]*Timer, error) {
+func (t *dbTx) DueTimersOf(runIDs []int64, now time.Time) ([]*Timer, error) {
 	var out []*Timer
 	err := chunked(runIDs, func(ids []int64) error {
-		rows, err := selectAll[timerRow](t, `SELECT t.id, t.due_at, t.run_id, t.kind, t.seq, r.contact
-			FROM timers t JOIN runs r ON r.id = t.run_id WHERE t.due_at <= ? AND t.run_id IN `+in(len(ids)),
-			append([]any{ms(now)}, intArgs(ids)...)...)
+		rows, err := selectAll[timerRow](t, "DueTimersOf", ms(now), ids)
 		if err != nil {
 			return err
 		}
@@ -651,21 +682,21 @@ func (t *sqliteTx) DueTimersOf(runIDs []int64, now time.Time) ([]*Timer, error) 
 	return kept, err
 }
 
-func (t *sqliteTx) NextTimer(after time.Time) (time.Time, bool, error) {
+func (t *dbTx) NextTimer(after time.Time) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := t.tx.GetContext(t.ctx, &due, "SELECT MIN(due_at) FROM timers WHERE due_at > ?", ms(after)); err != nil {
+	if err := t.get(&due, "NextTimer", ms(after)); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMS(due), due.Valid, nil
 }
 
-func (t *sqliteTx) InsertTimers(ts []*Timer) error {
+func (t *dbTx) InsertTimers(ts []*Timer) error {
 	for _, tm := range ts {
 		if tm.ID == 0 {
 			tm.ID = t.NewID("timers")
 		}
 	}
-	_, err := t.bulk("INSERT INTO timers (id, due_at, run_id, kind, seq)", 5, "", len(ts),
+	_, err := t.bulk("InsertTimers", 5, len(ts),
 		func(i int, a []any) ([]any, error) {
 			tm := ts[i]
 			return append(a, tm.ID, ms(tm.DueAt), tm.RunID, tm.Kind, tm.Seq), nil
@@ -673,16 +704,14 @@ func (t *sqliteTx) InsertTimers(ts []*Timer) error {
 	return err
 }
 
-func (t *sqliteTx) DeleteTimers(ids []int64) error {
+func (t *dbTx) DeleteTimers(ids []int64) error {
 	return chunked(ids, func(ids []int64) error {
-		_, err := t.exec("DELETE FROM timers WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		_, err := t.exec("DeleteTimers", ids)
 		return err
 	})
 }
 
 // ---- outbox ----
-
-const outboxCols = "id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template"
 
 type outboxRow struct {
 	ID               int64         `db:"id"`
@@ -737,26 +766,23 @@ func scanOutbox(rows []outboxRow) []*OutboxItem {
 
 // ClaimOutbox selects pending messages due now whose contact has no earlier message
 // still open: messages to one contact go out one at a time, in order.
-func (t *sqliteTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
-	rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+` FROM outbox o
-		WHERE o.status = 'pending' AND o.next_attempt_at <= ?
-		AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'claimed', 'sending'))
-		ORDER BY o.next_attempt_at, o.id LIMIT ?`, ms(now), limit)
+func (t *dbTx) ClaimOutbox(now time.Time, limit int) ([]*OutboxItem, error) {
+	rows, err := selectAll[outboxRow](t, "ClaimOutbox", ms(now), limit)
 	return scanOutbox(rows), err
 }
 
-func (t *sqliteTx) NextOutboxAttempt(after time.Time) (time.Time, bool, error) {
+func (t *dbTx) NextOutboxAttempt(after time.Time) (time.Time, bool, error) {
 	var at sql.NullInt64
-	if err := t.tx.GetContext(t.ctx, &at, "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > ?", ms(after)); err != nil {
+	if err := t.get(&at, "NextOutboxAttempt", ms(after)); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMS(at), at.Valid, nil
 }
 
-func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
+func (t *dbTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
 	out := map[int64]*OutboxItem{}
 	err := chunked(ids, func(ids []int64) error {
-		rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+" FROM outbox WHERE id IN "+in(len(ids)), intArgs(ids)...)
+		rows, err := selectAll[outboxRow](t, "OutboxByIDs", ids)
 		if err != nil {
 			return err
 		}
@@ -768,10 +794,10 @@ func (t *sqliteTx) OutboxByIDs(ids []int64) (map[int64]*OutboxItem, error) {
 	return out, err
 }
 
-func (t *sqliteTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error) {
+func (t *dbTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error) {
 	out := map[string]*OutboxItem{}
 	err := chunked(ids, func(ids []string) error {
-		rows, err := selectAll[outboxRow](t, "SELECT "+outboxCols+" FROM outbox WHERE provider_id != '' AND provider_id IN "+in(len(ids)), strArgs(ids)...)
+		rows, err := selectAll[outboxRow](t, "OutboxByProvider", ids)
 		if err != nil {
 			return err
 		}
@@ -783,13 +809,13 @@ func (t *sqliteTx) OutboxByProvider(ids []string) (map[string]*OutboxItem, error
 	return out, err
 }
 
-func (t *sqliteTx) InsertOutbox(items []*OutboxItem) error {
+func (t *dbTx) InsertOutbox(items []*OutboxItem) error {
 	for _, it := range items {
 		if it.ID == 0 {
 			it.ID = t.NewID("outbox")
 		}
 	}
-	_, err := t.bulk("INSERT INTO outbox ("+outboxCols+")", 25, "ON CONFLICT (key) DO NOTHING", len(items),
+	_, err := t.bulk("InsertOutbox", 25, len(items),
 		func(i int, a []any) ([]any, error) { return appendOutbox(a, items[i]), nil })
 	return err
 }
@@ -800,12 +826,12 @@ func appendOutbox(a []any, it *OutboxItem) []any {
 		ms(it.NextAttemptAt), it.ErrorCode, it.LastError, it.ProviderID, ms(it.CreatedAt), nullMS(it.SentAt), ms(it.UpdatedAt), it.Resends, it.Template)
 }
 
-func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
+func (t *dbTx) MarkSendingUnknown(at time.Time) (int, error) {
 	// Claimed but never handed to the API: safe to send, back to pending.
-	if _, err := t.exec("UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'claimed'", ms(at)); err != nil {
+	if _, err := t.exec("UnclaimOutbox", ms(at)); err != nil {
 		return 0, err
 	}
-	res, err := t.exec("UPDATE outbox SET status = 'unknown', last_error = 'interrupted while sending: the outcome is unknown', updated_at = ? WHERE status = 'sending'", ms(at))
+	res, err := t.exec("SendingUnknown", ms(at))
 	if err != nil {
 		return 0, err
 	}
@@ -813,27 +839,24 @@ func (t *sqliteTx) MarkSendingUnknown(at time.Time) (int, error) {
 	return int(n), nil
 }
 
-func (t *sqliteTx) MarkSending(ids []int64, at time.Time) error {
+func (t *dbTx) MarkSending(ids []int64, at time.Time) error {
 	return chunked(ids, func(ids []int64) error {
-		_, err := t.exec("UPDATE outbox SET status = 'sending', updated_at = ? WHERE status = 'claimed' AND id IN "+in(len(ids)),
-			append([]any{ms(at)}, intArgs(ids)...)...)
+		_, err := t.exec("MarkSending", ms(at), ids)
 		return err
 	})
 }
 
-func (t *sqliteTx) CancelPendingOutbox(contacts []string, at time.Time) error {
+func (t *dbTx) CancelPendingOutbox(contacts []string, at time.Time) error {
 	return chunked(contacts, func(ids []string) error {
-		_, err := t.exec("UPDATE outbox SET status = 'cancelled', last_error = 'contact opted out before it was sent', updated_at = ? WHERE status = 'pending' AND contact IN "+in(len(ids)),
-			append([]any{ms(at)}, strArgs(ids)...)...)
+		_, err := t.exec("CancelPendingOutbox", ms(at), ids)
 		return err
 	})
 }
 
 // ---- statuses ----
 
-func (t *sqliteTx) InsertStatuses(rs []*StatusRecord) (int, error) {
-	n, err := t.bulk("INSERT INTO message_statuses (outbox_id, provider_id, status, at, error_code, payload)", 6,
-		"ON CONFLICT (provider_id, status) DO NOTHING", len(rs),
+func (t *dbTx) InsertStatuses(rs []*StatusRecord) (int, error) {
+	n, err := t.bulk("InsertStatuses", 6, len(rs),
 		func(i int, a []any) ([]any, error) {
 			r := rs[i]
 			var ob any
@@ -855,9 +878,9 @@ type scheduleRow struct {
 	Cursor   string        `db:"cursor"`
 }
 
-func (t *sqliteTx) Schedules() (map[string]*Schedule, error) {
+func (t *dbTx) Schedules() (map[string]*Schedule, error) {
 	var rows []scheduleRow
-	if err := t.selectRows(&rows, "SELECT flow_id, spec, next_at, firing_at, cursor FROM schedules"); err != nil {
+	if err := t.selectRows(&rows, "Schedules"); err != nil {
 		return nil, err
 	}
 	out := map[string]*Schedule{}
@@ -867,9 +890,26 @@ func (t *sqliteTx) Schedules() (map[string]*Schedule, error) {
 	return out, nil
 }
 
-func (t *sqliteTx) SaveSchedule(s *Schedule) error {
-	_, err := t.exec(`INSERT INTO schedules (flow_id, spec, next_at, firing_at, cursor) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (flow_id) DO UPDATE SET spec = excluded.spec, next_at = excluded.next_at, firing_at = excluded.firing_at, cursor = excluded.cursor`,
+func (t *dbTx) SaveSchedule(s *Schedule) error {
+	_, err := t.exec("SaveSchedule",
 		s.FlowID, s.Spec, ms(s.NextAt), nullMS(s.FiringAt), s.Cursor)
 	return err
+}
+
+// script runs a named query of several statements (separated by ';' at the
+// end of a line) that take no arguments, one statement at a time.
+func (t *dbTx) script(name string) error {
+	q, _, err := t.s.q.sql(name, nil)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range strings.Split(q, ";\n") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := t.tx.ExecContext(t.ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -81,7 +81,7 @@ type fRig struct {
 	ctx    context.Context
 	clock  *engine.VirtualClock
 	fake   *whatsapptest.Fake
-	db     *store.SQLite
+	db     *store.DB
 	dbPath string
 	faulty *store.Faulty
 	eng    *engine.Engine

@@ -40,7 +40,7 @@ type rig struct {
 	t     *testing.T
 	clock *engine.VirtualClock
 	fake  *whatsapptest.Fake
-	st    *store.SQLite
+	st    *store.DB
 	eng   *engine.Engine
 	m     *engine.Metrics
 	http  *httptest.Server

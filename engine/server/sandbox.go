@@ -68,7 +68,7 @@ type SandboxConfig struct {
 // Origin), to an allowed Host, carrying the token the page got at this start,
 // and with a JSON body.
 type Sandbox struct {
-	st    *store.SQLite
+	st    *store.DB
 	eng   *engine.Engine
 	clock *engine.OffsetClock
 	ch    *sim.Channel
@@ -83,7 +83,7 @@ type Sandbox struct {
 // NewSandbox claims the database for the sandbox (refusing one a production
 // daemon used), restores the clock where it was, and makes the simulated API.
 // Create the engine with Configure's options, then call Attach.
-func NewSandbox(ctx context.Context, st *store.SQLite, cfg SandboxConfig) (*Sandbox, error) {
+func NewSandbox(ctx context.Context, st *store.DB, cfg SandboxConfig) (*Sandbox, error) {
 	if err := st.ClaimMode(ctx, store.ModeDev); err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (sb *Sandbox) Clock() *engine.OffsetClock { return sb.clock }
 
 // ledger is the simulated API's memory in the database: the contact's last
 // message is read from the inbox, accepted sends go to sandbox_sends.
-type ledger struct{ st *store.SQLite }
+type ledger struct{ st *store.DB }
 
 func (l ledger) LastInbound(ctx context.Context, waID string) (time.Time, error) {
 	items, err := l.st.InboxOf(ctx, waID, sandboxTranscript)

@@ -28,7 +28,7 @@ type sandboxRig struct {
 	t     *testing.T
 	url   string
 	sb    *server.Sandbox
-	st    *store.SQLite
+	st    *store.DB
 	stops []func()
 }
 

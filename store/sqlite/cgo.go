@@ -1,6 +1,6 @@
 //go:build cgo
 
-package store
+package sqlite
 
 // sqliteBuilt: the SQLite driver (mattn/go-sqlite3) is C, compiled with cgo.
 const sqliteBuilt = true

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package store
+package sqlite
 
 // sqliteBuilt: without cgo the SQLite driver is a stub that fails every open.
 // The validator needs no database, so a CGO_ENABLED=0 build (go install on a
