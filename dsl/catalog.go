@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -18,6 +19,13 @@ type Template struct {
 	Language string
 	Category string // MARKETING, UTILITY, AUTHENTICATION
 	Status   string // APPROVED, PENDING, REJECTED, PAUSED, DISABLED, …
+	// StatusChangedAt is when the status changed, as far as the catalog knows
+	// (`status_changed_at`, which `funnel templates pull` records); zero when
+	// unknown.
+	StatusChangedAt time.Time
+	// Quality is Meta's quality rating: GREEN, YELLOW, RED, UNKNOWN ("" when
+	// the catalog does not say).
+	Quality string
 	// ParameterFormat is POSITIONAL ({{1}}) or NAMED ({{first_name}}).
 	ParameterFormat string
 	HeaderFormat    string // "", TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION
@@ -151,6 +159,18 @@ func finishTemplate(t *Template) {
 	t.ParameterFormat = strings.ToUpper(t.ParameterFormat)
 }
 
+// ParseStatusTime reads a `status_changed_at`: RFC 3339, or a date
+// (2026-11-27, taken as midnight UTC).
+func ParseStatusTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want a date (2026-11-27) or an RFC 3339 time (2026-11-27T09:30:00Z)", s)
+}
+
 // LoadCatalog reads a catalog file: the project's own YAML (`templates: [...]`) or,
 // unchanged, the JSON that GET /{waba-id}/message_templates returns (`data: [...]`).
 func LoadCatalog(path string) (*Catalog, error) {
@@ -227,6 +247,12 @@ type catalogEntry struct {
 	Header          any         `yaml:"header"`
 	Footer          string      `yaml:"footer"`
 	Buttons         []any       `yaml:"buttons"`
+	// StatusChangedAt is funnel's own key (templates pull writes it beside
+	// Meta's fields): when the status changed.
+	StatusChangedAt string `yaml:"status_changed_at"`
+	// QualityScore is Meta's {score, date}; Quality funnel's plain form.
+	QualityScore any    `yaml:"quality_score"`
+	Quality      string `yaml:"quality"`
 }
 
 type component struct {
@@ -261,6 +287,22 @@ func templateFromNode(n *yaml.Node) (*Template, error) {
 	}
 	if t.Status == "" {
 		return nil, fmt.Errorf("template %q: missing `status`", e.Name)
+	}
+	if e.StatusChangedAt != "" {
+		at, err := ParseStatusTime(e.StatusChangedAt)
+		if err != nil {
+			return nil, fmt.Errorf("template %q: status_changed_at: %v", e.Name, err)
+		}
+		t.StatusChangedAt = at
+	}
+	t.Quality = strings.ToUpper(e.Quality)
+	switch q := e.QualityScore.(type) {
+	case string:
+		t.Quality = strings.ToUpper(q)
+	case map[string]any:
+		if sc, ok := q["score"].(string); ok {
+			t.Quality = strings.ToUpper(sc)
+		}
 	}
 	switch h := e.Header.(type) {
 	case string:

@@ -59,7 +59,11 @@ func (c *checker) checkTemplateRef(f *Flow, s *Step, t *TemplateRef, what string
 	}
 	t.Resolved = tpl
 	if !tpl.Approved() {
-		errorf(t.Pos, RuleTemplate, "%s `%s` (%s) is %s, not APPROVED: %s", what, t.Name, lang, tpl.Status, statusHint(tpl.Status))
+		since := ""
+		if !tpl.StatusChangedAt.IsZero() {
+			since = " since " + tpl.StatusChangedAt.UTC().Format("2006-01-02")
+		}
+		errorf(t.Pos, RuleTemplate, "%s `%s` (%s) is %s%s, not APPROVED: %s", what, t.Name, lang, tpl.Status, since, statusHint(tpl.Status))
 	}
 	c.checkParams(f, s, t, tpl, what)
 	c.checkHeader(f, s, t, tpl, what)
@@ -72,9 +76,9 @@ func statusHint(status string) string {
 	case "REJECTED":
 		return "Meta rejected it; edit and resubmit it, or use another template"
 	case "PAUSED":
-		return "Meta paused it for low quality; sends fail with 132015"
+		return "Meta paused it for low quality; sends fail with 132015 (a running daemon holds them until Meta approves it again)"
 	case "DISABLED":
-		return "Meta disabled it; sends fail with 132016"
+		return "Meta disabled it; sends fail with 132016 (a running daemon holds them)"
 	}
 	return "only APPROVED templates can be sent"
 }

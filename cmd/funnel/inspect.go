@@ -304,9 +304,14 @@ func newTemplatesCmd() *cobra.Command {
 		Use:   "pull --waba ID [-o FILE]",
 		Short: "Fetch the approved (and other) templates from the Graph API, in Meta's JSON",
 		Long: `Fetches GET /{waba-id}/message_templates (following paging) with
-FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON unchanged
-({"data": [...]}), ready for funnel validate --templates. The file is replaced
-only once the pull succeeded and the new one is completely written.`,
+FUNNEL_ACCESS_TOKEN and FUNNEL_GRAPH_URL, and writes Meta's JSON
+({"data": [...]}: status and quality_score included), ready for funnel
+validate --templates. Each template whose status changed since the pull that
+wrote the file (or that is first seen in a status other than APPROVED) gets
+"status_changed_at", the time of this pull; unchanged ones keep theirs, so
+validate can say since when a template is PAUSED or DISABLED. The changes are
+listed on stderr. The file is replaced only once the pull succeeded and the
+new one is completely written.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if waba == "" {
@@ -330,6 +335,13 @@ only once the pull succeeded and the new one is completely written.`,
 			ts, err := cl.ListTemplates(cmd.Context(), waba)
 			if err != nil {
 				return fail(exitFailed, "pulling templates: %v", err)
+			}
+			var prev []byte
+			if output != "" && output != "-" {
+				prev, _ = os.ReadFile(output) // none yet: every status is first seen
+			}
+			if ts, err = stampStatusChanges(prev, ts, time.Now(), cmd.ErrOrStderr()); err != nil {
+				return fail(exitFailed, "pulled templates: %v", err)
 			}
 			if output == "" || output == "-" {
 				if err := whatsapp.WriteTemplates(cmd.OutOrStdout(), ts); err != nil {

@@ -398,3 +398,60 @@ level=INFO msg="alert cleared" alert="inbox backlog"
 		t.Fatalf("logged:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+// TestTemplatesPullRecordsStatusChanges: a pull stamps each template whose
+// status changed since the last one with status_changed_at and keeps the
+// stamp of those that did not; the quality rating comes through; validate
+// then names the date a template was paused.
+func TestTemplatesPullRecordsStatusChanges(t *testing.T) {
+	fake := whatsapptest.New(t, whatsapptest.Options{Templates: []whatsapptest.Template{
+		{Name: "summer_reminder", Language: "en_US", Category: "MARKETING", Params: 1, Quality: "GREEN"},
+		{Name: "black_friday", Language: "en_US", Category: "MARKETING", Status: "PENDING"},
+	}})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "templates.json")
+	t.Setenv("FUNNEL_GRAPH_URL", fake.URL())
+	t.Setenv("FUNNEL_ACCESS_TOKEN", fake.Token())
+	pull := func() (*dsl.Catalog, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{"templates", "pull", "--waba", fake.WABAID(), "-o", out}, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		cat, err := dsl.LoadCatalog(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cat, stderr.String()
+	}
+	cat, report := pull()
+	s, _ := cat.Lookup("summer_reminder", "en_US")
+	bf, _ := cat.Lookup("black_friday", "en_US")
+	if !s.StatusChangedAt.IsZero() || s.Quality != "GREEN" || bf.StatusChangedAt.IsZero() || !strings.Contains(report, "black_friday (en_US): PENDING") {
+		t.Fatalf("first pull: %+v %+v %q", s, bf, report)
+	}
+	firstSeen := bf.StatusChangedAt
+
+	fake.SetTemplateStatus("summer_reminder", "en_US", "PAUSED")
+	cat, report = pull()
+	s, _ = cat.Lookup("summer_reminder", "en_US")
+	bf, _ = cat.Lookup("black_friday", "en_US")
+	if s.Status != "PAUSED" || s.StatusChangedAt.IsZero() || !bf.StatusChangedAt.Equal(firstSeen) ||
+		!strings.Contains(report, "summer_reminder (en_US): APPROVED → PAUSED") || strings.Contains(report, "black_friday") {
+		t.Fatalf("second pull: %+v %+v %q", s, bf, report)
+	}
+	pausedAt := s.StatusChangedAt
+	cat, _ = pull()
+	if s, _ = cat.Lookup("summer_reminder", "en_US"); !s.StatusChangedAt.Equal(pausedAt) {
+		t.Fatalf("an unchanged status lost its date: %v, want %v", s.StatusChangedAt, pausedAt)
+	}
+
+	flow := filepath.Join(dir, "promo.yaml")
+	os.WriteFile(flow, []byte("flow: promo\nlanguage: en_US\nassume_opt_in: true\ntrigger: {message: {keywords: [promo]}}\nsteps:\n  - id: a\n    send: {template: summer_reminder, params: [\"x\"]}\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"validate", "--templates", out, flow}, &stdout, &stderr)
+	want := "is PAUSED since " + pausedAt.UTC().Format("2006-01-02") + ", not APPROVED"
+	if code == 0 || !strings.Contains(stdout.String()+stderr.String(), want) {
+		t.Fatalf("validate: exit %d, want %q in %s%s", code, want, stdout.String(), stderr.String())
+	}
+}

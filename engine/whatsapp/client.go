@@ -314,7 +314,7 @@ func (c *Client) ListTemplates(ctx context.Context, wabaID string) ([]json.RawMe
 	if err != nil {
 		return nil, fmt.Errorf("%w: base URL: %v", ErrConfig, err)
 	}
-	next := c.base() + "/" + url.PathEscape(wabaID) + "/message_templates?limit=100"
+	next := c.base() + "/" + url.PathEscape(wabaID) + "/message_templates?limit=100&fields=" + url.QueryEscape(TemplateFields)
 	seen := map[string]bool{}
 	all := []json.RawMessage{}
 	for page := 0; next != ""; page++ {
@@ -346,6 +346,10 @@ func (c *Client) ListTemplates(ctx context.Context, wabaID string) ([]json.RawMe
 	}
 	return all, nil
 }
+
+// TemplateFields are the message template fields ListTemplates asks for:
+// what the catalog reads, and the status and quality rating.
+const TemplateFields = "name,language,status,category,parameter_format,components,quality_score,id"
 
 // WriteTemplates writes templates in the shape GET /{waba-id}/message_templates
 // returns, {"data": […]}, which funnel's template catalog reads unchanged.

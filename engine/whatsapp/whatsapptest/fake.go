@@ -18,7 +18,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -70,6 +69,9 @@ type Template struct {
 	// generated from the parameters when empty.
 	Body    string
 	Buttons []string
+	// Quality is the listing's quality_score (GREEN, YELLOW, RED, UNKNOWN);
+	// "" leaves it out.
+	Quality string
 }
 
 // Faults are per-request probabilities in [0,1] of each injected fault
@@ -1248,13 +1250,22 @@ func templateJSON(t Template) json.RawMessage {
 		}
 		comps = append(comps, map[string]any{"type": "BUTTONS", "buttons": bs})
 	}
-	sum := sha256.Sum256([]byte(t.Name + "\x00" + t.Language))
-	id := strconv.FormatUint(uint64(sum[0])<<40|uint64(sum[1])<<32|uint64(sum[2])<<24|uint64(sum[3])<<16|uint64(sum[4])<<8|uint64(sum[5]), 10)
-	b, _ := json.Marshal(map[string]any{
+	obj := map[string]any{
 		"name": t.Name, "language": t.Language, "status": t.Status, "category": strings.ToUpper(t.Category),
-		"parameter_format": format, "components": comps, "id": id,
-	})
+		"parameter_format": format, "components": comps, "id": strconv.FormatUint(templateID(t.Name, t.Language), 10),
+	}
+	if t.Quality != "" {
+		obj["quality_score"] = map[string]any{"score": strings.ToUpper(t.Quality)}
+	}
+	b, _ := json.Marshal(obj)
 	return b
+}
+
+// templateID is a stable numeric id for a template, the same in the listing
+// and in the lifecycle webhooks.
+func templateID(name, language string) uint64 {
+	sum := sha256.Sum256([]byte(name + "\x00" + language))
+	return uint64(sum[0])<<40 | uint64(sum[1])<<32 | uint64(sum[2])<<24 | uint64(sum[3])<<16 | uint64(sum[4])<<8 | uint64(sum[5])
 }
 
 // ---- errors ----
@@ -1586,7 +1597,7 @@ func (f *Fake) TemplateStatusWebhook(name, language, event, reason string) (body
 	default:
 		f.SetTemplateStatus(name, language, event)
 	}
-	v := map[string]any{"event": event, "message_template_id": f.templateID(name, language),
+	v := map[string]any{"event": event, "message_template_id": templateID(name, language),
 		"message_template_name": name, "message_template_language": language, "reason": reason}
 	f.mu.Lock()
 	if t, ok := f.templates[name+"\x00"+language]; ok && t.Category != "" {
@@ -1603,7 +1614,7 @@ func (f *Fake) TemplateStatusWebhook(name, language, event, reason string) (body
 // template_category_update webhook of a completed change.
 func (f *Fake) TemplateCategoryWebhook(name, language, previous, category string) (body []byte, signature string, err error) {
 	f.SetTemplateCategory(name, language, category)
-	return f.signAccount(whatsapp.FieldTemplateCategory, map[string]any{"message_template_id": f.templateID(name, language),
+	return f.signAccount(whatsapp.FieldTemplateCategory, map[string]any{"message_template_id": templateID(name, language),
 		"message_template_name": name, "message_template_language": language,
 		"previous_category": strings.ToUpper(previous), "new_category": strings.ToUpper(category)})
 }
@@ -1611,7 +1622,7 @@ func (f *Fake) TemplateCategoryWebhook(name, language, previous, category string
 // TemplateQualityWebhook builds a signed message_template_quality_update.
 func (f *Fake) TemplateQualityWebhook(name, language, previous, score string) (body []byte, signature string, err error) {
 	return f.signAccount(whatsapp.FieldTemplateQuality, map[string]any{"previous_quality_score": previous,
-		"new_quality_score": score, "message_template_id": f.templateID(name, language),
+		"new_quality_score": score, "message_template_id": templateID(name, language),
 		"message_template_name": name, "message_template_language": language})
 }
 
@@ -1629,11 +1640,6 @@ func (f *Fake) PhoneQualityWebhook(event, currentLimit, oldLimit, maxDaily strin
 	return f.signAccount(whatsapp.FieldPhoneQuality, v)
 }
 
-// templateID is a stable numeric id for a template, as Meta's webhooks carry.
-func (f *Fake) templateID(name, language string) int64 {
-	sum := sha256.Sum256([]byte(name + "\x00" + language))
-	return int64(binary.BigEndian.Uint64(sum[:8])>>12) + 1
-}
 
 // signAccount signs an account-level change: the entry carries `time`, the
 // value no metadata.
