@@ -1640,7 +1640,6 @@ func (f *Fake) PhoneQualityWebhook(event, currentLimit, oldLimit, maxDaily strin
 	return f.signAccount(whatsapp.FieldPhoneQuality, v)
 }
 
-
 // signAccount signs an account-level change: the entry carries `time`, the
 // value no metadata.
 func (f *Fake) signAccount(field string, value any) ([]byte, string, error) {
