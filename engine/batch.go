@@ -34,6 +34,8 @@ type batch struct {
 	outboxChanges []*store.OutboxChange // guarded, applied in order
 	statuses      []*store.StatusRecord
 	accounts      []*whatsapp.AccountUpdate // template and phone number updates, applied by flush
+	reached       []*store.RunStep          // steps executed (the report's funnel)
+	marks         []*store.StepMark         // replies, deliveries and reads of steps
 
 	outboxByID       map[int64]*store.OutboxItem // rows statuses refer to
 	outboxByProvider map[string]*store.OutboxItem
@@ -166,6 +168,16 @@ func (b *batch) flush() error {
 	}
 	if len(b.runOrder) > 0 {
 		if err := b.tx.SaveRuns(b.runOrder); err != nil {
+			return err
+		}
+	}
+	if len(b.reached) > 0 {
+		if err := b.tx.InsertRunSteps(b.reached); err != nil {
+			return err
+		}
+	}
+	if len(b.marks) > 0 {
+		if err := b.tx.MarkRunSteps(b.marks); err != nil {
 			return err
 		}
 	}

@@ -276,6 +276,7 @@ func (b *batch) handleMessage(in *Inbound) string {
 		env := b.env(r, c)
 		env.Reply = dsl.ReplyEnv{Text: reply.Text, Button: reply.Button, Payload: reply.Payload, Type: reply.Type}
 		r.Reply = mustMarshal(env.Reply)
+		b.marks = append(b.marks, &store.StepMark{RunID: r.ID, Step: r.Step, Kind: store.MarkReplied, At: b.now})
 		s, _ := f.Step(r.Step)
 		if s == nil {
 			b.endRun(r, store.RunFailed, "step "+r.Step+" no longer exists")

@@ -34,6 +34,7 @@ func (b *batch) startRun(c *store.Contact, f *dsl.Flow, entry *dsl.EntryEnv, eve
 		Status: store.RunActive, Vars: map[string]any{}, Event: event, StartedAt: b.now}
 	if entry != nil {
 		r.Entry = mustMarshal(entry)
+		r.SourceID, r.Headline = entry.SourceID, entry.Headline
 	}
 	b.liveRuns[c.WaID] = append(b.liveRuns[c.WaID], r)
 	b.touchContact(c)
@@ -91,6 +92,7 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		}
 		r.Step = s.ID
 		r.StepSeq++
+		b.reached = append(b.reached, &store.RunStep{RunID: r.ID, FlowID: r.FlowID, Step: s.ID, StartedAt: r.StartedAt, At: b.now})
 		switch s.Kind {
 		case dsl.ActSend:
 			b.send(r, f, c, s)

@@ -106,6 +106,9 @@ func (b *batch) handleStatus(in *Inbound) string {
 	}
 	item.UpdatedAt = b.now
 	b.outboxChanges = append(b.outboxChanges, ch)
+	if st.Status == store.OutDelivered || st.Status == store.OutRead {
+		b.marks = append(b.marks, &store.StepMark{RunID: item.RunID, Step: item.Step, Kind: st.Status, At: in.Time})
+	}
 	return ResultStatus
 }
 

@@ -110,6 +110,10 @@ type Run struct {
 	UpdatedAt time.Time
 	EndedAt   time.Time // zero while live
 	EndReason string
+	// SourceID and Headline are the click-to-WhatsApp ad the run entered from
+	// (its entry referral; empty otherwise), set at start and never changed.
+	SourceID string
+	Headline string
 }
 
 // Live reports whether the run has not ended.

@@ -15,7 +15,7 @@ func (t *dbTx) PurgeInbox(before time.Time, limit int) (int, error) {
 }
 
 // PurgeRuns deletes up to limit runs that ended before `before`, with their
-// timers (stale since the run ended).
+// timers (stale since the run ended) and the steps they recorded.
 func (t *dbTx) PurgeRuns(before time.Time, limit int) (int, error) {
 	ids, err := selectAll[idOnly](t, "EndedRuns", ms(before), limit)
 	if err != nil {
@@ -23,6 +23,9 @@ func (t *dbTx) PurgeRuns(before time.Time, limit int) (int, error) {
 	}
 	err = chunked(idList(ids), func(ids []int64) error {
 		if _, err := t.exec("DeleteTimersOfRuns", ids); err != nil {
+			return err
+		}
+		if _, err := t.exec("DeleteRunStepsOfRuns", ids); err != nil {
 			return err
 		}
 		_, err := t.exec("DeleteRuns", ids)

@@ -41,6 +41,9 @@ type Reader interface {
 	TemplateStates(ctx context.Context) ([]*TemplateState, error)
 	// PhoneQualities is the last quality update of each business number.
 	PhoneQualities(ctx context.Context) ([]*PhoneQuality, error)
+	// Report counts each flow's runs started in a period: entered, completed,
+	// steps reached, ads, conversions and splits (see FlowCounts).
+	Report(ctx context.Context, f ReportFilter) ([]*FlowCounts, error)
 }
 
 // Tx is one write transaction. Batch methods take and return many rows so a batch
@@ -83,6 +86,12 @@ type Tx interface {
 	LiveRuns(contacts []string) ([]*Run, error)
 	Runs(ids []int64) (map[int64]*Run, error)
 	SaveRuns(rs []*Run) error
+	// InsertRunSteps records steps runs executed (a step already recorded for
+	// the run is left as it is). Save the runs first.
+	InsertRunSteps(rs []*RunStep) error
+	// MarkRunSteps records replies, deliveries and reads of recorded steps
+	// (the first of each kind per run and step).
+	MarkRunSteps(ms []*StepMark) error
 
 	DueTimers(now time.Time, limit int) ([]*Timer, error)
 	// DueTimersOf returns every timer of these runs due at now.

@@ -561,18 +561,20 @@ type runRow struct {
 	UpdatedAt int64         `db:"updated_at"`
 	EndedAt   sql.NullInt64 `db:"ended_at"`
 	EndReason string        `db:"end_reason"`
+	SourceID  string        `db:"source_id"`
+	Headline  string        `db:"headline"`
 }
 
 func (r *runRow) ptrs() []any {
 	return []any{&r.ID, &r.Contact, &r.FlowID, &r.VersionID, &r.Step, &r.Status, &r.Vars, &r.Entry, &r.Reply, &r.Event,
-		&r.WaitSeq, &r.StepSeq, &r.StartedAt, &r.UpdatedAt, &r.EndedAt, &r.EndReason}
+		&r.WaitSeq, &r.StepSeq, &r.StartedAt, &r.UpdatedAt, &r.EndedAt, &r.EndReason, &r.SourceID, &r.Headline}
 }
 
 func (r runRow) run() *Run {
 	run := &Run{ID: r.ID, Contact: r.Contact, FlowID: r.FlowID, VersionID: r.VersionID, Step: r.Step, Status: r.Status,
 		Entry: r.Entry, Reply: r.Reply, Event: r.Event, WaitSeq: r.WaitSeq, StepSeq: r.StepSeq,
 		StartedAt: time.UnixMilli(r.StartedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
-		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason}
+		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason, SourceID: r.SourceID, Headline: r.Headline}
 	if string(r.Vars) != "{}" {
 		_ = json.Unmarshal(r.Vars, &run.Vars)
 	}
@@ -619,7 +621,7 @@ func (t *dbTx) Runs(ids []int64) (map[int64]*Run, error) {
 }
 
 func (t *dbTx) SaveRuns(rs []*Run) error {
-	_, err := t.bulk("SaveRuns", 16, len(rs),
+	_, err := t.bulk("SaveRuns", 18, len(rs),
 		func(i int, a []any) ([]any, error) {
 			r := rs[i]
 			vars, err := jsonObject(fmt.Sprintf("vars of run %d", r.ID), r.Vars)
@@ -628,7 +630,7 @@ func (t *dbTx) SaveRuns(rs []*Run) error {
 			}
 			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, vars,
 				rawOrEmpty(r.Entry), rawOrEmpty(r.Reply), rawOrEmpty(r.Event), r.WaitSeq, r.StepSeq,
-				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason), nil
+				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason, r.SourceID, r.Headline), nil
 		})
 	return err
 }

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	extraCommands = append(extraCommands, newContactsCmd, newRunsCmd, newOutboxCmd, newTemplatesCmd)
+	extraCommands = append(extraCommands, newContactsCmd, newRunsCmd, newOutboxCmd, newTemplatesCmd, newReportCmd)
 }
 
 // openDB opens the database read-only: safe while the daemon runs.

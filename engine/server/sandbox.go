@@ -161,6 +161,7 @@ func (l ledger) Accepted(ctx context.Context, a sim.Accepted) error {
 func (sb *Sandbox) Attach(s *Server) {
 	sb.eng = s.eng
 	sb.ch.SetTemplates(sim.CatalogStatus(sb.eng.Flows))
+	s.devGuard = func(next http.HandlerFunc) http.HandlerFunc { return sb.guard(false, next) }
 	s.mux.HandleFunc("GET /sandbox", sb.guard(false, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(sb.page)

@@ -52,6 +52,10 @@ type Server struct {
 	apiDigest [32]byte      // SHA-256 of cfg.APIToken
 	bodies    chan struct{} // one token per webhook body being read
 	numbers   map[string]bool
+
+	// devGuard, set by the sandbox (--dev), replaces the API token on the
+	// dashboard with the sandbox's guard.
+	devGuard func(http.HandlerFunc) http.HandlerFunc
 }
 
 type metrics struct {
@@ -107,6 +111,8 @@ func New(cfg Config, eng *engine.Engine, reg *prometheus.Registry, log *slog.Log
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /v1/status", s.auth(s.status))
+	s.mux.HandleFunc("GET /v1/report", s.auth(s.getReport))
+	s.mountDashboard()
 	if !cfg.SeparateMetrics {
 		s.mux.Handle("GET /metrics", s.metricsHandler())
 	}

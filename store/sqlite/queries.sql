@@ -98,17 +98,21 @@ SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions
 -- ---- runs ----
 
 -- name: LiveRuns
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE ended_at IS NULL AND contact IN ($1) ORDER BY id
 
 -- name: Runs
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE id IN ($1)
 
 -- name: SaveRuns
 -- An ended run is never written again (the guard of the upsert).
-INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+-- source_id and headline (the entry ad) are set at the start and never changed.
+INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
 	entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
 	step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
@@ -116,11 +120,13 @@ ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, v
 WHERE runs.ended_at IS NULL
 
 -- name: RunsOf
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: RunsWhere
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3
 
 -- ---- timers ----
@@ -312,6 +318,9 @@ SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < $1 LIMIT $2
 -- name: DeleteTimersOfRuns
 DELETE FROM timers WHERE run_id IN ($1)
 
+-- name: DeleteRunStepsOfRuns
+DELETE FROM run_steps WHERE run_id IN ($1)
+
 -- name: DeleteRuns
 DELETE FROM runs WHERE id IN ($1) AND ended_at IS NOT NULL
 
@@ -417,3 +426,69 @@ DELETE FROM meta WHERE key != $1
 
 -- name: SchemaVersion
 SELECT MAX(version_id) FROM goose_db_version WHERE is_applied
+
+-- ---- the funnel report ----
+
+-- name: InsertRunSteps
+-- A step a run executed, once per run and step: the first execution's row stays.
+INSERT INTO run_steps (run_id, step, flow_id, started_at, reached_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (run_id, step) DO NOTHING
+
+-- name: MarkRunStepReplied
+-- Marks keep their first time (IS NULL guard); a step never recorded is no row.
+UPDATE run_steps SET replied_at = $3 WHERE run_id = $1 AND step = $2 AND replied_at IS NULL
+
+-- name: MarkRunStepDelivered
+UPDATE run_steps SET delivered_at = $3 WHERE run_id = $1 AND step = $2 AND delivered_at IS NULL
+
+-- name: MarkRunStepRead
+-- A read message was delivered, whether or not its delivered status came.
+UPDATE run_steps SET read_at = $3, delivered_at = COALESCE(delivered_at, $3) WHERE run_id = $1 AND step = $2 AND read_at IS NULL
+
+-- name: ReportFlows
+SELECT DISTINCT flow_id FROM flow_versions ORDER BY flow_id
+
+-- name: ReportNewestVersion
+SELECT file, source FROM flow_versions WHERE flow_id = $1 ORDER BY id DESC LIMIT 1
+
+-- name: ReportRuns
+-- A flow's runs started in [$2, $3): one range scan of runs_report.
+SELECT source_id, status, step, COUNT(*) FROM runs
+WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY source_id, status, step
+
+-- name: ReportSteps
+-- The steps of a flow's runs started in [$2, $3): one range scan of run_steps_report.
+SELECT step, COUNT(*), COUNT(replied_at), COUNT(delivered_at), COUNT(read_at) FROM run_steps
+WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY step
+
+-- name: ReportAdHeadline
+-- The headline of the newest run from an ad in the period.
+SELECT headline FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 AND source_id = $4
+ORDER BY started_at DESC LIMIT 1
+
+-- name: ReportHasOutcomes
+SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'conversions'
+
+-- name: ReportConverted
+-- Each converted run of the period: its ad and the time to its first
+-- conversion. A conversion follows its run's start, so at >= $2 narrows the
+-- conversions index without changing the result.
+SELECT r.source_id, MIN(c.at) - r.started_at FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY c.run_id
+
+-- name: ReportEvents
+SELECT c.event, c.currency, COUNT(*), COALESCE(SUM(c.value), 0) FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3
+GROUP BY c.event, c.currency ORDER BY c.event, c.currency
+
+-- name: ReportDaily
+SELECT strftime('%Y-%m-%d', c.at / 1000, 'unixepoch'), COUNT(*) FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY 1 ORDER BY 1
+
+-- name: ReportSplits
+-- Each split step's variants over the period's runs, and how many of those
+-- runs converted (any conversion of the run).
+SELECT v.step, v.variant, COUNT(*), COUNT(cv.run_id) FROM run_variants v JOIN runs r ON r.id = v.run_id
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions WHERE flow_id = $1 AND at >= $2) cv ON cv.run_id = v.run_id
+WHERE v.flow_id = $1 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY v.step, v.variant ORDER BY v.step, v.variant
