@@ -86,6 +86,10 @@ type Analysis struct {
 	overflow map[int]bool
 	// bounded holds the counter-bounded loops, by component.
 	bounded map[int]*counterLoop
+	// room is, per node, how much later than its bound the run may be there
+	// without a free-form message from it on (before the contact writes again)
+	// leaving past the margin below SendDeadline (horizon: no such message).
+	room []time.Duration
 }
 
 type node struct {
@@ -518,7 +522,62 @@ func Analyze(p *Project) *Analysis {
 			a.settle(i, states[i], comp, out)
 		}
 	}
+	a.computeRoom(in)
 	return a
+}
+
+// computeRoom fills a.room: a free-form send whose message leaves, by its
+// bound, before the margin below SendDeadline gives the time left to that
+// threshold, and every step before it on a path without a reply gets the least
+// of what is ahead of it. Sends already past it (they go out as their fallback
+// template or are reported) and unbounded ones take nothing.
+func (a *Analysis) computeRoom(in [][]int) {
+	n := len(a.nodes)
+	a.room = make([]time.Duration, n)
+	var queue []int
+	for i := range a.room {
+		a.room[i] = horizon
+		b, st := a.budget[i], a.nodes[i].step
+		if st.Kind != ActSend || st.Send == nil || !st.Send.FreeForm() || !b.Reached || b.Inf {
+			continue
+		}
+		if limit := SendDeadline - DefaultMargin; b.Sent() < limit {
+			a.room[i] = limit - b.Sent()
+		} else if b.Sent() < SendDeadline {
+			a.room[i] = 0
+		} else {
+			continue
+		}
+		queue = append(queue, i)
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, ei := range in[i] {
+			e := a.edges[ei]
+			if e.Resets() || a.room[e.from] <= a.room[i] {
+				continue
+			}
+			a.room[e.from] = a.room[i]
+			queue = append(queue, e.from)
+		}
+	}
+}
+
+// TimeoutRoom is how much later than the analysis counts a reply timeout of
+// step s (a wait_for_reply) may end: the time the free-form messages on its
+// no-reply path (up to the contact's next message) have left before the margin
+// below SendDeadline, by their bounds; a very long duration when none limits
+// it, 0 for a step the analysis does not know. The engine gives a contact whose
+// message reached it late the whole timeout from when the run starts waiting,
+// as far as this room allows (docs/LANGUAGE.md, late webhooks).
+func (a *Analysis) TimeoutRoom(s *Step) time.Duration {
+	i, found := a.index[s]
+	if !found || a.room == nil {
+		return 0
+	}
+	// Not a send itself, so its room is the least of the steps after it.
+	return a.room[i]
 }
 
 // selfLoop reports whether a node has a non-reply edge to itself.

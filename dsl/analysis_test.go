@@ -508,3 +508,45 @@ func randomProject(rng *rand.Rand) map[string]string {
 	}
 	return out
 }
+
+// TimeoutRoom: what the free-form sends of a no-reply path leave before the
+// margin below SendDeadline, across waits and start_flow, up to a reply.
+func TestAnalysisTimeoutRoom(t *testing.T) {
+	p := project(t, map[string]string{
+		"a.yaml": `flow: a
+trigger: {message: {keywords: [hi]}}
+steps:
+  - id: ask
+    send: "Ready?"
+  - id: answer
+    wait_for_reply: {timeout: 1h, on_timeout: go}
+  - id: again
+    wait_for_reply: {timeout: 2h}
+  - id: after-reply
+    send: "this one is after a reply: no room taken from it"
+  - id: go
+    start_flow: b
+`,
+		"b.yaml": `flow: b
+trigger: {message: {keywords: [b]}}
+steps:
+  - id: pause
+    wait: 20h
+  - id: late
+    send: {text: "late", fallback: welcome_back}
+`,
+	})
+	limit := SendDeadline - DefaultMargin
+	for _, tc := range []struct {
+		flow, step string
+		want       time.Duration
+	}{
+		{"a", "answer", limit - 21*time.Hour}, // b/late runs 1h + 20h after the message
+		{"a", "again", horizon},               // its timeout ends the run
+		{"b", "pause", limit - 21*time.Hour},  // the same send, by its bound over both entries
+	} {
+		if got := p.Analysis.TimeoutRoom(step(t, p, tc.flow, tc.step)); got != tc.want {
+			t.Errorf("%s/%s: room %s, want %s", tc.flow, tc.step, got, tc.want)
+		}
+	}
+}

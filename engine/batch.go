@@ -45,6 +45,12 @@ type batch struct {
 	newIDs map[string]string // links to store
 	merges [][2]string       // contacts merged (from, into), in order
 
+	// anchor is when the steps being run logically happen: the own timestamp
+	// of the message they answer, or the due time of the timer that resumed
+	// them (zero: now). Waits and reply timeouts count from it, so a webhook
+	// that arrives late, or a timer that fires late, does not lengthen the time
+	// the validator's analysis bounds; a wait already over ends at once.
+	anchor time.Time
 	// chain is how many steps the advance in progress has taken before the
 	// current run (runs that start each other with start_flow share the budget).
 	chain int
@@ -282,4 +288,21 @@ func (b *batch) capQueues() error {
 		b.e.log.Warn("contact's queue of unsent messages is full: new messages dropped", "contact", c, "dropped", n, "max_queued_per_contact", max)
 	}
 	return nil
+}
+
+// at is the moment the steps being run count their waits from: the anchor, never
+// later than now.
+func (b *batch) at() time.Time {
+	if b.anchor.IsZero() || b.anchor.After(b.now) {
+		return b.now
+	}
+	return b.anchor
+}
+
+// anchorAt sets the anchor for the steps about to run; the returned function
+// restores the previous one.
+func (b *batch) anchorAt(t time.Time) func() {
+	prev := b.anchor
+	b.anchor = t
+	return func() { b.anchor = prev }
 }

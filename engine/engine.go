@@ -156,6 +156,9 @@ type Engine struct {
 
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version id -> *dsl.Flow (every version a run may be pinned to)
+	// analyses holds the window analysis of the project each loaded flow came
+	// with (*dsl.Flow -> *dsl.Analysis), for the reply timeouts' room.
+	analyses sync.Map
 
 	optOut map[string]bool
 	sender *sender
@@ -242,6 +245,9 @@ func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics
 	for _, f := range p.Flows {
 		fs.byID[f.ID] = f
 		e.versions.Store(fs.version[f.ID], f)
+		if p.Analysis != nil {
+			e.analyses.Store(f, p.Analysis)
+		}
 		switch f.Trigger.Kind {
 		case dsl.TriggerClickToWhatsApp:
 			fs.ctwa = append(fs.ctwa, f)

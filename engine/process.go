@@ -261,6 +261,9 @@ func (b *batch) handleMessage(in *Inbound) string {
 		c.LastInboundAt = in.Time
 	}
 	b.touchContact(c)
+	// The steps this message leads to happen, for their waits and reply
+	// timeouts, at its own timestamp (see batch.anchor).
+	defer b.anchorAt(in.Time)()
 	reply := m.Reply()
 	if b.e.optOut[normalizeKeyword(reply.Text)] {
 		b.optOut(c, "keyword:"+normalizeKeyword(reply.Text))

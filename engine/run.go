@@ -98,12 +98,12 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 			b.send(r, f, c, s)
 			s = f.After(s)
 		case dsl.ActWait:
-			b.pause(r, store.RunWaiting, store.TimerWait, b.e.wakeAt(f, s.Wait, c, b.now))
+			b.pause(r, store.RunWaiting, store.TimerWait, b.e.wakeAt(f, s.Wait, c, b.at(), b.now))
 			return
 		case dsl.ActWaitForReply:
 			kind, due := "", time.Time{}
 			if w := s.WaitForReply; w != nil && w.Timeout > 0 {
-				kind, due = store.TimerReplyTimeout, b.now.Add(w.Timeout)
+				kind, due = store.TimerReplyTimeout, b.timeoutAt(f, s, w.Timeout)
 			}
 			b.pause(r, store.RunWaitingReply, kind, due)
 			return

@@ -19,11 +19,14 @@ package engine_test
 //     last message (for any flow, accepted or not: the runtime policy must
 //     hold on its own);
 //   - a step runs, or its message leaves, later after the contact's last
-//     message than the validator's bound for it (plus the delay of a webhook
-//     the engine was taking at that moment): the analysis is unsound;
+//     message than the validator's bound for it plus the contact's largest
+//     webhook delay (waits count from a message's own timestamp, so only what a
+//     late webhook runs at once, and a reply timeout lengthened within its
+//     room, run later than the bound): the analysis is unsound;
 //   - a free-form step the validator accepted without a warning or a fallback
-//     is refused as window_closed for a contact whose webhooks arrived within
-//     the margin;
+//     is refused as window_closed, unless a webhook later than the margin was
+//     taken in the day before (what it ran at once, or at the end of the quiet
+//     hours it arrived in);
 //   - a run fails for a reason other than the zero-time loop guard, or an
 //     inbound event ends in an error.
 //
@@ -669,6 +672,17 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 		}
 		return d
 	}
+	// recentDelay is the largest delay of the contact's webhooks taken in the
+	// day (and the largest clock change) before at.
+	recentDelay := func(c *soundContact, at time.Time) time.Duration {
+		var d time.Duration
+		for _, ev := range c.events {
+			if !ev.delivered.After(at) && at.Sub(ev.delivered) <= dsl.Day+dsl.MaxClockShift {
+				d = max(d, ev.delivered.Sub(ev.written))
+			}
+		}
+		return d
+	}
 	// Runs of one contact in parallel (reenter) share its pacing, which the
 	// analysis charges per run: their send times are not checked.
 	parallel := strings.Contains(sc.String(), "reenter: true")
@@ -702,11 +716,11 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 				lateHere = true
 			}
 		}
-		if c.wild {
-			continue
-		}
-		// The engine counts a wait from the moment it takes the webhook that
-		// started it: a step may run late by up to the contact's webhook delay.
+		// Waits count from a message's own timestamp, so a step runs later than
+		// its bound only when the engine ran it while taking a late webhook (or
+		// right after, a wait already over and deferred by the quiet hours), or
+		// after a reply timeout that gave the contact more time (by at most the
+		// webhook's delay): the contact's largest delay bounds both.
 		late := c.delay
 		b := p.Analysis.Budget(s)
 		if b.Reached && !b.Inf {
@@ -728,8 +742,11 @@ func runSoundCase(t testing.TB, dir string, sc *soundCase) soundResult {
 				}
 			}
 		}
+		// The window itself: an accepted free-form step keeps it unless a webhook
+		// later than the margin was taken within the day before (what that
+		// webhook ran at once, or at the end of the quiet hours it arrived in).
 		if freeForm && accepted && s.Send.Fallback == nil && !windowWarn[key] && it.Status == store.OutWindowClosed &&
-			late <= maxDelay && !parallel {
+			recentDelay(c, it.CreatedAt) <= maxDelay && !parallel {
 			fail("accepted free-form step %s was refused as window_closed for %s\n%s", key, it.Contact, c)
 		}
 	}

@@ -138,6 +138,9 @@ func (b *batch) fire(t *store.Timer, r *store.Run) {
 	}
 	b.e.m.TimersFired.Inc()
 	b.e.m.TimerLag.Observe(b.now.Sub(t.DueAt).Seconds())
+	// The run continues when the timer was due, however late it fires: the
+	// waits after it count from there, as the validator's analysis does.
+	defer b.anchorAt(t.DueAt)()
 	switch t.Kind {
 	case store.TimerWait:
 		b.advance(r, f, c, f.After(s))

@@ -30,15 +30,19 @@ func (e *Engine) location(c *store.Contact) *time.Location {
 // end on the nights the clocks change (the validator counts the zone's largest
 // shift in its bound).
 //
-// `from` is the moment the wait logically starts (see batch.at): a wait whose
-// end has already passed when it is set ends at once.
-func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, from time.Time) time.Time {
+// `from` is the moment the wait logically starts (see batch.at), `now` the
+// moment it is set: a wait whose end has already passed ends at once, unless
+// now is inside the quiet hours (then at their end).
+func (e *Engine) wakeAt(f *dsl.Flow, w *dsl.Wait, c *store.Contact, from, now time.Time) time.Time {
 	if w == nil {
 		return from
 	}
 	due := from.Add(w.For)
 	if w.At != nil {
 		due = nextClock(due.In(e.location(c)), w.At.Duration(), w.For == 0)
+	}
+	if due.Before(now) {
+		due = now
 	}
 	if q := f.QuietHours; q != nil {
 		loc := q.Location
@@ -111,4 +115,29 @@ func inQuiet(q *dsl.QuietHours, tod time.Duration) bool {
 		return tod >= from && tod < to
 	}
 	return tod >= from || tod < to
+}
+
+// timeoutAt is when the reply timeout of step s, started now, ends. It counts
+// from the moment the run logically is (batch.at), like a wait; when that is
+// earlier than now (the message that led here reached the engine late, or the
+// timer that did fired late), the contact still gets the whole timeout from now
+// to answer, as far as the free-form messages on the no-reply path keep their
+// window by the validator's bounds (dsl.Analysis.TimeoutRoom). A flow compiled
+// outside its project (an older version) gets no such room.
+func (b *batch) timeoutAt(f *dsl.Flow, s *dsl.Step, timeout time.Duration) time.Time {
+	from := b.at()
+	due := from.Add(timeout)
+	if late := b.now.Sub(from); late > 0 {
+		due = due.Add(min(late, b.e.timeoutRoom(f, s)))
+	}
+	return due
+}
+
+// timeoutRoom is the validator's room for a reply timeout of a flow of a loaded
+// project (0 for other flows: their analysis did not see their project).
+func (e *Engine) timeoutRoom(f *dsl.Flow, s *dsl.Step) time.Duration {
+	if a, ok := e.analyses.Load(f); ok {
+		return a.(*dsl.Analysis).TimeoutRoom(s)
+	}
+	return 0
 }
