@@ -62,6 +62,15 @@ type Options struct {
 	// one, it is sent once more (default 10 minutes; negative: never, i.e.
 	// at-most-once).
 	ResendUnknownAfter time.Duration
+	// MessagingLimit is the business portfolio's messaging limit: how many
+	// unique users business-initiated messages (templates outside the 24h
+	// window) may reach in a rolling 24h. Past it, such messages wait for
+	// the allowance (pending, due when a slot frees). 0: unlimited.
+	MessagingLimit int
+	// MarketingRetryAfter, when positive, sends a message Meta refused with
+	// 131049 (per-user marketing limit) once more after that long; 0: the
+	// refusal is final.
+	MarketingRetryAfter time.Duration
 	// RunRetention is how long ended runs are kept (default 90 days).
 	RunRetention time.Duration
 	// MessageRetention is how long settled messages and status webhooks are

@@ -26,6 +26,11 @@ type Metrics struct {
 	TemplateHeld prometheus.Counter
 	// PhoneQuality counts phone_number_quality_update webhooks, by event.
 	PhoneQuality *prometheus.CounterVec
+	// MarketingLimited counts 131049 refusals (Meta's per-user marketing
+	// limit), by flow; per contact: Store.MarketingLimited.
+	MarketingLimited *prometheus.CounterVec
+	// AllowanceDeferred counts messages put off for the messaging limit.
+	AllowanceDeferred prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (when not nil).
@@ -61,11 +66,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages held because their template was paused or disabled (released when it is approved again)."}),
 		PhoneQuality: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_phone_quality_updates_total",
 			Help: "phone_number_quality_update webhooks, by event (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, …)."}, []string{"event"}),
+		MarketingLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_marketing_limited_total",
+			Help: "Messages Meta refused with 131049 (its per-user marketing limit), by flow."}, []string{"flow"}),
+		AllowanceDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_allowance_deferred_total",
+			Help: "Times a business-initiated message was put off because the messaging limit was reached."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
 			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted,
-			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality)
+			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality, m.MarketingLimited, m.AllowanceDeferred)
 	}
 	return m
 }

@@ -300,9 +300,9 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 	var jobs []*sendJob
 	var handled int
 	var refused []string
-	var resent int
+	var resent, waiting int
 	err := e.within(ctx, tx0, func(tx store.Tx) error {
-		jobs, refused, resent = jobs[:0], refused[:0], 0
+		jobs, refused, resent, waiting = jobs[:0], refused[:0], 0, 0
 		// Messages left unknown past their wait go back to pending first (in
 		// the send loop's own transactions only, not a hand-off's).
 		if e.opts.ResendUnknownAfter > 0 && tx0 == nil {
@@ -330,6 +330,10 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 		if err != nil {
 			return err
 		}
+		allow, err := e.newAllowance(tx, ids, now)
+		if err != nil {
+			return err
+		}
 		changes := make([]*store.OutboxChange, 0, len(items))
 		paced := map[string]time.Time{}
 		pending := []string{store.OutPending}
@@ -342,6 +346,14 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 					SetError: true, ErrorCode: it.ErrorCode, LastError: d.reason, Template: d.hold})
 				refused = append(refused, d.status)
 				continue
+			}
+			if allow != nil && !WindowOpen(contacts[it.Contact], now) && templateOf(d.payload) != "" {
+				if ok, until := allow.take(it.Contact, now); !ok {
+					changes = append(changes, &store.OutboxChange{ID: it.ID, From: pending, At: now,
+						SetNextAttempt: true, NextAttemptAt: until, SetAllowance: true, Allowance: true,
+						SetError: true, ErrorCode: it.ErrorCode, LastError: allow.reason(until)})
+					continue
+				}
 			}
 			if !e.opts.NoPacing {
 				if ok, when := e.sender.pair.TryTake(it.Contact, now); !ok {
@@ -374,12 +386,19 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 				sentAs = "fallback" // it replaced a message Meta refused with 131047
 			}
 			it.Status, it.SentAs = store.OutClaimed, sentAs
-			ch := &store.OutboxChange{ID: it.ID, From: pending, Status: store.OutClaimed, At: now, SetSentAs: true, SentAs: sentAs}
+			ch := &store.OutboxChange{ID: it.ID, From: pending, Status: store.OutClaimed, At: now, SetSentAs: true, SentAs: sentAs,
+				SetAllowance: allow != nil}
 			changes = append(changes, ch)
 			jobs = append(jobs, &sendJob{item: it, msg: &m, claim: ch})
 		}
 		if _, err := tx.ChangeOutbox(changes); err != nil {
 			return err
+		}
+		if allow != nil {
+			if err := tx.MarkReached(allow.mark, now); err != nil {
+				return err
+			}
+			waiting = allow.waiting
 		}
 		// A paced contact's queued messages move past its next slot: the
 		// next rounds find them beyond `now` in the index and never read them.
@@ -409,6 +428,11 @@ func (e *Engine) claimSendsIn(ctx context.Context, tx0 store.Tx, limit int) ([]*
 		e.m.Refusals.WithLabelValues(r).Inc()
 	}
 
+	if waiting > 0 {
+		e.m.AllowanceDeferred.Add(float64(waiting))
+		e.log.Info("messaging limit reached: business-initiated messages wait for the allowance", "messages", waiting,
+			"messaging_limit", e.opts.MessagingLimit)
+	}
 	if resent > 0 {
 		e.log.Warn("messages whose outcome stayed unknown, with no status webhook, are sent once more", "count", resent)
 		e.m.Sends.WithLabelValues("any", "resent").Add(float64(resent))
@@ -622,6 +646,10 @@ func (e *Engine) writeResults(ctx context.Context, jobs []*sendJob) ([]func(), e
 				if code == 131047 && it.Kind == store.KindFreeForm && it.Fallback != nil {
 					// Meta saw the window closed before we did: the fallback next.
 					ch.Status, ch.Fallback = store.OutPending, true
+				}
+				if code == whatsapp.CodeEcosystemHealth {
+					counts = append(counts, e.m.MarketingLimited.WithLabelValues(it.FlowID).Inc)
+					e.retry131049(it, ch, now)
 				}
 				counts = append(counts, e.m.Sends.WithLabelValues(mtype, "failed").Inc)
 			}

@@ -97,6 +97,17 @@ func (b *batch) handleStatus(in *Inbound) string {
 			item.LastError = ReasonBSUIDUnsupported + " (" + item.LastError + ")"
 		}
 		ch.SetError, ch.ErrorCode, ch.LastError = true, item.ErrorCode, item.LastError
+		if code == whatsapp.CodeEcosystemHealth {
+			b.e.m.MarketingLimited.WithLabelValues(item.FlowID).Inc()
+			if b.e.retry131049(item, ch, b.now) {
+				// Sent once more later, as a new message: its own statuses
+				// must match, not this attempt's.
+				ch.ClearProvider = true
+				item.Status, item.ProviderID, item.LimitRetries = store.OutPending, "", item.LimitRetries+1
+				b.outboxChanges = append(b.outboxChanges, ch)
+				return ResultStatus
+			}
+		}
 		if code == 131047 && switchToFallback(item) {
 			ch.Status, ch.Fallback = store.OutPending, true
 			b.outboxChanges = append(b.outboxChanges, ch)

@@ -209,6 +209,9 @@ type OutboxItem struct {
 	SentAs           string // "message" or "fallback"
 	Attempts         int
 	Resends          int // times sent once more after an unknown outcome
+	// LimitRetries is how many times it was sent once more after Meta
+	// refused it with 131049 (per-user marketing limit).
+	LimitRetries int
 	// Template is the template the message sends ("name:language"), for a
 	// free-form message its fallback's; "" when none.
 	Template      string
@@ -266,6 +269,16 @@ type PhoneQuality struct {
 	At                 time.Time
 }
 
+// MarketingLimited counts one contact's messages of one flow that Meta
+// refused with 131049 (its per-user marketing limit).
+type MarketingLimited struct {
+	FlowID  string
+	Contact string
+	Refused int // messages refused with 131049
+	Retried int // of those, sent once more (marketing_retry_after)
+	Sent    int // of those retried, accepted the second time
+}
+
 // StatusRecord is one delivery status webhook, unique on (ProviderID, Status).
 type StatusRecord struct {
 	OutboxID   int64 // 0 when the message is unknown
@@ -305,6 +318,7 @@ type Depths struct {
 	OutboxPending  int64     // messages waiting to be sent
 	OutboxSending  int64     // messages claimed or in their API call (exact while fewer than Limit messages are open)
 	OutboxHeld     int64     // messages held: their template is paused or disabled
+	OutboxWaiting  int64     // messages waiting for the messaging limit's allowance
 	Timers         int64     // timers not fired
 	TimersDue      int64     // of those, due by now
 	LiveRuns       int64     // runs not ended

@@ -38,6 +38,18 @@ type OutboxChange struct {
 	// message held for it).
 	Template string
 
+	// SetLimitRetries writes limit_retries (times sent once more after a
+	// 131049); SetAllowance marks the message as waiting for the messaging
+	// limit's allowance (or no longer).
+	SetLimitRetries bool
+	LimitRetries    int
+	SetAllowance    bool
+	Allowance       bool
+
+	// ClearProvider forgets the provider id: the message goes out again as a
+	// new one, whose statuses must be accepted.
+	ClearProvider bool
+
 	// Fallback swaps in the row's fallback template (payload, kind, category),
 	// to be sent as "fallback"; the row must be free-form with a fallback.
 	Fallback bool
@@ -81,5 +93,8 @@ func (c *OutboxChange) args() []any {
 		c.SetAttempts, c.Attempts,
 		c.SetNextAttempt, ms(c.NextAttemptAt),
 		c.SetSentAt, nullMS(c.SentAt),
-		c.ID, c.From, c.Template}
+		c.ID, c.From, c.Template,
+		c.SetLimitRetries, c.LimitRetries,
+		c.SetAllowance, c.Allowance,
+		c.ClearProvider}
 }

@@ -86,7 +86,7 @@ func (s *DB) Depths(ctx context.Context, now time.Time, limit int64) (Depths, er
 	d := Depths{Limit: limit}
 	var oldest sql.NullInt64
 	var open int64
-	if err := s.scanR(ctx, "Depths", []any{limit, ms(now)}, &d.InboxPending, &d.OutboxPending, &open, &d.Timers, &d.TimersDue, &d.LiveRuns, &oldest, &d.OutboxHeld); err != nil {
+	if err := s.scanR(ctx, "Depths", []any{limit, ms(now)}, &d.InboxPending, &d.OutboxPending, &open, &d.Timers, &d.TimersDue, &d.LiveRuns, &oldest, &d.OutboxHeld, &d.OutboxWaiting); err != nil {
 		return d, err
 	}
 	// Claimed and sending have no index of their own: they are the open

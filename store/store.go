@@ -44,6 +44,9 @@ type Reader interface {
 	// Report counts each flow's runs started in a period: entered, completed,
 	// steps reached, ads, conversions and splits (see FlowCounts).
 	Report(ctx context.Context, f ReportFilter) ([]*FlowCounts, error)
+	// MarketingLimited counts, per flow and contact, the messages queued
+	// since `since` that Meta refused with 131049 (up to limit rows).
+	MarketingLimited(ctx context.Context, since time.Time, limit int) ([]MarketingLimited, error)
 }
 
 // Tx is one write transaction. Batch methods take and return many rows so a batch
@@ -146,6 +149,14 @@ type Tx interface {
 	// SetPhoneQuality records a phone_number_quality_update (unless a later
 	// one of that number is recorded).
 	SetPhoneQuality(p *PhoneQuality) (bool, error)
+
+	// Reached counts the unique users business-initiated messages reached
+	// since `since`, with the earliest time among them; ReachedOf says which
+	// of contacts are among them; MarkReached records contacts reached at
+	// `at` (and forgets those 24h older).
+	Reached(since time.Time) (int, time.Time, error)
+	ReachedOf(contacts []string, since time.Time) (map[string]bool, error)
+	MarkReached(contacts []string, at time.Time) error
 
 	Schedules() (map[string]*Schedule, error)
 	SaveSchedule(s *Schedule) error

@@ -740,20 +740,21 @@ type outboxRow struct {
 	SentAt           sql.NullInt64 `db:"sent_at"`
 	UpdatedAt        int64         `db:"updated_at"`
 	Resends          int           `db:"resends"`
+	LimitRetries     int           `db:"limit_retries"`
 	Template         string        `db:"template"`
 }
 
 func (r *outboxRow) ptrs() []any {
 	return []any{&r.ID, &r.Key, &r.RunID, &r.FlowID, &r.Step, &r.Contact, &r.PhoneNumberID, &r.Kind, &r.Category,
 		&r.AssumeOptIn, &r.Payload, &r.Fallback, &r.FallbackCategory, &r.Status, &r.SentAs, &r.Attempts,
-		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt, &r.Resends, &r.Template}
+		&r.NextAttemptAt, &r.ErrorCode, &r.LastError, &r.ProviderID, &r.CreatedAt, &r.SentAt, &r.UpdatedAt, &r.Resends, &r.Template, &r.LimitRetries}
 }
 
 func (r outboxRow) item() *OutboxItem {
 	return &OutboxItem{ID: r.ID, Key: r.Key, RunID: r.RunID, FlowID: r.FlowID, Step: r.Step, Contact: r.Contact,
 		PhoneNumberID: r.PhoneNumberID, Kind: r.Kind, Category: r.Category, AssumeOptIn: r.AssumeOptIn,
 		Payload: r.Payload, Fallback: r.Fallback, FallbackCategory: r.FallbackCategory, Status: r.Status,
-		SentAs: r.SentAs, Attempts: r.Attempts, Resends: r.Resends, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
+		SentAs: r.SentAs, Attempts: r.Attempts, Resends: r.Resends, LimitRetries: r.LimitRetries, NextAttemptAt: time.UnixMilli(r.NextAttemptAt).UTC(),
 		ErrorCode: r.ErrorCode, LastError: r.LastError, ProviderID: r.ProviderID, Template: r.Template,
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), SentAt: fromMS(r.SentAt), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}
 }

@@ -51,6 +51,8 @@ type serveConfig struct {
 
 	RetentionRuns, RetentionMessages, RetentionInbox time.Duration
 	ResendUnknownAfter                               time.Duration // 0: never (at-most-once)
+	MessagingLimit                                   int           // unique users per rolling 24h; 0: unlimited
+	MarketingRetryAfter                              time.Duration // 0: a 131049 is final
 
 	// Secrets: from the environment only.
 	AccessToken, AppSecret, VerifyToken, APIToken string
@@ -106,6 +108,8 @@ func settings(c *serveConfig) []setting {
 		{"synchronous", "FULL", anywhere, oneOf(&c.Synchronous, "FULL", "NORMAL"), "SQLite synchronous: FULL (an acknowledged webhook survives power loss) or NORMAL"},
 		{"margin", "30m", anywhere, duration(&c.Margin, 0, dsl.Window-time.Minute), "safety margin below 24h that makes a free-form send a warning (0: none)"},
 		{"resend_unknown_after", "10m", anywhere, duration(&c.ResendUnknownAfter, 0, 7*dsl.Day), "how long a message whose outcome is unknown (a crash or a dropped connection during its call) waits for a status webhook before it is sent once more (0: never, at-most-once)"},
+		{"messaging_limit", "unlimited", anywhere, messagingLimit(&c.MessagingLimit), "the business portfolio's messaging limit: unique users reached by business-initiated messages (templates outside the 24h window) in a rolling 24h; past it they wait for the allowance instead of failing"},
+		{"marketing_retry_after", "0", anywhere, duration(&c.MarketingRetryAfter, 0, 30*dsl.Day), "send a message Meta refused with 131049 (per-user marketing limit) once more after this long (0: never; Meta advises waiting at least 24h)"},
 		{"retention_runs", "90d", anywhere, duration(&c.RetentionRuns, time.Second, 100*365*dsl.Day), "how long ended runs (and their timers) are kept"},
 		{"retention_messages", "90d", anywhere, duration(&c.RetentionMessages, time.Second, 100*365*dsl.Day), "how long settled messages and their status webhooks are kept, from when they were queued"},
 		{"retention_inbox", "30d", anywhere, duration(&c.RetentionInbox, time.Second, 100*365*dsl.Day), "how long processed webhook events are kept: their ids deduplicate Meta's redeliveries and the API's Idempotency-Keys"},
@@ -139,6 +143,19 @@ func list(p *[]string) value {
 				*p = append(*p, s)
 			}
 		}
+		return nil
+	}}
+}
+
+// messagingLimit is one of Meta's messaging-limit tiers, or unlimited (0).
+func messagingLimit(p *int) value {
+	var s string
+	pick := oneOf(&s, "250", "2000", "10000", "100000", "unlimited")
+	return value{kind: pick.kind, set: func(v []string) error {
+		if err := pick.set(v); err != nil {
+			return err
+		}
+		*p, _ = strconv.Atoi(s) // unlimited: 0
 		return nil
 	}}
 }

@@ -111,6 +111,13 @@ func TestSettingsPrecedence(t *testing.T) {
 	if c.Synchronous != "NORMAL" || !reflect.DeepEqual(c.OptOutKeywords, []string{"BASTA", "stop"}) || c.Margin != 0 {
 		t.Fatalf("synchronous %q, keywords %q, margin %v", c.Synchronous, c.OptOutKeywords, c.Margin)
 	}
+	if c.MessagingLimit != 0 || c.MarketingRetryAfter != 0 {
+		t.Fatalf("defaults: messaging_limit %d, marketing_retry_after %v; want unlimited and off", c.MessagingLimit, c.MarketingRetryAfter)
+	}
+	c, err = loadWith(t, "messaging_limit: 2000\nmarketing_retry_after: 24h\n", nil)
+	if err != nil || c.MessagingLimit != 2000 || c.MarketingRetryAfter != 24*time.Hour {
+		t.Fatalf("messaging_limit %d, marketing_retry_after %v, %v", c.MessagingLimit, c.MarketingRetryAfter, err)
+	}
 }
 
 func TestSettingsErrors(t *testing.T) {
@@ -123,6 +130,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"typo", "listen: :8080\npair_brust: 3\n", nil, nil, "funnel.yaml:2: unknown setting `pair_brust` (did you mean `pair_burst`?)"},
 		{"unknown far", "colour: blue\n", nil, nil, "unknown setting `colour`"},
 		{"synchronous", "synchronous: OFF\n", nil, nil, `funnel.yaml:1: synchronous: "OFF" is not one of FULL, NORMAL`},
+		{"messaging_limit", "messaging_limit: 1000\n", nil, nil, `funnel.yaml:1: messaging_limit: "1000" is not one of 250, 2000, 10000, 100000, unlimited`},
 		{"synchronous env", "", map[string]string{"FUNNEL_SYNCHRONOUS": "EXTRA"}, nil, `FUNNEL_SYNCHRONOUS: "EXTRA" is not one of FULL, NORMAL`},
 		{"synchronous flag", "", nil, []string{"--synchronous", "off"}, `--synchronous: "off" is not one of FULL, NORMAL`},
 		{"secret", "app_secret: hunter2\n", nil, nil, "`app_secret` is a secret: set it in the environment (FUNNEL_APP_SECRET)"},

@@ -193,7 +193,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		OptOutKeywords: d.cfg.OptOutKeywords, Rate: d.cfg.Rate, PairBurst: d.cfg.PairBurst,
 		PairInterval: d.cfg.PairInterval, Timezone: d.cfg.Timezone, MaxQueuedPerContact: d.cfg.MaxQueued,
 		RunRetention: d.cfg.RetentionRuns, MessageRetention: d.cfg.RetentionMessages, InboxRetention: d.cfg.RetentionInbox,
-		ResendUnknownAfter: d.cfg.ResendUnknownAfter}
+		ResendUnknownAfter: d.cfg.ResendUnknownAfter, MessagingLimit: d.cfg.MessagingLimit, MarketingRetryAfter: d.cfg.MarketingRetryAfter}
 	if opts.ResendUnknownAfter == 0 {
 		opts.ResendUnknownAfter = -1 // 0 in the config: never (the engine's 0 is its default)
 	}

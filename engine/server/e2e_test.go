@@ -48,7 +48,10 @@ type rig struct {
 	n     int
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
+
+// newRigWith is newRig with engine options changed by opts.
+func newRigWith(t *testing.T, opts func(*engine.Options)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	clock := engine.NewVirtualClock(t0)
@@ -65,8 +68,12 @@ func newRig(t *testing.T) *rig {
 	reg := prometheus.NewRegistry()
 	m := engine.NewMetrics(reg)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine.New(st, engine.Options{Clock: clock, Channel: engine.GraphChannel{Client: fake.Client()},
-		NoPacing: true, PhoneNumberID: phoneID, Metrics: m, Logger: log})
+	o := engine.Options{Clock: clock, Channel: engine.GraphChannel{Client: fake.Client()},
+		NoPacing: true, PhoneNumberID: phoneID, Metrics: m, Logger: log}
+	if opts != nil {
+		opts(&o)
+	}
+	eng := engine.New(st, o)
 	if err := eng.Load(ctx, p, diags); err != nil {
 		t.Fatal(err)
 	}

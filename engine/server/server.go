@@ -169,6 +169,7 @@ func newQueueCollector(st store.Store, eng *engine.Engine) *queueCollector {
 		"outbox":  desc("funnel_outbox_pending", "Messages waiting to be sent."+upTo),
 		"sending": desc("funnel_outbox_sending", "Messages claimed or being sent now."+upTo),
 		"held":    desc("funnel_outbox_held", "Messages held because their template is paused or disabled."+upTo),
+		"waiting": desc("funnel_outbox_waiting_allowance", "Messages waiting for the messaging limit's allowance (unique users per 24h)."+upTo),
 		"timers":  desc("funnel_timers_pending", "Timers (waits, reply timeouts) not fired yet."+upTo),
 		"due":     desc("funnel_timers_due", "Timers due and not fired yet."+upTo),
 		"lag":     desc("funnel_timer_overdue_seconds", "How far past due the oldest pending timer is (0 when none is due)."),
@@ -197,6 +198,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	g("outbox", d.OutboxPending)
 	g("sending", d.OutboxSending)
 	g("held", d.OutboxHeld)
+	g("waiting", d.OutboxWaiting)
 	g("timers", d.Timers)
 	g("due", d.TimersDue)
 	g("runs", d.LiveRuns)

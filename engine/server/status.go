@@ -22,6 +22,9 @@ type Status struct {
 	// StoreError is the last webhook commit's error, while no commit has
 	// succeeded since.
 	StoreError string `json:"store_error,omitempty"`
+	// MessagingLimit is the configured messaging limit (unique users per
+	// rolling 24h), 0 when unlimited.
+	MessagingLimit int `json:"messaging_limit"`
 	// Templates is what Meta last said about each template it sent a
 	// lifecycle webhook (or a 132015/132016) for.
 	Templates []TemplateStatus `json:"templates"`
@@ -62,11 +65,13 @@ type SenderStatus struct {
 
 // QueueStatus are the queue depths, each counted up to Limit.
 type QueueStatus struct {
-	Limit          int64      `json:"limit"`
-	InboxPending   int64      `json:"inbox_pending"`
-	OutboxPending  int64      `json:"outbox_pending"`
-	OutboxSending  int64      `json:"outbox_sending"`
-	OutboxHeld     int64      `json:"outbox_held"`
+	Limit         int64 `json:"limit"`
+	InboxPending  int64 `json:"inbox_pending"`
+	OutboxPending int64 `json:"outbox_pending"`
+	OutboxSending int64 `json:"outbox_sending"`
+	OutboxHeld    int64 `json:"outbox_held"`
+	// OutboxWaiting are messages waiting for the messaging limit's allowance.
+	OutboxWaiting  int64      `json:"outbox_waiting_allowance"`
 	Timers         int64      `json:"timers"`
 	TimersDue      int64      `json:"timers_due"`
 	LiveRuns       int64      `json:"live_runs"`
@@ -106,7 +111,7 @@ func (s *Server) Status(ctx context.Context) Status {
 		return st
 	}
 	st.Queues = QueueStatus{Limit: d.Limit, InboxPending: d.InboxPending, OutboxPending: d.OutboxPending,
-		OutboxSending: d.OutboxSending, OutboxHeld: d.OutboxHeld, Timers: d.Timers, TimersDue: d.TimersDue, LiveRuns: d.LiveRuns}
+		OutboxSending: d.OutboxSending, OutboxHeld: d.OutboxHeld, OutboxWaiting: d.OutboxWaiting, Timers: d.Timers, TimersDue: d.TimersDue, LiveRuns: d.LiveRuns}
 	if !d.OldestTimerDue.IsZero() {
 		t := d.OldestTimerDue.UTC()
 		st.Queues.OldestTimerDue = &t
@@ -117,6 +122,11 @@ func (s *Server) Status(ctx context.Context) Status {
 	}
 	if over := time.Duration(st.Queues.TimerOverdue * float64(time.Second)); over > overdueAlert {
 		st.Alerts = append(st.Alerts, fmt.Sprintf("timers late: the oldest is %s overdue", over.Round(time.Second)))
+	}
+	st.MessagingLimit = s.eng.MessagingLimit()
+	if d.OutboxWaiting > 0 {
+		st.Alerts = append(st.Alerts, fmt.Sprintf("messaging limit reached: %d messages wait for the allowance (messaging_limit %d unique users per 24h)",
+			d.OutboxWaiting, st.MessagingLimit))
 	}
 	s.accountStatus(ctx, &st)
 	return st

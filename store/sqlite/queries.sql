@@ -157,7 +157,7 @@ JOIN runs r ON r.id = t.run_id WHERE r.contact = $1 AND r.ended_at IS NULL AND t
 -- name: ClaimOutbox
 -- Pending messages due now whose contact has no earlier message still open:
 -- messages to one contact go out one at a time, in order.
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox o
 WHERE o.status = 'pending' AND o.next_attempt_at <= $1
 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'claimed', 'sending'))
@@ -167,11 +167,11 @@ ORDER BY o.next_attempt_at, o.id LIMIT $2
 SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > $1
 
 -- name: OutboxByIDs
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE id IN ($1)
 
 -- name: OutboxByProvider
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE provider_id != '' AND provider_id IN ($1)
 
 -- name: InsertOutbox
@@ -180,11 +180,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 ON CONFLICT (key) DO NOTHING
 
 -- name: OutboxOf
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: OutboxWhere
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
 
 -- name: ChangeOutbox
@@ -194,7 +194,8 @@ FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
 -- new status ('' keeps it); $3 swap in the fallback template; $4/$5 sent_as;
 -- $6/$7/$8 error code and text; $9 provider id; $10/$11 attempts; $12/$13
 -- next attempt; $14/$15 sent_at; $16 the id; $18 the template the message
--- waits for ('' keeps it).
+-- waits for ('' keeps it); $19/$20 limit_retries; $21/$22 allowance; $23
+-- clears the provider id (the message goes out again as a new one).
 UPDATE outbox SET updated_at = $1,
 	status = CASE WHEN $2 = '' THEN status ELSE $2 END,
 	kind = CASE WHEN $3 THEN 'template' ELSE kind END,
@@ -202,13 +203,15 @@ UPDATE outbox SET updated_at = $1,
 	fallback = CASE WHEN $3 THEN NULL ELSE fallback END,
 	category = CASE WHEN $3 THEN fallback_category ELSE category END,
 	sent_as = CASE WHEN $3 THEN 'fallback' WHEN $4 THEN $5 ELSE sent_as END,
-	provider_id = CASE WHEN $3 THEN '' WHEN provider_id = '' AND $9 != '' THEN $9 ELSE provider_id END,
+	provider_id = CASE WHEN $3 OR $23 THEN '' WHEN provider_id = '' AND $9 != '' THEN $9 ELSE provider_id END,
 	error_code = CASE WHEN $6 THEN $7 ELSE error_code END,
 	last_error = CASE WHEN $6 THEN $8 ELSE last_error END,
 	attempts = CASE WHEN $10 THEN $11 ELSE attempts END,
 	next_attempt_at = CASE WHEN $12 THEN $13 ELSE next_attempt_at END,
 	sent_at = CASE WHEN $14 THEN $15 ELSE sent_at END,
-	template = CASE WHEN $18 = '' THEN template ELSE $18 END
+	template = CASE WHEN $18 = '' THEN template ELSE $18 END,
+	limit_retries = CASE WHEN $19 THEN $20 ELSE limit_retries END,
+	allowance = CASE WHEN $21 THEN $22 ELSE allowance END
 WHERE id = $16 AND status IN ($17)
 	AND ($9 = '' OR provider_id = '' OR provider_id = $9)
 	AND (NOT $3 OR (kind = 'freeform' AND fallback IS NOT NULL))
@@ -304,7 +307,8 @@ SELECT
 	(SELECT COUNT(*) FROM (SELECT 1 FROM timers WHERE due_at <= $2 LIMIT $1)),
 	(SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE ended_at IS NULL LIMIT $1)),
 	(SELECT MIN(due_at) FROM timers),
-	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'held' LIMIT $1))
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'held' LIMIT $1)),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND allowance = 1 LIMIT $1))
 
 -- ---- retention ----
 -- Each purge goes through an index on the age it tests (TestRetentionQueriesUseIndexes).
@@ -492,3 +496,28 @@ WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3
 SELECT v.step, v.variant, COUNT(*), COUNT(cv.run_id) FROM run_variants v JOIN runs r ON r.id = v.run_id
 LEFT JOIN (SELECT DISTINCT run_id FROM conversions WHERE flow_id = $1 AND at >= $2) cv ON cv.run_id = v.run_id
 WHERE v.flow_id = $1 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY v.step, v.variant ORDER BY v.step, v.variant
+
+-- ---- messaging limit and 131049 ----
+
+-- name: ReachedCount
+-- Unique users reached since $1, and the earliest of those times.
+SELECT COUNT(*), MIN(at) FROM reached WHERE at > $1
+
+-- name: ReachedOf
+-- Which of these contacts were reached since $2.
+SELECT contact FROM reached WHERE contact IN ($1) AND at > $2
+
+-- name: MarkReached
+INSERT INTO reached (contact, at) VALUES ($1, $2)
+ON CONFLICT (contact) DO UPDATE SET at = excluded.at WHERE reached.at < excluded.at
+
+-- name: PurgeReached
+DELETE FROM reached WHERE at <= $1
+
+-- name: MarketingLimited
+-- Messages Meta refused with 131049, by flow and contact: all of them, the
+-- ones sent once more, and of those the ones that then went out.
+SELECT flow_id, contact, COUNT(*) AS refused, SUM(CASE WHEN limit_retries > 0 THEN 1 ELSE 0 END) AS retried,
+	SUM(CASE WHEN limit_retries > 0 AND status IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END) AS delivered
+FROM outbox WHERE (error_code = 131049 OR limit_retries > 0) AND created_at >= $1
+GROUP BY flow_id, contact ORDER BY flow_id, contact LIMIT $2
