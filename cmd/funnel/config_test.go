@@ -41,7 +41,7 @@ func loadWith(t *testing.T, file string, env map[string]string, args ...string) 
 var samples = map[string]string{
 	"string": "x1", "list": "a,b", "url": "http://127.0.0.1:1/v9", "zone": "Europe/Madrid",
 	"number": "12.5", "integer": "7", "duration": "90s", "size": "2MiB", "address": "127.0.0.1:9",
-	"FULL|NORMAL": "NORMAL", "debug|info|warn|error": "debug", "token": "0123456789abcdef0123456789abcdef", "id": "106540352242922", "ids": "106540352242922,106540352242923",
+	"FULL|NORMAL": "NORMAL", "debug|info|warn|error": "debug", "250|2000|10000|100000|unlimited": "2000", "token": "0123456789abcdef0123456789abcdef", "id": "106540352242922", "ids": "106540352242922,106540352242923",
 }
 
 // TestEverySettingFromEverySource sets each setting, in turn, from each source
