@@ -20,11 +20,18 @@ type hookTx struct {
 }
 
 // Write runs fn in one transaction, then, if it committed, the hooks fn
-// registered, in order.
+// registered, in order. A fenced ctx (FencedContext) makes the transaction
+// check the lease first.
 func (s hookStore) Write(ctx context.Context, fn func(store.Tx) error) error {
 	var hooks []func()
+	f, fenced := fenceOf(ctx)
 	err := s.Store.Write(ctx, func(tx store.Tx) error {
 		hooks = hooks[:0] // a store that retries fn starts over
+		if fenced {
+			if err := tx.Fence(f.name, f.holder); err != nil {
+				return err
+			}
+		}
 		return fn(hookTx{Tx: tx, hooks: &hooks})
 	})
 	if err != nil {

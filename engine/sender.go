@@ -25,6 +25,10 @@ type sender struct {
 
 	paused      string // reason; "" when sending
 	pausedUntil time.Time
+	gen         int       // counts this process's changes of the pause
+	dirty       bool      // a change not stored yet
+	checked     time.Time // wall-clock time the stored pause was last read
+	persistMu   sync.Mutex
 }
 
 func newSender(e *Engine) *sender {
@@ -44,8 +48,11 @@ func (s *sender) phone(id string) *bucket {
 	return b
 }
 
-// Paused returns why the sender is stopped ("" when it is not).
+// Paused returns why the sender is stopped ("" when it is not). The pause is
+// stored: a pause or resume by another replica (or before a restart) counts
+// here within pauseRecheck.
 func (e *Engine) Paused() string {
+	e.refreshPause()
 	s := e.sender
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,7 +63,89 @@ func (e *Engine) Paused() string {
 	return s.paused
 }
 
-// ResumeSender clears a pause (after the token was renewed, say).
+// pauseRecheck is how often Paused reads the stored pause.
+var pauseRecheck = time.Second
+
+// refreshPause reads the stored pause when it was last read pauseRecheck ago,
+// and takes it unless a change of this process is not stored yet (then it
+// stores that change again).
+func (e *Engine) refreshPause() {
+	s := e.sender
+	s.mu.Lock()
+	if time.Since(s.checked) < pauseRecheck {
+		s.mu.Unlock()
+		return
+	}
+	s.checked = time.Now()
+	if s.dirty {
+		s.mu.Unlock()
+		e.storePause()
+		return
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	p, err := e.st.SenderPaused(ctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dirty || s.gen != gen {
+		return
+	}
+	switch active := p.Active(e.Now()); {
+	case active && (s.paused != p.Reason || !s.pausedUntil.Equal(p.Until)):
+		if s.paused == "" {
+			e.log.Error("sender stopped (stored pause): WhatsApp refuses every send until this is fixed", "reason", p.Reason, "until", p.Until)
+		}
+		s.paused, s.pausedUntil = p.Reason, p.Until
+		e.m.SenderPaused.WithLabelValues(p.Reason).Set(1)
+	case !active && s.paused != "":
+		e.m.SenderPaused.WithLabelValues(s.paused).Set(0)
+		e.log.Info("sender resumed (stored pause cleared)", "was", s.paused)
+		s.paused, s.pausedUntil = "", time.Time{}
+		e.notifySender()
+	}
+}
+
+// storePause writes this process's pause state to the store, in the
+// background (a pause is noticed inside write transactions, and SQLite has one
+// writer connection), one write at a time, the latest state each time.
+func (e *Engine) storePause() {
+	s := e.sender
+	go func() {
+		s.persistMu.Lock()
+		defer s.persistMu.Unlock()
+		s.mu.Lock()
+		reason, until, gen, dirty := s.paused, s.pausedUntil, s.gen, s.dirty
+		s.mu.Unlock()
+		if !dirty {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		if reason == "" {
+			err = e.st.ResumeSender(ctx, "", e.Now())
+		} else {
+			err = e.st.PauseSender(ctx, reason, until, e.Now())
+		}
+		if err != nil {
+			e.log.Warn("could not store the sender's pause; retrying", "err", err, "reason", reason)
+			return
+		}
+		s.mu.Lock()
+		if s.gen == gen {
+			s.dirty = false
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// ResumeSender clears a pause (after the token was renewed, say), on every
+// replica.
 func (e *Engine) ResumeSender() {
 	s := e.sender
 	s.mu.Lock()
@@ -65,14 +154,16 @@ func (e *Engine) ResumeSender() {
 		e.log.Info("sender resumed", "was", s.paused)
 	}
 	s.paused, s.pausedUntil = "", time.Time{}
+	s.gen++
+	s.dirty = true
 	s.mu.Unlock()
+	e.storePause()
 	e.notifySender()
 }
 
 func (e *Engine) pause(reason string, d time.Duration) {
 	s := e.sender
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.paused == "" {
 		e.log.Error("sender stopped: WhatsApp refuses every send until this is fixed", "reason", reason, "for", d)
 	}
@@ -81,7 +172,11 @@ func (e *Engine) pause(reason string, d time.Duration) {
 	if d > 0 {
 		s.pausedUntil = e.Now().Add(d)
 	}
+	s.gen++
+	s.dirty = true
 	e.m.SenderPaused.WithLabelValues(reason).Set(1)
+	s.mu.Unlock()
+	e.storePause()
 }
 
 type sendJob struct {

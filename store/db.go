@@ -134,6 +134,10 @@ func OpenDriver(ctx context.Context, drv Driver, dsn string, opts Options) (*DB,
 		return nil, err
 	}
 	if drv.SingleWriter() {
+		if err := s.clearLeases(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
 		for table, name := range idQueries {
 			var next int64
 			if err := s.getW(ctx, &next, name); err != nil {

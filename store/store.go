@@ -13,6 +13,17 @@ type Store interface {
 	// Enqueue stores inbound items (deduplicated by key) in one commit and returns
 	// how many were new.
 	Enqueue(ctx context.Context, items []InboxItem) (int, error)
+	// Lead takes the lease `name` for holder for ttl from now (a zero now: the
+	// database's clock), or renews it if holder has it; it reports whether
+	// holder holds it afterwards, and the lease as it stands.
+	Lead(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (Lease, bool, error)
+	// Resign gives holder's lease up at once.
+	Resign(ctx context.Context, name, holder string) error
+	// PauseSender records that sending stops for reason until `until` (zero:
+	// until ResumeSender), for every replica.
+	PauseSender(ctx context.Context, reason string, until, at time.Time) error
+	// ResumeSender clears the pause recorded as reason ("" clears any).
+	ResumeSender(ctx context.Context, reason string, at time.Time) error
 	Reader
 	Close() error
 }
@@ -47,6 +58,11 @@ type Reader interface {
 	// MarketingLimited counts, per flow and contact, the messages queued
 	// since `since` that Meta refused with 131049 (up to limit rows).
 	MarketingLimited(ctx context.Context, since time.Time, limit int) ([]MarketingLimited, error)
+	// LeaseOf reads the lease `name` (Holder "" when nobody holds it); ttl is
+	// its duration, to tell when it was last renewed.
+	LeaseOf(ctx context.Context, name string, ttl time.Duration) (Lease, error)
+	// SenderPaused reads the sender's pause.
+	SenderPaused(ctx context.Context) (SenderPause, error)
 }
 
 // Tx is one write transaction. Batch methods take and return many rows so a batch
@@ -54,6 +70,11 @@ type Reader interface {
 type Tx interface {
 	// NewID allocates an id in a table (runs, timers, outbox, flow_versions).
 	NewID(table string) int64
+	// Fence fails with ErrNotLeader unless holder holds the lease `name`,
+	// and keeps it from changing hands until the transaction ends: the
+	// leader's writes start with it, so a replica that lost the lease writes
+	// nothing more.
+	Fence(name, holder string) error
 
 	PendingInbox(limit int) ([]*InboxItem, error)
 	MarkProcessed(items []*InboxItem, at time.Time) error

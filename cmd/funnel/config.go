@@ -53,6 +53,7 @@ type serveConfig struct {
 	ResendUnknownAfter                               time.Duration // 0: never (at-most-once)
 	MessagingLimit                                   int           // unique users per rolling 24h; 0: unlimited
 	MarketingRetryAfter                              time.Duration // 0: a 131049 is final
+	LeaseTTL                                         time.Duration
 
 	// Secrets: from the environment only.
 	AccessToken, AppSecret, VerifyToken, APIToken string
@@ -110,6 +111,7 @@ func settings(c *serveConfig) []setting {
 		{"resend_unknown_after", "10m", anywhere, duration(&c.ResendUnknownAfter, 0, 7*dsl.Day), "how long a message whose outcome is unknown (a crash or a dropped connection during its call) waits for a status webhook before it is sent once more (0: never, at-most-once)"},
 		{"messaging_limit", "unlimited", anywhere, messagingLimit(&c.MessagingLimit), "the business portfolio's messaging limit: unique users reached by business-initiated messages (templates outside the 24h window) in a rolling 24h; past it they wait for the allowance instead of failing"},
 		{"marketing_retry_after", "0", anywhere, duration(&c.MarketingRetryAfter, 0, 30*dsl.Day), "send a message Meta refused with 131049 (per-user marketing limit) once more after this long (0: never; Meta advises waiting at least 24h)"},
+		{"lease_ttl", "10s", anywhere, duration(&c.LeaseTTL, time.Second, 5*time.Minute), "how long the leader's lease lasts unrenewed: with several replicas on one PostgreSQL database, a leader that dies is replaced within about this (docs/SCALING.md)"},
 		{"retention_runs", "90d", anywhere, duration(&c.RetentionRuns, time.Second, 100*365*dsl.Day), "how long ended runs (and their timers) are kept"},
 		{"retention_messages", "90d", anywhere, duration(&c.RetentionMessages, time.Second, 100*365*dsl.Day), "how long settled messages and their status webhooks are kept, from when they were queued"},
 		{"retention_inbox", "30d", anywhere, duration(&c.RetentionInbox, time.Second, 100*365*dsl.Day), "how long processed webhook events are kept: their ids deduplicate Meta's redeliveries and the API's Idempotency-Keys"},

@@ -238,7 +238,19 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	defer signal.Stop(sigs)
 	engCtx, stopEngine := context.WithCancel(ctx)
 	engDone := make(chan error, 1)
-	go func() { engDone <- d.eng.Run(engCtx) }()
+	// The engine's loops run on the replica holding the lease (with one
+	// SQLite process, always this one); every replica takes webhooks.
+	host, _ := os.Hostname()
+	el := engine.NewElector(st, engine.ElectorOptions{Holder: engine.NewHolderID(host, os.Getpid()), TTL: d.cfg.LeaseTTL,
+		Logger: d.log, Registry: reg})
+	go func() {
+		el.Run(engCtx, func(ctx context.Context) {
+			if err := d.eng.Run(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("engine", "err", err)
+			}
+		})
+		engDone <- nil
+	}()
 	httpDone := make(chan error, 2)
 	go func() { httpDone <- hs.Serve(ln) }()
 	var ms *http.Server
