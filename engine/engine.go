@@ -529,9 +529,23 @@ func (e *Engine) Retain(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// RecoverSending marks messages a crash left in `sending` as `unknown`.
+// RecoverSending marks messages a crash left in `sending` as `unknown`, and
+// takes from each recipient's pair-rate bucket the tokens of the messages sent
+// to them within a full burst's refill time: a process that starts sending
+// (after a restart, or taking over from another replica) paces each recipient
+// as the previous sender left them instead of granting a fresh burst.
 func (e *Engine) RecoverSending(ctx context.Context) error {
 	return e.st.Write(ctx, func(tx store.Tx) error {
+		if !e.opts.NoPacing {
+			now := e.Now()
+			sends, err := tx.RecentSends(now.Add(-time.Duration(e.opts.PairBurst) * e.opts.PairInterval))
+			if err != nil {
+				return err
+			}
+			for _, s := range sends {
+				e.sender.pair.TryTake(s.Contact, s.At)
+			}
+		}
 		n, err := tx.MarkSendingUnknown(e.Now())
 		if n > 0 {
 			e.log.Warn("messages interrupted while sending are marked unknown: "+e.unknownPolicy(0), "count", n)

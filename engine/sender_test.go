@@ -492,3 +492,38 @@ func TestStatusForUnknownMessageIsRecorded(t *testing.T) {
 		t.Errorf("statuses counted %v", n)
 	}
 }
+
+// A process that starts sending (a restart, a replica taking the lease over)
+// paces each recipient as the previous sender left them: no fresh burst.
+func TestSenderPairRateAcrossRestart(t *testing.T) {
+	four := onHi("four", "", `
+  - id: m1
+    send: "1"
+  - id: m2
+    send: "2"
+  - id: m3
+    send: "3"
+  - id: m4
+    send: "4"
+`)
+	r := newRig(t, []string{four}, withOpts(func(o *engine.Options) {
+		o.NoPacing, o.PairBurst, o.PairInterval, o.Rate = false, 2, 6*time.Second, 1000
+	}))
+	r.send(ana, textMsg("hi"))
+	if got := callBodies(r, ana); got != "1, 2" {
+		t.Fatalf("burst: %s", got)
+	}
+	r.advance(time.Second)
+	r.restart(four)
+	r.advance(time.Minute)
+	calls := r.ch.sent(ana)
+	want := []time.Duration{0, 0, 6 * time.Second, 12 * time.Second}
+	if len(calls) != len(want) {
+		t.Fatalf("calls: %s", callBodies(r, ana))
+	}
+	for i, c := range calls {
+		if !c.At.Equal(rigStart.Add(want[i])) {
+			t.Errorf("call %d: %q at +%s, want +%s", i, c.Msg.Text.Body, c.At.Sub(rigStart), want[i])
+		}
+	}
+}

@@ -144,3 +144,24 @@ func (s *DB) SenderPaused(ctx context.Context) (SenderPause, error) {
 	}
 	return SenderPause{Reason: r.Reason, Until: fromMS(r.Until), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC()}, nil
 }
+
+// RecentSend is one message sent: to whom, when.
+type RecentSend struct {
+	Contact string
+	At      time.Time
+}
+
+func (t *dbTx) RecentSends(since time.Time) ([]RecentSend, error) {
+	var rows []struct {
+		Contact string `db:"contact"`
+		SentAt  int64  `db:"sent_at"`
+	}
+	if err := t.selectRows(&rows, "RecentSends", ms(since)); err != nil {
+		return nil, err
+	}
+	out := make([]RecentSend, len(rows))
+	for i, r := range rows {
+		out[i] = RecentSend{Contact: r.Contact, At: time.UnixMilli(r.SentAt).UTC()}
+	}
+	return out, nil
+}

@@ -153,6 +153,10 @@ type Tx interface {
 	NextResend(after time.Time, resendAfter time.Duration) (time.Time, bool, error)
 
 	InsertStatuses(rs []*StatusRecord) (int, error)
+	// RecentSends lists the messages sent at or after since (contact and
+	// time, oldest first): a new leader refills its pair-rate buckets from
+	// them.
+	RecentSends(since time.Time) ([]RecentSend, error)
 
 	// TemplateStates lists what Meta last said about each template.
 	TemplateStates() ([]*TemplateState, error)

@@ -563,3 +563,7 @@ WHERE id = 1 AND reason != '' AND ($2 = '' OR reason = $2)
 
 -- name: SenderPaused
 SELECT reason, until, updated_at FROM sender_pause WHERE id = 1
+
+-- name: RecentSends
+-- A new leader refills its pair-rate buckets from these (outbox_sent index).
+SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id

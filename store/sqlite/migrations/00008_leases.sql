@@ -20,6 +20,12 @@ CREATE TABLE sender_pause (
     updated_at  INTEGER NOT NULL
 );
 
+-- A new leader refills each recipient's pair-rate bucket from the messages
+-- sent in the last minute (Tx.RecentSends), so a takeover does not grant a
+-- fresh burst.
+CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+
 -- +goose Down
+DROP INDEX outbox_sent;
 DROP TABLE sender_pause;
 DROP TABLE leases;
