@@ -232,7 +232,12 @@ func (s *DB) Enqueue(ctx context.Context, items []InboxItem) (int, error) {
 	var n int
 	err := s.Write(ctx, func(tx Tx) error {
 		var err error
-		n, err = tx.(*dbTx).insertInbox(items)
+		t := tx.(*dbTx)
+		n, err = t.insertInbox(items)
+		if err == nil && n > 0 && !s.drv.SingleWriter() {
+			// Delivered at the commit: wakes the leader on another replica.
+			_, err = t.exec("NotifyInbox")
+		}
 		return err
 	})
 	return n, err

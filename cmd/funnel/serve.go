@@ -243,6 +243,19 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	host, _ := os.Hostname()
 	el := engine.NewElector(st, engine.ElectorOptions{Holder: engine.NewHolderID(host, os.Getpid()), TTL: d.cfg.LeaseTTL,
 		Logger: d.log, Registry: reg})
+	// On a shared database (PostgreSQL), other replicas' webhooks wake this
+	// one's engine, and a leader that resigns wakes the followers.
+	if l, ok := any(st).(interface {
+		Listen(context.Context, []string, func(string)) error
+	}); ok {
+		go l.Listen(engCtx, []string{store.TopicInbox, store.TopicLeader}, func(ch string) {
+			if ch == store.TopicLeader {
+				el.Wake()
+				return
+			}
+			d.eng.Notify()
+		})
+	}
 	go func() {
 		el.Run(engCtx, func(ctx context.Context) {
 			if err := d.eng.Run(ctx); err != nil && ctx.Err() == nil {

@@ -567,3 +567,8 @@ SELECT reason, until, updated_at FROM sender_pause WHERE id = 1
 -- name: RecentSends
 -- A new leader refills its pair-rate buckets from these (outbox_sent index).
 SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id
+
+-- name: NotifyInbox
+-- PostgreSQL wakes the other replicas here; SQLite has no other process
+-- (never run: the store skips it for a single-writer driver).
+SELECT 1
