@@ -22,6 +22,7 @@ const (
 	MaxSectionTitle    = 24
 	MaxRowID           = 200
 	MaxTemplateBody    = 1024
+	MaxCTAButton       = 20
 )
 
 // checkLimits reports messages WhatsApp would refuse for their shape: too many
@@ -65,6 +66,11 @@ func (c *checker) checkLimits() {
 			long(m.Text, MaxTextBody, "the text")
 		case m.Media != nil:
 			long(m.Media.Caption, MaxCaption, "the caption")
+		case m.CTA != nil:
+			long(m.CTA.Body, MaxInteractiveBody, "the cta_url text")
+			long(m.CTA.Button, MaxCTAButton, "the cta_url button label")
+			long(m.CTA.Header, MaxHeaderText, "the cta_url header")
+			long(m.CTA.Footer, MaxFooter, "the cta_url footer")
 		case m.List != nil:
 			l := m.List
 			long(l.Body, MaxInteractiveBody, "the list body")

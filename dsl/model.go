@@ -173,13 +173,15 @@ type Step struct {
 	EndReason    string // end
 }
 
-// Send is a message to the contact: exactly one of Text, Media, List, Template.
+// Send is a message to the contact: exactly one of Text, Media, List, CTA,
+// Template.
 type Send struct {
 	Pos      Pos
 	Text     *Text     // text message, or the body of a button message
 	Buttons  []*Button // reply buttons (with Text)
 	Media    *Media
 	List     *List
+	CTA      *CTAURL
 	Template *TemplateRef
 	Fallback *TemplateRef // sent instead when the window is closed at send time
 }
@@ -197,6 +199,8 @@ func (s *Send) Describe() string {
 		return s.Media.Kind
 	case s.List != nil:
 		return "list"
+	case s.CTA != nil:
+		return "cta_url"
 	case len(s.Buttons) == 1:
 		return "text + 1 button"
 	case len(s.Buttons) > 1:
@@ -213,7 +217,7 @@ func (s *Send) MessageType() string {
 		return "template"
 	case s.Media != nil:
 		return s.Media.Kind
-	case s.List != nil, len(s.Buttons) > 0:
+	case s.List != nil, len(s.Buttons) > 0, s.CTA != nil:
 		return "interactive"
 	}
 	return "text"

@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	sendBodies   = []string{"text", "image", "video", "document", "list", "template"}
-	sendKeys     = []string{"text", "buttons", "image", "video", "document", "list", "template", "language", "params", "header", "fallback"}
+	sendBodies   = []string{"text", "image", "video", "document", "list", "cta_url", "template"}
+	sendKeys     = []string{"text", "buttons", "image", "video", "document", "list", "cta_url", "template", "language", "params", "header", "fallback"}
 	templateOnly = []string{"language", "params", "header"}
 )
 
@@ -61,6 +61,8 @@ func (p *parser) parseSend(n *yaml.Node) *Send {
 		s.Media = p.parseMedia(body.key, body.value)
 	case "list":
 		s.List = p.parseList(body.value)
+	case "cta_url":
+		s.CTA = p.parseCTAURL(body.value)
 	case "template":
 		ps2 := []pair{body}
 		for _, k := range templateOnly {

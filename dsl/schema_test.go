@@ -412,6 +412,16 @@ steps:
       video: {link: "https://example.com/intro.mp4", caption: "Hi ${contact.name}"}
   - id: clip-plain
     send: {video: "https://example.com/intro.mp4"}
+  - id: shop
+    send:
+      cta_url:
+        text: "The whole catalogue is online, ${contact.name}."
+        button: Open the shop
+        url: "https://example.com/shop?c=${contact.wa_id}"
+        header: Summer shop
+        footer: Free returns
+  - id: shop-plain
+    send: {cta_url: {text: "See the shop", button: Shop, url: "https://example.com"}}
   - id: pdf
     send:
       document:
@@ -1245,7 +1255,7 @@ func TestJSONSchemaMutations(t *testing.T) {
 	for _, ks := range [][]string{flowKeys, triggerKeys, actionKeys, sendKeys, {"id", "next",
 		"from", "to", "timezone", "ads", "text", "keywords", "pattern", "cron", "audience", "name",
 		"title", "link", "caption", "filename", "body", "button", "header", "footer", "rows",
-		"sections", "description", "for", "at", "timeout", "on_timeout", "if", "goto"}} {
+		"sections", "description", "url", "for", "at", "timeout", "on_timeout", "if", "goto"}} {
 		keys = append(keys, ks...)
 	}
 	judgedByParser := map[string]bool{"cron": true, "timezone": true}

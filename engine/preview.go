@@ -11,7 +11,8 @@ import (
 var previewPlaceholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_]+)\s*\}\}`)
 
 // Preview renders a message as the contact would read it: the text, the
-// interactive body with its buttons, a caption, or a template's body with its
+// interactive body with its buttons (a call-to-action button with the address
+// it opens), a caption, or a template's body with its
 // parameters filled in from the catalog (nil catalog: the template name and
 // parameters).
 func Preview(m *whatsapp.Message, cat *dsl.Catalog) string {
@@ -30,6 +31,9 @@ func Preview(m *whatsapp.Message, cat *dsl.Catalog) string {
 		}
 		if m.Interactive.Action.Button != "" {
 			b.WriteString(" [" + m.Interactive.Action.Button + " ▾]")
+		}
+		if p := m.Interactive.Action.Parameters; p != nil && m.Interactive.Type == whatsapp.InteractiveCTAURL {
+			b.WriteString(" [" + p.DisplayText + " → " + p.URL + "]")
 		}
 		return b.String()
 	case m.Image != nil:

@@ -113,6 +113,8 @@ func buildMessage(m *dsl.Send, f *dsl.Flow, to string, render func(*dsl.Text) st
 			msg.Interactive.Footer = &whatsapp.InteractiveText{Text: render(l.Footer)}
 		}
 		return msg, ""
+	case m.CTA != nil:
+		return buildCTAURL(m.CTA, to, render), ""
 	case len(m.Buttons) > 0:
 		var bs []whatsapp.ButtonReply
 		for _, bt := range m.Buttons {

@@ -39,6 +39,13 @@ type SandboxMessage struct {
 	Late     string          `json:"late,omitempty"`   // "webhook 2h late": written long before it arrived
 	Headline string          `json:"headline,omitempty"`
 	Choices  []SandboxChoice `json:"choices,omitempty"` // buttons and list rows to tap
+	Link     *SandboxLink    `json:"link,omitempty"`    // a call-to-action URL button
+}
+
+// SandboxLink is a call-to-action button: its label and the address it opens.
+type SandboxLink struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
 }
 
 // SandboxChoice is a tappable reply: an interactive button or list row, or a
@@ -452,6 +459,9 @@ func outMessage(it *store.OutboxItem, p *dsl.Project, sends map[string]store.San
 			for _, row := range s.Rows {
 				sm.Choices = append(sm.Choices, SandboxChoice{Kind: "list_reply", ID: row.ID, Title: row.Title})
 			}
+		}
+		if p := m.Interactive.Action.Parameters; p != nil && m.Interactive.Type == whatsapp.InteractiveCTAURL {
+			sm.Link = &SandboxLink{Title: p.DisplayText, URL: p.URL}
 		}
 	case m.Template != nil:
 		sm.Template = m.Template.Name

@@ -117,6 +117,10 @@ type Action struct {
 	Buttons  []Button  `json:"buttons,omitempty"`
 	Button   string    `json:"button,omitempty"`
 	Sections []Section `json:"sections,omitempty"`
+	// Name and Parameters are the action of a cta_url ("cta_url"), flow ("flow")
+	// or location request ("send_location") message (rich.go).
+	Name       string            `json:"name,omitempty"`
+	Parameters *ActionParameters `json:"parameters,omitempty"`
 }
 
 // Button is one reply button; Type is always "reply".
@@ -525,6 +529,8 @@ func (in *Interactive) validate() error {
 		if rows > MaxListRows {
 			return invalid("interactive.action.sections", "%d rows in total, limit %d", rows, MaxListRows)
 		}
+	case InteractiveCTAURL, InteractiveFlow, InteractiveLocationRequest:
+		return in.validateRich()
 	case "":
 		return invalid("interactive.type", "required")
 	default:

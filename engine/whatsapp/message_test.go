@@ -53,6 +53,14 @@ func TestMessageJSONMatchesMeta(t *testing.T) {
 			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"template","template":{"name":"welcome_named","language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","parameter_name":"first_name","text":"Ana"}]}]}}`},
 		{"list", NewList("1", "Pick a size", "Sizes", Section{Title: "Sizes", Rows: []Row{{ID: "m", Title: "Medium", Description: "38-40"}}}),
 			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"list","body":{"text":"Pick a size"},"action":{"button":"Sizes","sections":[{"title":"Sizes","rows":[{"id":"m","title":"Medium","description":"38-40"}]}]}}}`},
+		// The request syntax of Meta's CTA URL button messages, with a text header and a footer.
+		{"cta_url", func() *Message {
+			m := NewCTAURL("1", "Tap the button below to see available dates.", "See Dates", "https://example.com/dates?c=7")
+			m.Interactive.Header = &InteractiveHeader{Type: "text", Text: "Available Dates"}
+			m.Interactive.Footer = &InteractiveText{Text: "Dates subject to change."}
+			return m
+		}(),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"cta_url","header":{"type":"text","text":"Available Dates"},"body":{"text":"Tap the button below to see available dates."},"footer":{"text":"Dates subject to change."},"action":{"name":"cta_url","parameters":{"display_text":"See Dates","url":"https://example.com/dates?c=7"}}}}`},
 		{"document", NewDocument("1", Media{Link: "https://x/y.pdf", Caption: "c", Filename: "y.pdf"}),
 			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"document","document":{"link":"https://x/y.pdf","caption":"c","filename":"y.pdf"}}`},
 		{"callback data", func() *Message {
@@ -128,6 +136,20 @@ func TestValidate(t *testing.T) {
 		{"header text", with(buttons("A"), func(m *Message) { m.Interactive.Header = &InteractiveHeader{Type: "text", Text: "Hi"} }), ""},
 		{"header image no link", with(buttons("A"), func(m *Message) { m.Interactive.Header = &InteractiveHeader{Type: "image", Image: &Media{}} }), "id or link"},
 		{"interactive type", with(buttons("A"), func(m *Message) { m.Interactive.Type = "product" }), "unsupported"},
+		{"cta_url ok", NewCTAURL("1", "b", "Open the shop", "https://example.com/s?a=1"), ""},
+		{"cta_url label 21", NewCTAURL("1", "b", strings.Repeat("ñ", 21), "https://example.com"), "display_text: 21 characters, limit 20"},
+		{"cta_url no label", NewCTAURL("1", "b", "", "https://example.com"), "display_text: required"},
+		{"cta_url no url", NewCTAURL("1", "b", "Open", ""), "url: required"},
+		{"cta_url not http", NewCTAURL("1", "b", "Open", "javascript:alert(1)"), "not an http(s) URL"},
+		{"cta_url space", NewCTAURL("1", "b", "Open", "https://example.com/a b"), "white space"},
+		{"cta_url name", with(NewCTAURL("1", "b", "Open", "https://x.io"), func(m *Message) { m.Interactive.Action.Name = "flow" }), `must be "cta_url"`},
+		{"cta_url with buttons", with(NewCTAURL("1", "b", "Open", "https://x.io"), func(m *Message) {
+			m.Interactive.Action.Buttons = []Button{{Type: "reply", Reply: ButtonReply{"a", "A"}}}
+		}), "no reply buttons"},
+		{"cta_url image header", with(NewCTAURL("1", "b", "Open", "https://x.io"), func(m *Message) {
+			m.Interactive.Header = &InteractiveHeader{Type: "image", Image: &Media{Link: "https://x.io/a.jpg"}}
+		}), ""},
+		{"cta_url body 1025", NewCTAURL("1", strings.Repeat("x", 1025), "Open", "https://x.io"), "limit 1024"},
 		{"list ok", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: "R"}}}), ""},
 		{"list no button", NewList("1", "b", "", Section{Rows: []Row{{ID: "r", Title: "R"}}}), "action.button: required"},
 		{"list no sections", NewList("1", "b", "Open"), "at least one section"},

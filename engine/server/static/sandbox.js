@@ -115,6 +115,17 @@ function render(state) {
       }
       d.append(cs);
     }
+    if (m.link && m.direction === 'out' && m.status === 'sent') {
+      // A call-to-action button opens its address and sends nothing back.
+      const a = el('a', 'choice link', m.link.title + ' ↗');
+      a.href = /^https?:\/\//i.test(m.link.url) ? m.link.url : '#';
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      a.title = m.link.url;
+      const cs = el('div', 'choices');
+      cs.append(a);
+      d.append(cs);
+    }
     let info = fmt(m.at, tz);
     if (m.direction === 'out') {
       info += ' · ' + m.flow + '/' + m.step;

@@ -1041,6 +1041,10 @@ func checkShape(m *whatsapp.Message) (int, string) {
 				}
 				seen[b.Reply.ID], seen["\x00"+b.Reply.Title] = true, true
 			}
+		case "cta_url":
+			if code, details := checkCTAURL(in); code != 0 {
+				return code, details
+			}
 		case "list":
 			if in.Action.Button == "" || runes(in.Action.Button) > 20 {
 				return 131009, "List button text must be 1 to 20 characters."

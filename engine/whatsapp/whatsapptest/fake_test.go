@@ -170,6 +170,13 @@ func TestPayloadShape(t *testing.T) {
 		{"list ok", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"list","body":{"text":"b"},"action":{"button":"Open","sections":[{"rows":[{"id":"r","title":"R"}]}]}}}`, 0},
 		{"list no rows", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"list","body":{"text":"b"},"action":{"button":"Open","sections":[]}}}`, 131009},
 		{"sticker", `{"messaging_product":"whatsapp","to":"16505551234","type":"sticker"}`, 131009},
+		// Meta's interactive cta_url shape (docs/WHATSAPP.md, "Rich messages").
+		{"cta_url ok", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","header":{"type":"text","text":"Shop"},"body":{"text":"b"},"footer":{"text":"f"},"action":{"name":"cta_url","parameters":{"display_text":"Open","url":"https://example.com/x?y=1"}}}}`, 0},
+		{"cta_url no name", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","body":{"text":"b"},"action":{"parameters":{"display_text":"Open","url":"https://example.com"}}}}`, 131009},
+		{"cta_url no url", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","body":{"text":"b"},"action":{"name":"cta_url","parameters":{"display_text":"Open"}}}}`, 131008},
+		{"cta_url label 21", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","body":{"text":"b"},"action":{"name":"cta_url","parameters":{"display_text":"` + strings.Repeat("d", 21) + `","url":"https://example.com"}}}}`, 131009},
+		{"cta_url ftp", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","body":{"text":"b"},"action":{"name":"cta_url","parameters":{"display_text":"Open","url":"ftp://example.com"}}}}`, 131009},
+		{"cta_url with buttons", `{"messaging_product":"whatsapp","to":"16505551234","type":"interactive","interactive":{"type":"cta_url","body":{"text":"b"},"action":{"name":"cta_url","buttons":[{"type":"reply","reply":{"id":"1","title":"a"}}],"parameters":{"display_text":"Open","url":"https://example.com"}}}}`, 131009},
 		{"template no name", `{"messaging_product":"whatsapp","to":"16505551234","type":"template","template":{"language":{"code":"en_US"}}}`, 131008},
 		{"opaque 513", `{"messaging_product":"whatsapp","to":"16505551234","type":"text","text":{"body":"x"},"biz_opaque_callback_data":"` + strings.Repeat("o", 513) + `"}`, 100},
 	}
