@@ -20,6 +20,7 @@ func Check(p *Project, opts Options) Diagnostics {
 	c.checkLimits()
 	c.checkParamValues()
 	c.checkConstant()
+	c.checkForms()
 	c.checkUnreachable()
 	c.checkAdConflicts()
 	p.Analysis = Analyze(p)

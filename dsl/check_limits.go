@@ -23,6 +23,7 @@ const (
 	MaxRowID           = 200
 	MaxTemplateBody    = 1024
 	MaxCTAButton       = 20
+	MaxFormCTA         = 20
 )
 
 // checkLimits reports messages WhatsApp would refuse for their shape: too many
@@ -71,6 +72,13 @@ func (c *checker) checkLimits() {
 			long(m.CTA.Button, MaxCTAButton, "the cta_url button label")
 			long(m.CTA.Header, MaxHeaderText, "the cta_url header")
 			long(m.CTA.Footer, MaxFooter, "the cta_url footer")
+		case m.Form != nil:
+			long(m.Form.Body, MaxInteractiveBody, "the form text")
+			long(m.Form.CTA, MaxFormCTA, "the form's button label (`cta`)")
+			long(m.Form.Header, MaxHeaderText, "the form header")
+			long(m.Form.Footer, MaxFooter, "the form footer")
+		case m.LocationRequest != nil:
+			long(m.LocationRequest.Body, MaxInteractiveBody, "the location request text")
 		case m.List != nil:
 			l := m.List
 			long(l.Body, MaxInteractiveBody, "the list body")

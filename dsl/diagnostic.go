@@ -27,6 +27,7 @@ const (
 	RuleUnreachable = "unreachable"
 	RuleTrigger     = "trigger"
 	RulePhoneOnly   = "phone-only"
+	RuleForm        = "form"
 )
 
 // Rules lists every rule with a one-line description (used by SARIF and the docs).
@@ -43,6 +44,7 @@ var Rules = []struct{ ID, Description string }{
 	{RuleUnreachable, "A step that no path reaches."},
 	{RuleTrigger, "Two flows claim the same entry (a click-to-WhatsApp ad id), so one of them never starts from it."},
 	{RulePhoneOnly, "A message WhatsApp delivers only to a phone number (an AUTHENTICATION template) reachable without a `contact.has_phone` guard: a contact known only by a business-scoped user ID gets error 131062."},
+	{RuleForm, "A form whose Flow JSON cannot be read or lacks its screen, or an expression that reads a `reply.form` field the Flow JSON does not return (or compares it with a value of another type)."},
 }
 
 // Diagnostic is one finding, with the position it is about.

@@ -51,11 +51,27 @@ type EntryEnv struct {
 // ReplyEnv is the contact's latest reply. Text is the typed text, or the title of a
 // tapped button or list row; Button is the title of a tapped button; Payload is a
 // quick-reply payload or an interactive reply id; Type is the Cloud API message type.
+//
+// Form holds a completed form's fields (Type "form"): the Flow's response_json
+// as sent, flow_token included. Location is a shared location (Type
+// "location").
 type ReplyEnv struct {
-	Text    string `expr:"text" json:"text,omitempty"`
-	Button  string `expr:"button" json:"button,omitempty"`
-	Payload string `expr:"payload" json:"payload,omitempty"`
-	Type    string `expr:"type" json:"type,omitempty"`
+	Text     string         `expr:"text" json:"text,omitempty"`
+	Button   string         `expr:"button" json:"button,omitempty"`
+	Payload  string         `expr:"payload" json:"payload,omitempty"`
+	Type     string         `expr:"type" json:"type,omitempty"`
+	Form     map[string]any `expr:"form" json:"form,omitempty"`
+	Location LocationEnv    `expr:"location" json:"location,omitzero"`
+}
+
+// LocationEnv is a location the contact shared: coordinates, and the place's
+// name and address when the contact picked a place.
+type LocationEnv struct {
+	Latitude  float64 `expr:"latitude" json:"latitude,omitempty"`
+	Longitude float64 `expr:"longitude" json:"longitude,omitempty"`
+	Name      string  `expr:"name" json:"name,omitempty"`
+	Address   string  `expr:"address" json:"address,omitempty"`
+	URL       string  `expr:"url" json:"url,omitempty"`
 }
 
 // envFields maps each environment name to its field names, for error messages and
@@ -69,7 +85,14 @@ var envFields = func() map[string][]string {
 		m[""] = append(m[""], name)
 		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
 			for j := 0; j < f.Type.NumField(); j++ {
-				m[name] = append(m[name], f.Type.Field(j).Tag.Get("expr"))
+				sub := f.Type.Field(j)
+				m[name] = append(m[name], sub.Tag.Get("expr"))
+				if sub.Type.Kind() == reflect.Struct {
+					inner := name + "." + sub.Tag.Get("expr")
+					for k := 0; k < sub.Type.NumField(); k++ {
+						m[inner] = append(m[inner], sub.Type.Field(k).Tag.Get("expr"))
+					}
+				}
 			}
 		}
 	}
@@ -78,9 +101,10 @@ var envFields = func() map[string][]string {
 
 // envTypeNames maps the Go type names that expr-lang prints to environment names.
 var envTypeNames = map[string]string{
-	"dsl.ContactEnv": "contact",
-	"dsl.EntryEnv":   "entry",
-	"dsl.ReplyEnv":   "reply",
+	"dsl.ContactEnv":  "contact",
+	"dsl.EntryEnv":    "entry",
+	"dsl.ReplyEnv":    "reply",
+	"dsl.LocationEnv": "reply.location",
 }
 
 // EnvNames lists the top-level names of the environment.

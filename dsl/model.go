@@ -174,16 +174,18 @@ type Step struct {
 }
 
 // Send is a message to the contact: exactly one of Text, Media, List, CTA,
-// Template.
+// Form, LocationRequest, Template.
 type Send struct {
-	Pos      Pos
-	Text     *Text     // text message, or the body of a button message
-	Buttons  []*Button // reply buttons (with Text)
-	Media    *Media
-	List     *List
-	CTA      *CTAURL
-	Template *TemplateRef
-	Fallback *TemplateRef // sent instead when the window is closed at send time
+	Pos             Pos
+	Text            *Text     // text message, or the body of a button message
+	Buttons         []*Button // reply buttons (with Text)
+	Media           *Media
+	List            *List
+	CTA             *CTAURL
+	Form            *Form
+	LocationRequest *LocationRequest
+	Template        *TemplateRef
+	Fallback        *TemplateRef // sent instead when the window is closed at send time
 }
 
 // FreeForm reports whether the message is only allowed inside the 24-hour window.
@@ -201,6 +203,10 @@ func (s *Send) Describe() string {
 		return "list"
 	case s.CTA != nil:
 		return "cta_url"
+	case s.Form != nil:
+		return "form"
+	case s.LocationRequest != nil:
+		return "location request"
 	case len(s.Buttons) == 1:
 		return "text + 1 button"
 	case len(s.Buttons) > 1:
@@ -217,7 +223,7 @@ func (s *Send) MessageType() string {
 		return "template"
 	case s.Media != nil:
 		return s.Media.Kind
-	case s.List != nil, len(s.Buttons) > 0, s.CTA != nil:
+	case s.List != nil, len(s.Buttons) > 0, s.CTA != nil, s.Form != nil, s.LocationRequest != nil:
 		return "interactive"
 	}
 	return "text"

@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	sendBodies   = []string{"text", "image", "video", "document", "list", "cta_url", "template"}
-	sendKeys     = []string{"text", "buttons", "image", "video", "document", "list", "cta_url", "template", "language", "params", "header", "fallback"}
+	sendBodies   = []string{"text", "image", "video", "document", "list", "cta_url", "form", "location_request", "template"}
+	sendKeys     = []string{"text", "buttons", "image", "video", "document", "list", "cta_url", "form", "location_request", "template", "language", "params", "header", "fallback"}
 	templateOnly = []string{"language", "params", "header"}
 )
 
@@ -63,6 +63,10 @@ func (p *parser) parseSend(n *yaml.Node) *Send {
 		s.List = p.parseList(body.value)
 	case "cta_url":
 		s.CTA = p.parseCTAURL(body.value)
+	case "form":
+		s.Form = p.parseForm(body.value)
+	case "location_request":
+		s.LocationRequest = p.parseLocationRequest(body.value)
 	case "template":
 		ps2 := []pair{body}
 		for _, k := range templateOnly {

@@ -189,6 +189,7 @@ func Load(paths []string, opts Options) (*Project, Diagnostics, error) {
 		diags = append(diags, r.diags...)
 		if r.flow != nil {
 			flows = append(flows, r.flow)
+			diags = append(diags, loadFormSchemas(r.flow)...)
 		}
 	}
 	catalogs, err := resolveCatalogs(flows, roots, opts.Templates)

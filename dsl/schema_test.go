@@ -422,6 +422,24 @@ steps:
         footer: Free returns
   - id: shop-plain
     send: {cta_url: {text: "See the shop", button: Shop, url: "https://example.com"}}
+  - id: signup
+    send:
+      form:
+        flow_id: "1234567890"
+        text: "Tell us your size and we keep the right pairs for you."
+        cta: Sign up
+        screen: SIGN_UP
+        data: {first_name: "${contact.name}", visits: 2, vip: false}
+        mode: draft
+        header: Summer club
+        footer: Takes a minute
+  - id: signup-short
+    send: {form: {flow_id: 99, text: "Join", cta: Join, screen: 1}}
+  - id: where
+    send:
+      location_request: "Where should we deliver, ${contact.name}?"
+  - id: where-map
+    send: {location_request: {text: "Share your location"}}
   - id: pdf
     send:
       document:
@@ -1083,8 +1101,8 @@ func TestJSONSchemaLenient(t *testing.T) {
 
 // TestJSONSchemaUnknownKeyAnywhere adds an unknown key to every mapping of every
 // accepted flow, one at a time: the schema and the parser both refuse each.
-// Mappings whose keys are names the user chooses (`set`, named `params`) are
-// skipped.
+// Mappings whose keys are names the user chooses (`set`, named `params`, a
+// form's `data`) are skipped.
 func TestJSONSchemaUnknownKeyAnywhere(t *testing.T) {
 	inputs := map[string][]byte{}
 	for name, src := range schemaTestFlows {
@@ -1168,7 +1186,7 @@ func schemaTestAddKey(t *testing.T, data []byte, i int) (mutated []byte, where s
 		return nil, "", false
 	}
 	where = fmt.Sprintf("the mapping at line %d (under %q)", target.Line, targetKey)
-	if targetKey == "set" || targetKey == "params" {
+	if targetKey == "set" || targetKey == "params" || targetKey == "data" {
 		return nil, where, true
 	}
 	target.Content = append(target.Content,
@@ -1255,7 +1273,7 @@ func TestJSONSchemaMutations(t *testing.T) {
 	for _, ks := range [][]string{flowKeys, triggerKeys, actionKeys, sendKeys, {"id", "next",
 		"from", "to", "timezone", "ads", "text", "keywords", "pattern", "cron", "audience", "name",
 		"title", "link", "caption", "filename", "body", "button", "header", "footer", "rows",
-		"sections", "description", "url", "for", "at", "timeout", "on_timeout", "if", "goto"}} {
+		"sections", "description", "url", "flow_id", "cta", "screen", "data", "mode", "flow_json", "for", "at", "timeout", "on_timeout", "if", "goto"}} {
 		keys = append(keys, ks...)
 	}
 	judgedByParser := map[string]bool{"cron": true, "timezone": true}

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"encoding/json"
+	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/funnel-dev/funnel/dsl"
@@ -32,8 +35,16 @@ func Preview(m *whatsapp.Message, cat *dsl.Catalog) string {
 		if m.Interactive.Action.Button != "" {
 			b.WriteString(" [" + m.Interactive.Action.Button + " ▾]")
 		}
-		if p := m.Interactive.Action.Parameters; p != nil && m.Interactive.Type == whatsapp.InteractiveCTAURL {
-			b.WriteString(" [" + p.DisplayText + " → " + p.URL + "]")
+		if p := m.Interactive.Action.Parameters; p != nil {
+			switch m.Interactive.Type {
+			case whatsapp.InteractiveCTAURL:
+				b.WriteString(" [" + p.DisplayText + " → " + p.URL + "]")
+			case whatsapp.InteractiveFlow:
+				b.WriteString(" [" + p.FlowCTA + " ▤]")
+			}
+		}
+		if m.Interactive.Type == whatsapp.InteractiveLocationRequest {
+			b.WriteString(" [Send location 📍]")
 		}
 		return b.String()
 	case m.Image != nil:
@@ -99,4 +110,37 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// DescribeForm renders a completed form's fields for people: "name=Ana,
+// size=M", in name order, the flow token left out.
+func DescribeForm(form map[string]any) string {
+	names := make([]string, 0, len(form))
+	for n := range form {
+		if n != "flow_token" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		v, _ := json.Marshal(form[n])
+		s := string(v)
+		if str, ok := form[n].(string); ok {
+			s = str
+		}
+		parts[i] = n + "=" + s
+	}
+	return "form: " + strings.Join(parts, ", ")
+}
+
+// DescribeLocation renders a shared location: "📍 Home, 1 Main St (38.72, -9.14)".
+func DescribeLocation(l *whatsapp.Location) string {
+	s := "📍 "
+	for _, p := range []string{l.Name, l.Address} {
+		if p != "" {
+			s += p + ", "
+		}
+	}
+	return strings.TrimSuffix(s, ", ") + fmt.Sprintf(" (%g, %g)", l.Latitude, l.Longitude)
 }

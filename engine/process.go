@@ -277,7 +277,7 @@ func (b *batch) handleMessage(in *Inbound) string {
 			return "error: " + err.Error()
 		}
 		env := b.env(r, c)
-		env.Reply = dsl.ReplyEnv{Text: reply.Text, Button: reply.Button, Payload: reply.Payload, Type: reply.Type}
+		env.Reply = replyEnv(reply)
 		r.Reply = mustMarshal(env.Reply)
 		b.marks = append(b.marks, &store.StepMark{RunID: r.ID, Step: r.Step, Kind: store.MarkReplied, At: b.now})
 		s, _ := f.Step(r.Step)
@@ -393,4 +393,13 @@ func (b *batch) handleEvent(in *Inbound) string {
 		return ResultStarted
 	}
 	return ResultNoMatch
+}
+
+// replyEnv is what expressions see of the contact's reply.
+func replyEnv(r whatsapp.Reply) dsl.ReplyEnv {
+	env := dsl.ReplyEnv{Text: r.Text, Button: r.Button, Payload: r.Payload, Type: r.Type, Form: r.Form}
+	if l := r.Location; l != nil {
+		env.Location = dsl.LocationEnv{Latitude: l.Latitude, Longitude: l.Longitude, Name: l.Name, Address: l.Address, URL: l.URL}
+	}
+	return env
 }

@@ -34,6 +34,10 @@ func (b *batch) send(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step) {
 	// To the phone number when known, else to the BSUID ("recipient").
 	msg, category := buildMessage(s.Send, f, c.Address(), render)
 	msg.BizOpaqueCallbackData = callback
+	if in := msg.Interactive; in != nil && in.Type == whatsapp.InteractiveFlow {
+		// The completed form carries the token back: it names the message.
+		in.Action.Parameters.FlowToken = callback
+	}
 	item.Payload = mustMarshal(msg)
 	item.Kind, item.Category = store.KindFreeForm, ""
 	if s.Send.Template != nil {
@@ -115,6 +119,10 @@ func buildMessage(m *dsl.Send, f *dsl.Flow, to string, render func(*dsl.Text) st
 		return msg, ""
 	case m.CTA != nil:
 		return buildCTAURL(m.CTA, to, render), ""
+	case m.Form != nil:
+		return buildForm(m.Form, to, render), ""
+	case m.LocationRequest != nil:
+		return whatsapp.NewLocationRequest(to, render(m.LocationRequest.Body)), ""
 	case len(m.Buttons) > 0:
 		var bs []whatsapp.ButtonReply
 		for _, bt := range m.Buttons {

@@ -335,6 +335,10 @@ type sandboxInbound struct {
 	Choice      *sim.Tap          `json:"choice"`
 	Referral    map[string]string `json:"referral"`
 	DelaySecond int64             `json:"delay_seconds"`
+	// Form is a filled-in form (the reply to a form message); Location a
+	// shared location (the reply to a location request, or unasked).
+	Form     map[string]any     `json:"form"`
+	Location *whatsapp.Location `json:"location"`
 }
 
 func (req *sandboxInbound) check() string {
@@ -355,8 +359,19 @@ func (req *sandboxInbound) check() string {
 	case req.Choice != nil && (tooLong(req.Choice.ID, sandboxMaxField) || tooLong(req.Choice.Title, sandboxMaxField) ||
 		(req.Choice.Kind != "button_reply" && req.Choice.Kind != "list_reply" && req.Choice.Kind != "quick_reply")):
 		return "choice: {kind: button_reply | list_reply | quick_reply, id, title}"
-	case req.Choice == nil && strings.TrimSpace(req.Text) == "" && req.Referral == nil:
+	case len(req.Form) > 50:
+		return "form: at most 50 fields"
+	case req.Location != nil && (req.Location.Latitude < -90 || req.Location.Latitude > 90 ||
+		req.Location.Longitude < -180 || req.Location.Longitude > 180 ||
+		tooLong(req.Location.Name, sandboxMaxField) || tooLong(req.Location.Address, sandboxMaxField) || tooLong(req.Location.URL, sandboxMaxField)):
+		return "location: {latitude (-90 to 90), longitude (-180 to 180), name, address}"
+	case req.Choice == nil && strings.TrimSpace(req.Text) == "" && req.Referral == nil && req.Form == nil && req.Location == nil:
 		return "empty message"
+	}
+	for k, v := range req.Form {
+		if b, _ := json.Marshal(v); tooLong(k, 64) || len(b) > sandboxMaxField {
+			return fmt.Sprintf("form: names up to 64 characters and values up to %d bytes", sandboxMaxField)
+		}
 	}
 	for k, v := range req.Referral {
 		if tooLong(k, 64) || tooLong(v, sandboxMaxField) {
@@ -388,7 +403,7 @@ func (sb *Sandbox) inbound(w http.ResponseWriter, r *http.Request) {
 	written := now.Add(-time.Duration(req.DelaySecond) * time.Second)
 	id := fmt.Sprintf("wamid.sandbox.%d.%d", time.Now().UnixNano(), sb.n.Add(1))
 	msg := sim.Message{WaID: req.WaID, UserID: req.UserID, Username: req.Username, Name: req.Name, ID: id, PhoneNumberID: "sandbox",
-		Written: written, Received: now, Text: req.Text, Tap: req.Choice, Referral: req.Referral}
+		Written: written, Received: now, Text: req.Text, Tap: req.Choice, Referral: req.Referral, Form: req.Form, Location: req.Location}
 	if _, err := sb.eng.Enqueue(r.Context(), []store.InboxItem{msg.Item()}); err != nil {
 		apiError(w, http.StatusServiceUnavailable, err.Error())
 		return

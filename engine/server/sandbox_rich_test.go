@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +35,41 @@ func TestSandboxShowsCTAURL(t *testing.T) {
 	}
 	if m["text"] != "Everything on sale is in the online shop." {
 		t.Errorf("text %q", m["text"])
+	}
+}
+
+// The sandbox offers a form message's fields (from its Flow JSON) to fill in,
+// and a filled-in form answers it as Meta's nfm_reply would.
+func TestSandboxFillsAForm(t *testing.T) {
+	r := startSandbox(t, filepath.Join(t.TempDir(), "dev.db"))
+	r.post("/sandbox/api/inbound", map[string]any{"wa_id": ana, "name": "Ana", "text": "menu"})
+	out := r.post("/sandbox/api/inbound", map[string]any{"wa_id": ana, "name": "Ana",
+		"choice": map[string]string{"kind": "list_reply", "id": "club", "title": "Join the club"}})
+	m := lastOut(t, out)
+	form, _ := m["form"].(map[string]any)
+	if form == nil || form["kind"] != "form" || form["cta"] != "Join the club" || form["screen"] != "SIGN_UP" {
+		t.Fatalf("the form message: %v", m)
+	}
+	var fields []string
+	for _, f := range form["fields"].([]any) {
+		f := f.(map[string]any)
+		fields = append(fields, fmt.Sprintf("%s:%s", f["name"], f["type"]))
+	}
+	if got := strings.Join(fields, " "); got != "first_name:string marketing:boolean size:string source:string topics:list" {
+		t.Errorf("fields %s", got)
+	}
+	out = r.post("/sandbox/api/inbound", map[string]any{"wa_id": ana, "name": "Ana",
+		"form": map[string]any{"first_name": "Ana", "size": "40", "topics": []string{"new"}, "marketing": false, "source": "summer_club"}})
+	if m := lastOut(t, out); m["text"] != "Welcome to the club, Ana! Size 40 noted." {
+		t.Fatalf("after the form: %v", lines(out))
+	}
+	ms := out["messages"].([]any)
+	in := ms[len(ms)-2].(map[string]any)
+	if in["direction"] != "in" || in["type"] != "form" || !strings.HasPrefix(in["text"].(string), "form: first_name=Ana, marketing=false, size=40") {
+		t.Errorf("the form as the transcript shows it: %v", in)
+	}
+	if code, res, _ := r.call("POST", "/sandbox/api/inbound", map[string]any{"wa_id": ana,
+		"location": map[string]any{"latitude": 91, "longitude": 0}}, nil); code != 400 || !strings.Contains(fmt.Sprint(res["error"]), "latitude") {
+		t.Errorf("a latitude of 91: %d %v", code, res)
 	}
 }

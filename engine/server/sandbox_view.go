@@ -40,6 +40,17 @@ type SandboxMessage struct {
 	Headline string          `json:"headline,omitempty"`
 	Choices  []SandboxChoice `json:"choices,omitempty"` // buttons and list rows to tap
 	Link     *SandboxLink    `json:"link,omitempty"`    // a call-to-action URL button
+	Form     *SandboxForm    `json:"form,omitempty"`    // a form to fill in, or a location to share
+}
+
+// SandboxForm is what the page lets the contact fill in to answer a form
+// message (Kind "form": the fields the form's Flow JSON returns, none when the
+// flow names no Flow JSON) or a location request (Kind "location").
+type SandboxForm struct {
+	Kind   string          `json:"kind"`
+	CTA    string          `json:"cta"`
+	Screen string          `json:"screen,omitempty"`
+	Fields []dsl.FormField `json:"fields,omitempty"`
 }
 
 // SandboxLink is a call-to-action button: its label and the address it opens.
@@ -376,7 +387,14 @@ func inboundLines(it *store.InboxItem) []SandboxMessage {
 	if json.Unmarshal(in.Message, &m) != nil {
 		return nil
 	}
-	line := SandboxMessage{At: at, Direction: "in", Type: m.Type, Text: m.Reply().Text}
+	reply := m.Reply()
+	line := SandboxMessage{At: at, Direction: "in", Type: m.Type, Text: reply.Text}
+	switch {
+	case reply.Form != nil:
+		line.Type, line.Text = "form", engine.DescribeForm(reply.Form)
+	case reply.Location != nil:
+		line.Text = engine.DescribeLocation(reply.Location)
+	}
 	if m.Referral != nil {
 		line.Headline = m.Referral.Headline
 		if line.Headline == "" {
@@ -460,8 +478,18 @@ func outMessage(it *store.OutboxItem, p *dsl.Project, sends map[string]store.San
 				sm.Choices = append(sm.Choices, SandboxChoice{Kind: "list_reply", ID: row.ID, Title: row.Title})
 			}
 		}
-		if p := m.Interactive.Action.Parameters; p != nil && m.Interactive.Type == whatsapp.InteractiveCTAURL {
-			sm.Link = &SandboxLink{Title: p.DisplayText, URL: p.URL}
+		params := m.Interactive.Action.Parameters
+		switch {
+		case params != nil && m.Interactive.Type == whatsapp.InteractiveCTAURL:
+			sm.Link = &SandboxLink{Title: params.DisplayText, URL: params.URL}
+		case params != nil && m.Interactive.Type == whatsapp.InteractiveFlow:
+			sm.Form = &SandboxForm{Kind: "form", CTA: params.FlowCTA}
+			if params.FlowActionPayload != nil {
+				sm.Form.Screen = params.FlowActionPayload.Screen
+			}
+			sm.Form.Fields = formFields(p, it.FlowID, it.Step)
+		case m.Interactive.Type == whatsapp.InteractiveLocationRequest:
+			sm.Form = &SandboxForm{Kind: "location", CTA: "Send location"}
 		}
 	case m.Template != nil:
 		sm.Template = m.Template.Name
@@ -479,4 +507,25 @@ func outMessage(it *store.OutboxItem, p *dsl.Project, sends map[string]store.San
 		sm.Text = engine.Preview(&m, cat)
 	}
 	return sm
+}
+
+// formFields are the fields the form of a step returns, from its Flow JSON
+// (none when the flow names none).
+func formFields(p *dsl.Project, flow, step string) []dsl.FormField {
+	if p == nil {
+		return nil
+	}
+	f := p.Flow(flow)
+	if f == nil {
+		return nil
+	}
+	s, ok := f.Step(step)
+	if !ok || s.Send == nil || s.Send.Form == nil || s.Send.Form.Schema == nil {
+		return nil
+	}
+	var out []dsl.FormField
+	for _, n := range s.Send.Form.Schema.FieldNames() {
+		out = append(out, s.Send.Form.Schema.Fields[n])
+	}
+	return out
 }

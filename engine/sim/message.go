@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/funnel-dev/funnel/engine"
+	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
 )
 
@@ -35,6 +36,10 @@ type Message struct {
 	Text          string
 	Tap           *Tap
 	Referral      map[string]string
+	// Form completes a form (a flow message's nfm_reply); Location shares a
+	// location.
+	Form     map[string]any
+	Location *whatsapp.Location
 }
 
 // Item builds the inbox item the webhook would have stored for the message, with
@@ -49,6 +54,15 @@ func (m Message) Item() store.InboxItem {
 		msg["from_user_id"] = m.UserID
 	}
 	switch t := m.Tap; {
+	case m.Form != nil:
+		// As Meta delivers a completed Flow: the fields in a JSON string.
+		resp, _ := json.Marshal(m.Form)
+		msg["type"] = "interactive"
+		msg["interactive"] = map[string]any{"type": "nfm_reply",
+			"nfm_reply": map[string]string{"name": "flow", "body": "Sent", "response_json": string(resp)}}
+	case m.Location != nil:
+		msg["type"] = "location"
+		msg["location"] = m.Location
 	case m.SharedPhone != "":
 		msg["type"] = "contacts"
 		msg["context"] = map[string]string{"id": "wamid.sim.request_contact_info"}

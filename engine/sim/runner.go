@@ -246,7 +246,7 @@ func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
 	now := r.clock.Now()
 	msg := Message{WaID: r.s.Contact.WaID, UserID: r.s.Contact.UserID, Username: r.s.Contact.Username, Name: r.s.Contact.Name,
 		ID: fmt.Sprintf("wamid.sim.in.%d", r.n), PhoneNumberID: "sim", Written: now.Add(-in.Delay), Received: now, Text: in.Text,
-		Referral: in.Referral, SharedPhone: in.SharePhone}
+		Referral: in.Referral, SharedPhone: in.SharePhone, Form: in.Form, Location: in.Location}
 	tl := Line{At: now.In(r.loc), Direction: "in", Status: "received", Type: "text", Text: in.Text}
 	switch {
 	case in.SharePhone != "":
@@ -258,6 +258,10 @@ func (r *runner) inbound(ctx context.Context, line int, in *Inbound) error {
 	case in.Interactive != "":
 		msg.Tap = &Tap{Kind: tap.kind, ID: tap.id, Title: tap.title}
 		tl.Type, tl.Text = "interactive", tap.title
+	case in.Form != nil:
+		tl.Type, tl.Text = "form", engine.DescribeForm(in.Form)
+	case in.Location != nil:
+		tl.Type, tl.Text = "location", engine.DescribeLocation(in.Location)
 	}
 	if in.Referral != nil {
 		tl.Text += fmt.Sprintf(" (from ad %s “%s”)", in.Referral["source_id"], in.Referral["headline"])

@@ -57,6 +57,11 @@ type Inbound struct {
 	// SharePhone is the contact sharing their own number (the reply to a
 	// REQUEST_CONTACT_INFO button: a contacts message).
 	SharePhone string
+	// Form is the contact completing the form of the last message (a flow
+	// message): its fields, as the Flow's response_json carries them.
+	Form map[string]any
+	// Location is the contact sharing a location.
+	Location *whatsapp.Location
 }
 
 // ID is the id the contact is known by: the BSUID when the script gives one,
@@ -257,13 +262,30 @@ func parseEvent(file string, n *yaml.Node) (Event, error) {
 						return ev, errAt(iv, "`share_phone` is the contact's number, digits only")
 					}
 					in.SharePhone = iv.Value
+				case "form":
+					if err := strictDecode(iv, &in.Form); err != nil || in.Form == nil {
+						return ev, errAt(iv, "`form` is the completed form's fields, a mapping like {name: Ana, size: M}")
+					}
+				case "location":
+					var l struct {
+						Latitude  *float64 `yaml:"latitude"`
+						Longitude *float64 `yaml:"longitude"`
+						Name      string   `yaml:"name"`
+						Address   string   `yaml:"address"`
+						URL       string   `yaml:"url"`
+					}
+					if err := strictDecode(iv, &l); err != nil || l.Latitude == nil || l.Longitude == nil ||
+						*l.Latitude < -90 || *l.Latitude > 90 || *l.Longitude < -180 || *l.Longitude > 180 {
+						return ev, errAt(iv, "`location` needs `latitude` (-90 to 90) and `longitude` (-180 to 180), and may give `name`, `address`, `url`")
+					}
+					in.Location = &whatsapp.Location{Latitude: *l.Latitude, Longitude: *l.Longitude, Name: l.Name, Address: l.Address, URL: l.URL}
 				default:
-					return ev, errAt(ik, "unknown key `%s` in inbound (valid: text, button, interactive, referral, delay, share_phone)", ik.Value)
+					return ev, errAt(ik, "unknown key `%s` in inbound (valid: text, button, interactive, form, location, referral, delay, share_phone)", ik.Value)
 				}
 			}
 		}
-		if in.Text == "" && in.Button == "" && in.Interactive == "" && in.Referral == nil && in.SharePhone == "" {
-			return ev, errAt(v, "an inbound needs `text`, `button`, `interactive` or `share_phone`")
+		if in.Text == "" && in.Button == "" && in.Interactive == "" && in.Referral == nil && in.SharePhone == "" && in.Form == nil && in.Location == nil {
+			return ev, errAt(v, "an inbound needs `text`, `button`, `interactive`, `form`, `location` or `share_phone`")
 		}
 		ev.Inbound = in
 	case "advance":

@@ -74,7 +74,7 @@ events:
 		t.Fatalf("a row tapped by id: %v", err)
 	}
 	if err := menu("  - inbound: {interactive: Opening times}\n"); err == nil ||
-		err.Error() != `menu.test.yaml:3: interactive: "Opening times": not offered: the last message with buttons (menu/show-menu) offered list rows "Opening hours", "Summer sale", "Talk to a person"` {
+		err.Error() != `menu.test.yaml:3: interactive: "Opening times": not offered: the last message with buttons (menu/show-menu) offered list rows "Opening hours", "Summer sale", "Join the club", "Talk to a person"` {
 		t.Fatalf("a row not offered: %v", err)
 	}
 	// No message has offered anything yet.

@@ -61,6 +61,12 @@ func TestMessageJSONMatchesMeta(t *testing.T) {
 			return m
 		}(),
 			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"cta_url","header":{"type":"text","text":"Available Dates"},"body":{"text":"Tap the button below to see available dates."},"footer":{"text":"Dates subject to change."},"action":{"name":"cta_url","parameters":{"display_text":"See Dates","url":"https://example.com/dates?c=7"}}}}`},
+		// The request syntax of Meta's flow messages (navigate, with initial data).
+		{"flow", NewFlow("1", "Sign up in a minute", "1234567890", "Sign up", "funnel:7", "WELCOME", json.RawMessage(`{"name":"Ana"}`)),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"flow","body":{"text":"Sign up in a minute"},"action":{"name":"flow","parameters":{"flow_message_version":"3","flow_token":"funnel:7","flow_id":"1234567890","flow_cta":"Sign up","flow_action":"navigate","flow_action_payload":{"screen":"WELCOME","data":{"name":"Ana"}}}}}}`},
+		// The request syntax of Meta's location request messages.
+		{"location request", NewLocationRequest("1", "Where should we deliver?"),
+			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"interactive","interactive":{"type":"location_request_message","body":{"text":"Where should we deliver?"},"action":{"name":"send_location"}}}`},
 		{"document", NewDocument("1", Media{Link: "https://x/y.pdf", Caption: "c", Filename: "y.pdf"}),
 			`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1","type":"document","document":{"link":"https://x/y.pdf","caption":"c","filename":"y.pdf"}}`},
 		{"callback data", func() *Message {
@@ -149,6 +155,20 @@ func TestValidate(t *testing.T) {
 		{"cta_url image header", with(NewCTAURL("1", "b", "Open", "https://x.io"), func(m *Message) {
 			m.Interactive.Header = &InteractiveHeader{Type: "image", Image: &Media{Link: "https://x.io/a.jpg"}}
 		}), ""},
+		{"flow ok", NewFlow("1", "Sign up in a minute", "1234", "Sign up", "funnel:1", "WELCOME", json.RawMessage(`{"name":"Ana"}`)), ""},
+		{"flow no data", NewFlow("1", "b", "1234", "Sign up", "", "WELCOME", nil), ""},
+		{"flow empty data", NewFlow("1", "b", "1234", "Sign up", "", "WELCOME", json.RawMessage(`{}`)), "non-empty JSON object"},
+		{"flow no screen", NewFlow("1", "b", "1234", "Sign up", "", "", nil), "screen: required"},
+		{"flow no id", NewFlow("1", "b", "", "Sign up", "", "W", nil), "flow_id"},
+		{"flow cta 21", NewFlow("1", "b", "1234", strings.Repeat("c", 21), "", "W", nil), "flow_cta: 21 characters, limit 20"},
+		{"flow bad mode", with(NewFlow("1", "b", "1234", "Go", "", "W", nil), func(m *Message) { m.Interactive.Action.Parameters.Mode = "test" }), "mode"},
+		{"flow version", with(NewFlow("1", "b", "1234", "Go", "", "W", nil), func(m *Message) { m.Interactive.Action.Parameters.FlowMessageVersion = "2" }), "flow_message_version"},
+		{"flow with url", with(NewFlow("1", "b", "1234", "Go", "", "W", nil), func(m *Message) { m.Interactive.Action.Parameters.URL = "https://x.io" }), "no display_text or url"},
+		{"cta_url with flow", with(NewCTAURL("1", "b", "Open", "https://x.io"), func(m *Message) { m.Interactive.Action.Parameters.FlowID = "1" }), "only display_text and url"},
+		{"location request ok", NewLocationRequest("1", "Where should we deliver?"), ""},
+		{"location request footer", with(NewLocationRequest("1", "Where?"), func(m *Message) { m.Interactive.Footer = &InteractiveText{"f"} }), "only a body"},
+		{"location request params", with(NewLocationRequest("1", "Where?"), func(m *Message) { m.Interactive.Action.Parameters = &ActionParameters{} }), "takes none"},
+		{"location request no body", NewLocationRequest("1", ""), "body.text: required"},
 		{"cta_url body 1025", NewCTAURL("1", strings.Repeat("x", 1025), "Open", "https://x.io"), "limit 1024"},
 		{"list ok", NewList("1", "b", "Open", Section{Rows: []Row{{ID: "r", Title: "R"}}}), ""},
 		{"list no button", NewList("1", "b", "", Section{Rows: []Row{{ID: "r", Title: "R"}}}), "action.button: required"},

@@ -305,8 +305,17 @@ type InboundInteractive struct {
 	Type        string            `json:"type"`
 	ButtonReply *InteractiveReply `json:"button_reply,omitempty"`
 	ListReply   *InteractiveReply `json:"list_reply,omitempty"`
-	// NFMReply is a WhatsApp Flows response, kept verbatim.
-	NFMReply json.RawMessage `json:"nfm_reply,omitempty"`
+	// NFMReply is a completed WhatsApp Flow (Type "nfm_reply").
+	NFMReply *NFMReply `json:"nfm_reply,omitempty"`
+}
+
+// NFMReply is a completed WhatsApp Flow: Name "flow", Body "Sent", and the
+// form's fields as a JSON object in a string (ResponseJSON), flow_token
+// included.
+type NFMReply struct {
+	Name         string `json:"name,omitempty"`
+	Body         string `json:"body,omitempty"`
+	ResponseJSON string `json:"response_json"`
 }
 
 // InteractiveReply is the tapped button (id, title) or list row (id, title,
@@ -738,8 +747,8 @@ func (e *Event) identify(cs []Contact, single bool) {
 // Reply is an inbound message normalized for flows (the DSL's `reply`).
 type Reply struct {
 	// Type is "text", "button" (template quick reply or interactive reply
-	// button), "list" (list row), or the message type for anything else
-	// (image, location, reaction, unknown, …).
+	// button), "list" (list row), "form" (a completed WhatsApp Flow), or the
+	// message type for anything else (image, location, reaction, unknown, …).
 	Type string
 	// Text is what the user "said": the typed text, the tapped button's or
 	// row's title, or a media caption.
@@ -749,6 +758,11 @@ type Reply struct {
 	// Payload is the machine value: the quick-reply payload or the id of the
 	// tapped interactive button or list row.
 	Payload string
+	// Form is a completed form's fields (Type "form"): its response_json
+	// decoded; empty when that is not a JSON object.
+	Form map[string]any
+	// Location is a shared location (Type "location").
+	Location *Location
 }
 
 // Reply normalizes the message.
@@ -775,6 +789,12 @@ func (m *InboundMessage) Reply() Reply {
 			case in.Type == "list_reply" && in.ListReply != nil:
 				r.Type = "list"
 				r.Text, r.Payload = in.ListReply.Title, in.ListReply.ID
+			case in.Type == "nfm_reply" && in.NFMReply != nil:
+				r.Type = "form"
+				var form map[string]any
+				if json.Unmarshal([]byte(in.NFMReply.ResponseJSON), &form) == nil {
+					r.Form = form
+				}
 			}
 		}
 	case InImage, InVideo, InDocument, InAudio, InSticker:
@@ -784,6 +804,11 @@ func (m *InboundMessage) Reply() Reply {
 	case InReaction:
 		if m.Reaction != nil {
 			r.Text = m.Reaction.Emoji
+		}
+	case InLocation:
+		if m.Location != nil {
+			loc := *m.Location
+			r.Location = &loc
 		}
 	}
 	return r

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,13 @@ func TestWebhookSamples(t *testing.T) {
 			if m.Location.Latitude != 37.483307 || m.Location.Name != "Main office" {
 				t.Errorf("location %+v", m.Location)
 			}
-			wantReply(t, m.Reply(), Reply{Type: "location"})
+			wantReply(t, m.Reply(), Reply{Type: "location", Location: &Location{Latitude: 37.483307, Longitude: -122.148981,
+				Name: "Main office", Address: "1 Hacker Way, Menlo Park, CA 94025", URL: "https://www.example.com"}})
+		}},
+		{"nfm_reply.json", func(t *testing.T, evs []Event) {
+			m := one(t, evs, EventMessage).Message
+			wantReply(t, m.Reply(), Reply{Type: "form", Form: map[string]any{"flow_token": "funnel:42", "first_name": "Sheena",
+				"size": "M", "marketing": true, "topics": []any{"sale", "new"}}})
 		}},
 		{"contacts.json", func(t *testing.T, evs []Event) {
 			m := one(t, evs, EventMessage).Message
@@ -353,7 +360,7 @@ func TestTimestamp(t *testing.T) {
 
 func TestReplyNil(t *testing.T) {
 	var m *InboundMessage
-	if (m.Reply() != Reply{}) {
+	if r := m.Reply(); r.Type != "" || r.Text != "" || r.Form != nil || r.Location != nil {
 		t.Error("nil message reply")
 	}
 	var e *Envelope
@@ -382,7 +389,7 @@ func want(t *testing.T, got, want string) {
 
 func wantReply(t *testing.T, got, want Reply) {
 	t.Helper()
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("reply %+v, want %+v", got, want)
 	}
 }

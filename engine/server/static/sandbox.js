@@ -126,6 +126,7 @@ function render(state) {
       cs.append(a);
       d.append(cs);
     }
+    if (m.form && m.direction === 'out' && m.status === 'sent') d.append(formFor(m.form));
     let info = fmt(m.at, tz);
     if (m.direction === 'out') {
       info += ' · ' + m.flow + '/' + m.step;
@@ -137,6 +138,68 @@ function render(state) {
     chat.append(d);
   }
   if (atBottom || busy) chat.scrollTop = chat.scrollHeight;
+}
+
+// formFor lets the contact answer a form message (its fields from the Flow
+// JSON, or a JSON object when the flow names none) or a location request.
+function formFor(f) {
+  const box = el('form', 'fill');
+  const inputs = [];
+  const field = (name, type, label) => {
+    const row = el('label', '', (label || name) + ' ');
+    const input = el('input');
+    input.name = name;
+    input.type = type === 'boolean' ? 'checkbox' : type === 'number' ? 'number' : 'text';
+    if (type === 'number') input.step = 'any';
+    if (type === 'list') input.placeholder = 'comma-separated';
+    row.append(input);
+    box.append(row);
+    inputs.push([input, type]);
+  };
+  let raw = null;
+  if (f.kind === 'location') {
+    field('latitude', 'number', 'Latitude');
+    field('longitude', 'number', 'Longitude');
+    field('name', 'string', 'Place');
+    field('address', 'string', 'Address');
+  } else if (f.fields && f.fields.length) {
+    for (const x of f.fields) if (x.input) field(x.name, x.type, x.label);
+  } else {
+    raw = el('textarea');
+    raw.placeholder = '{"name": "Ana"} (the form\'s fields: the flow names no Flow JSON)';
+    box.append(raw);
+  }
+  const submit = el('button', 'choice', f.kind === 'location' ? 'Send location' : f.cta);
+  submit.type = 'submit';
+  box.append(submit);
+  box.onsubmit = (e) => {
+    e.preventDefault();
+    const values = {};
+    for (const [input, type] of inputs) {
+      if (type === 'boolean') values[input.name] = input.checked;
+      else if (type === 'number') { if (input.value !== '') values[input.name] = Number(input.value); }
+      else if (type === 'list') values[input.name] = input.value.split(',').map((v) => v.trim()).filter((v) => v);
+      else if (input.value !== '') values[input.name] = input.value;
+    }
+    if (f.kind === 'form') {
+      // The Flow's constants come back as they are written in its JSON.
+      for (const x of f.fields || []) if (!x.input && x.value !== undefined) values[x.name] = x.value;
+    }
+    let body;
+    if (f.kind === 'location') {
+      if (values.latitude === undefined || values.longitude === undefined) { notice('A location needs a latitude and a longitude.'); return; }
+      body = {location: values};
+    } else if (raw) {
+      try {
+        body = {form: JSON.parse(raw.value || '{}')};
+        if (body.form === null || typeof body.form !== 'object' || Array.isArray(body.form)) throw new Error('not an object');
+      } catch (err) { notice('The form must be a JSON object: ' + err.message); return; }
+    } else {
+      body = {form: values};
+    }
+    act(() => api('inbound', {...contact(), ...body, delay_seconds: delay()}));
+  };
+  return box;
 }
 
 function delay() {

@@ -1045,6 +1045,14 @@ func checkShape(m *whatsapp.Message) (int, string) {
 			if code, details := checkCTAURL(in); code != 0 {
 				return code, details
 			}
+		case "flow":
+			if code, details := checkFlow(in); code != 0 {
+				return code, details
+			}
+		case "location_request_message":
+			if code, details := checkLocationRequest(in); code != 0 {
+				return code, details
+			}
 		case "list":
 			if in.Action.Button == "" || runes(in.Action.Button) > 20 {
 				return 131009, "List button text must be 1 to 20 characters."

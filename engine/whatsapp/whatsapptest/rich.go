@@ -1,6 +1,7 @@
 package whatsapptest
 
 import (
+	"encoding/json"
 	"net/url"
 	"unicode/utf8"
 
@@ -33,6 +34,68 @@ func checkCTAURL(in *whatsapp.Interactive) (int, string) {
 	}
 	if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return 131009, "Parameter url must be a valid http(s) URL."
+	}
+	return 0, ""
+}
+
+// checkFlow: action.name "flow"; parameters flow_message_version "3", one of
+// flow_id and flow_name, flow_cta of 1 to 20 characters, mode draft or
+// published, and for flow_action navigate (the default) a
+// flow_action_payload with a screen and, when given, non-empty object data.
+func checkFlow(in *whatsapp.Interactive) (int, string) {
+	a := in.Action
+	if a.Name != "flow" {
+		return 131009, "Parameter action['name'] must be flow."
+	}
+	p := a.Parameters
+	if p == nil {
+		return 131008, "The parameter action['parameters'] is required."
+	}
+	if p.DisplayText != "" || p.URL != "" || len(a.Buttons) > 0 || len(a.Sections) > 0 {
+		return 131009, "A flow action takes only flow parameters."
+	}
+	if p.FlowMessageVersion != "3" {
+		return 131009, "Parameter flow_message_version must be 3."
+	}
+	if (p.FlowID == "") == (p.FlowName == "") {
+		return 131008, "Exactly one of flow_id and flow_name is required."
+	}
+	if p.FlowCTA == "" || utf8.RuneCountInString(p.FlowCTA) > 20 {
+		return 131009, "Parameter flow_cta must be 1 to 20 characters."
+	}
+	if p.Mode != "" && p.Mode != "draft" && p.Mode != "published" {
+		return 131009, "Parameter mode must be draft or published."
+	}
+	switch p.FlowAction {
+	case "", "navigate":
+		if p.FlowActionPayload == nil || p.FlowActionPayload.Screen == "" {
+			return 131008, "The parameter flow_action_payload['screen'] is required for navigate."
+		}
+		if d := p.FlowActionPayload.Data; len(d) > 0 {
+			var obj map[string]any
+			if json.Unmarshal(d, &obj) != nil || len(obj) == 0 {
+				return 131009, "Parameter flow_action_payload['data'] must be a non-empty object."
+			}
+		}
+	case "data_exchange":
+		if p.FlowActionPayload != nil {
+			return 131009, "Parameter flow_action_payload must be omitted for data_exchange."
+		}
+	default:
+		return 131009, "Parameter flow_action must be navigate or data_exchange."
+	}
+	return 0, ""
+}
+
+// checkLocationRequest: a body and action {"name": "send_location"}, nothing
+// else.
+func checkLocationRequest(in *whatsapp.Interactive) (int, string) {
+	a := in.Action
+	if a.Name != "send_location" {
+		return 131009, "Parameter action['name'] must be send_location."
+	}
+	if a.Parameters != nil || len(a.Buttons) > 0 || a.Button != "" || len(a.Sections) > 0 || in.Header != nil || in.Footer != nil {
+		return 131009, "A location request takes only a body and action['name']."
 	}
 	return 0, ""
 }
