@@ -59,7 +59,7 @@ func freePort(t *testing.T) string {
 func copyFlows(t *testing.T) string {
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "flows"), 0o755)
-	for _, name := range []string{"menu.yaml", "summer_sale.yaml", "templates.json"} {
+	for _, name := range []string{"menu.yaml", "summer_club.flow.json", "summer_sale.yaml", "templates.json"} {
 		b, err := os.ReadFile(filepath.Join("../../flows", name))
 		if err != nil {
 			t.Fatal(err)
