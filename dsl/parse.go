@@ -509,12 +509,14 @@ func (p *parser) parseTriggerBody(t *Trigger, n *yaml.Node) {
 		}
 	case TriggerEvent:
 		p.checkKeys(ps, what, "name")
+		named := false
 		for _, kv := range ps {
 			if kv.key == "name" {
-				t.Event, _ = p.str(kv.value, "the event `name`")
+				named = true
+				t.Event, _ = p.id(kv.value, "the event `name`")
 			}
 		}
-		if t.Event == "" {
+		if t.Event == "" && !named {
 			p.errorf(t.Pos, RuleSchema, "an `event` trigger needs a `name`")
 		}
 	}
