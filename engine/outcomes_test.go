@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -375,4 +376,96 @@ func mustSplit(t *testing.T, r *rig, flow, step string) []*dsl.SplitVariant {
 		t.Fatalf("no step %s", step)
 	}
 	return s.Split
+}
+
+// A population: contacts from two ads go through a split flow and reply with
+// probabilities that depend on their variant; the store's counts match what
+// the test knows happened exactly, and the split's proportions match its
+// weights within statistical tolerance.
+func TestPopulationThroughASplit(t *testing.T) {
+	const flow = `flow: pop
+trigger:
+  click_to_whatsapp:
+    ads: ["ad-a", "ad-b"]
+steps:
+  - id: pick
+    split:
+      - {variant: short, weight: 2, goto: short}
+      - {variant: long, weight: 1, goto: long}
+  - id: short
+    send: "Want it?"
+    next: answer
+  - id: long
+    send: "Here is everything about it. Want it?"
+  - id: answer
+    wait_for_reply: {timeout: 1h}
+  - id: lead
+    convert: LeadSubmitted
+  - id: buy
+    branch:
+      - if: 'reply.text == "buy"'
+        goto: paid
+      - goto: done
+  - id: paid
+    convert: {event: Purchase, value: "${float(vars.price ?? 25)}", currency: EUR}
+  - id: done
+    end: true
+`
+	r := newRig(t, []string{flow})
+	rng := rand.New(rand.NewPCG(7, 11))
+	reply := map[string]float64{"short": 0.5, "long": 0.3} // chance to reply
+	type truth struct{ entered, converted int64 }
+	byAd := map[string]*truth{"ad-a": {}, "ad-b": {}}
+	byVariant := map[string]*truth{"short": {}, "long": {}}
+	var entered, converted, leads, purchases int64
+	const n = 300
+	for i := range n {
+		waID := fmt.Sprintf("1777%06d", i)
+		ad := "ad-a"
+		if rng.IntN(3) == 0 {
+			ad = "ad-b"
+		}
+		r.send(waID, textMsg("hi").withReferral(ad, "Ad "+ad))
+		variant := map[string]string{"short": "short", "long": "long"}[r.outbox(waID)[0].Step]
+		entered++
+		byAd[ad].entered++
+		byVariant[variant].entered++
+		if rng.Float64() < reply[variant] {
+			text := "yes"
+			if rng.IntN(4) == 0 {
+				text = "buy"
+				purchases++
+			}
+			r.send(waID, textMsg(text))
+			leads++
+			converted++
+			byAd[ad].converted++
+			byVariant[variant].converted++
+		}
+	}
+	r.advance(2 * time.Hour) // the others time out
+	got, err := r.st.OutcomeCounts(r.ctx, "pop", rigStart, rigStart.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &store.OutcomeCounts{Entered: entered, Converted: converted,
+		Conversions: []store.EventCount{{Event: "LeadSubmitted", Count: leads}},
+		Splits: []store.SplitCount{{Step: "pick", Variant: "long", Entered: byVariant["long"].entered, Converted: byVariant["long"].converted},
+			{Step: "pick", Variant: "short", Entered: byVariant["short"].entered, Converted: byVariant["short"].converted}},
+		ByAd: []store.AdCount{{SourceID: "ad-a", Entered: byAd["ad-a"].entered, Converted: byAd["ad-a"].converted},
+			{SourceID: "ad-b", Entered: byAd["ad-b"].entered, Converted: byAd["ad-b"].converted}}}
+	if purchases > 0 {
+		want.Conversions = append(want.Conversions, store.EventCount{Event: "Purchase", Currency: "EUR", Count: purchases, Value: 25 * float64(purchases)})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("counts:\n got  %+v\n want %+v", got, want)
+	}
+	// 2:1 → 200 of 300 expected; 3 standard deviations of binomial(300, 2/3) is 24.5.
+	if d := math.Abs(float64(byVariant["short"].entered) - 200); d > 24.5 {
+		t.Errorf("short got %d of %d (want 200 ± 24.5)", byVariant["short"].entered, n)
+	}
+	m := r.eng.Metrics()
+	if g := testutil.ToFloat64(m.SplitAssigned.WithLabelValues("pop", "pick", "short")); int64(g) != byVariant["short"].entered {
+		t.Errorf("split metric %v, want %d", g, byVariant["short"].entered)
+	}
 }
