@@ -29,6 +29,10 @@ func (c *checker) checkReferences() {
 				for _, bc := range s.Branch {
 					ref(s, bc.Goto, bc.GotoPos, "`goto`")
 				}
+			case ActSplit:
+				for _, v := range s.Split {
+					ref(s, v.Goto, v.GotoPos, "`goto`")
+				}
 			case ActWaitForReply:
 				if s.WaitForReply != nil {
 					ref(s, s.WaitForReply.OnTimeout, s.WaitForReply.OnTimeoutPos, "`on_timeout`")

@@ -46,6 +46,8 @@ func endsHow(f *Flow, s *Step, seen map[*Step]bool) string {
 		return "ends the run"
 	case ActStartFlow:
 		return "hands over with `start_flow`"
+	case ActSplit:
+		return "always jumps to one of its variants"
 	case ActBranch:
 		for _, c := range prev.Branch {
 			if c.IsDefault() {

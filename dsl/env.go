@@ -15,6 +15,7 @@ type Env struct {
 	Reply   ReplyEnv       `expr:"reply"`
 	Vars    map[string]any `expr:"vars"`
 	Event   map[string]any `expr:"event"`
+	Run     RunEnv         `expr:"run"`
 	Now     time.Time      `expr:"now"`
 }
 
@@ -46,6 +47,14 @@ type EntryEnv struct {
 	MediaType  string `expr:"media_type" json:"media_type,omitempty"`
 	CtwaClid   string `expr:"ctwa_clid" json:"ctwa_clid,omitempty"`
 	Text       string `expr:"text" json:"text,omitempty"`
+}
+
+// RunEnv is the run itself. Variants maps each `split` step the run has passed
+// to the variant it was assigned (`run.variants["pick-intro"]`, or
+// `run.variants.pick_intro` when the step id has no `-`); a split not passed
+// yet is absent ("").
+type RunEnv struct {
+	Variants map[string]string `expr:"variants" json:"variants,omitempty"`
 }
 
 // ReplyEnv is the contact's latest reply. Text is the typed text, or the title of a
@@ -105,6 +114,7 @@ var envTypeNames = map[string]string{
 	"dsl.EntryEnv":    "entry",
 	"dsl.ReplyEnv":    "reply",
 	"dsl.LocationEnv": "reply.location",
+	"dsl.RunEnv":      "run",
 }
 
 // EnvNames lists the top-level names of the environment.

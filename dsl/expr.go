@@ -101,6 +101,7 @@ type exprKind int
 const (
 	exprAny exprKind = iota
 	exprBool
+	exprNumber // a number (convert's value): int or float, converted to float64
 )
 
 type cacheKey struct {
@@ -133,8 +134,11 @@ func compileExpr(src string, kind exprKind, posAt func(int) Pos) (*Expr, *Diagno
 		c = v.(cached)
 	} else {
 		opts := []expr.Option{expr.Env(Env{}), expr.MaxNodes(2000)}
-		if kind == exprBool {
+		switch kind {
+		case exprBool:
 			opts = append(opts, expr.AsBool())
+		case exprNumber:
+			opts = append(opts, expr.AsFloat64())
 		}
 		c.prog, c.err = compileSafely(src, opts)
 		if programsCount.Add(1) > maxPrograms {

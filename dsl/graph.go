@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -16,6 +17,7 @@ const (
 	EdgeFallthru                  // no branch case matched
 	EdgeGoto                      // an explicit goto
 	EdgeStartFlow                 // the run ends and another flow starts
+	EdgeSplit                     // a split assigned this variant
 )
 
 // Edge is one way a run can leave a step. To is nil when the run ends there (a
@@ -30,6 +32,9 @@ type Edge struct {
 	Defer  time.Duration // time that may pass on top (quiet hours, `at`)
 	Note   string        // how a hop reads in a path: "+3d", "no reply in 4h: +4h"
 	Case   *BranchCase   // for EdgeBranch
+	// Variant is the split variant of an EdgeSplit (the analyses treat a split
+	// like a branch whose cases carry no condition).
+	Variant *SplitVariant
 }
 
 // Resets reports whether the edge reopens the window: the contact just wrote.
@@ -80,6 +85,16 @@ func (f *Flow) Edges(s *Step, flows func(id string) *Flow) []Edge {
 			}
 		}
 		return append(out, next(EdgeFallthru))
+	case ActSplit:
+		var out []Edge
+		total := SplitTotal(s.Split)
+		for _, v := range s.Split {
+			if to, ok := f.Step(v.Goto); ok {
+				out = append(out, Edge{From: s, To: to, Kind: EdgeSplit, Variant: v,
+					Note: "variant " + v.Variant + " (" + percent(v.Weight, total) + ")"})
+			}
+		}
+		return out
 	case ActGoto:
 		if to, ok := f.Step(s.Target); ok {
 			return []Edge{{From: s, To: to, Kind: EdgeGoto}}
@@ -143,4 +158,16 @@ func (f *Flow) WaitBounds(w *Wait) (add, deferral time.Duration, note string) {
 		note += ", up to +" + FormatDuration(deferral) + " quiet hours"
 	}
 	return
+}
+
+// percent writes part/total as a percentage, to one decimal when not whole.
+func percent(part, total int) string {
+	if total <= 0 {
+		return "0%"
+	}
+	x := float64(part) * 100 / float64(total)
+	if x == float64(int(x)) {
+		return strconv.Itoa(int(x)) + "%"
+	}
+	return strconv.FormatFloat(x, 'f', 1, 64) + "%"
 }

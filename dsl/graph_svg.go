@@ -39,7 +39,7 @@ func (p *Project) WriteSVG(w io.Writer, f *Flow, current map[string]bool) {
 	for _, s := range f.Steps {
 		shape := "box"
 		switch s.Kind {
-		case ActBranch:
+		case ActBranch, ActSplit:
 			shape = "branch"
 		case ActWait, ActWaitForReply:
 			shape = "round"

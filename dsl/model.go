@@ -145,11 +145,13 @@ const (
 	ActStartFlow    ActionKind = "start_flow"
 	ActGoto         ActionKind = "goto"
 	ActEnd          ActionKind = "end"
+	ActConvert      ActionKind = "convert"
+	ActSplit        ActionKind = "split"
 )
 
 // ActionKinds lists every action key.
 var ActionKinds = []ActionKind{ActSend, ActWait, ActWaitForReply, ActBranch, ActSet, ActTag,
-	ActUntag, ActOptIn, ActOptOut, ActStartFlow, ActGoto, ActEnd}
+	ActUntag, ActOptIn, ActOptOut, ActStartFlow, ActGoto, ActEnd, ActConvert, ActSplit}
 
 // Step is one step of a flow. Exactly one of the action fields is set, per Kind.
 type Step struct {
@@ -170,7 +172,9 @@ type Step struct {
 	Tags         []string // tag / untag
 	Target       string   // goto / start_flow
 	TargetPos    Pos
-	EndReason    string // end
+	EndReason    string          // end
+	Convert      *Convert        // convert
+	Split        []*SplitVariant // split
 }
 
 // Send is a message to the contact: exactly one of Text, Media, List, CTA,

@@ -49,6 +49,10 @@ func (p *parser) parseAction(s *Step, n *yaml.Node) {
 		if id, ok := p.id(n, "`"+string(s.Kind)+"`"); ok {
 			s.Target, s.TargetPos = id, p.pos(n)
 		}
+	case ActConvert:
+		s.Convert = p.parseConvert(n)
+	case ActSplit:
+		s.Split = p.parseSplit(n)
 	case ActEnd:
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 			if b, _ := p.boolean(n, "`end`"); !b {

@@ -43,6 +43,21 @@ func (s *Step) Describe() string {
 		return "wait for a reply (" + FormatDuration(w.Timeout) + ", else end)"
 	case ActBranch:
 		return fmt.Sprintf("branch (%d case%s)", len(s.Branch), plural(len(s.Branch)))
+	case ActSplit:
+		total := SplitTotal(s.Split)
+		var vs []string
+		for _, v := range s.Split {
+			vs = append(vs, v.Variant+" "+percent(v.Weight, total))
+		}
+		return "split: " + strings.Join(vs, ", ")
+	case ActConvert:
+		if s.Convert == nil {
+			return "convert"
+		}
+		if s.Convert.Value != nil {
+			return "convert " + s.Convert.Event + " (" + s.Convert.Currency + ")"
+		}
+		return "convert " + s.Convert.Event
 	case ActSet:
 		var names []string
 		for _, a := range s.Set {
@@ -201,6 +216,8 @@ func (g *graphWriter) edgeLabel(e Edge) string {
 		return truncate(e.Case.If.Src, 40)
 	case EdgeFallthru:
 		return "no match"
+	case EdgeSplit:
+		return e.Note
 	}
 	return ""
 }
@@ -263,7 +280,7 @@ func (g *graphWriter) mermaid(w io.Writer) {
 	for _, s := range g.f.Steps {
 		id, label := g.ids[s], mermaidText(g.nodeLabel(s))
 		switch s.Kind {
-		case ActBranch:
+		case ActBranch, ActSplit:
 			fmt.Fprintf(w, "  %s{%s}\n", id, label)
 		case ActWait, ActWaitForReply:
 			fmt.Fprintf(w, "  %s(%s)\n", id, label)
@@ -312,7 +329,7 @@ func (g *graphWriter) dot(w io.Writer) {
 	for _, s := range g.f.Steps {
 		shape, style := "box", ""
 		switch s.Kind {
-		case ActBranch:
+		case ActBranch, ActSplit:
 			shape = "diamond"
 		case ActWait, ActWaitForReply:
 			style = "rounded"

@@ -60,6 +60,8 @@ type batch struct {
 	// message first fires the reply timeouts due before it was written (see
 	// fireOverdue).
 	overdue map[int64][]*store.Timer
+	// out is what the batch's runs achieved (clicks, variants, conversions).
+	out *outcomes
 }
 
 func (e *Engine) newBatch(tx store.Tx) *batch {
@@ -144,6 +146,7 @@ func (b *batch) env(r *store.Run, c *store.Contact) *dsl.Env {
 		if env.Event == nil {
 			env.Event = map[string]any{}
 		}
+		env.Run.Variants = b.runVariants(r)
 		b.envs[r.ID] = env
 	}
 	env.Now = b.now
@@ -192,6 +195,9 @@ func (b *batch) flush() error {
 		if err := b.tx.CancelPendingOutbox(keys(b.cancelOutbox), b.now); err != nil {
 			return err
 		}
+	}
+	if err := b.flushOutcomes(); err != nil {
+		return err
 	}
 	if err := b.capQueues(); err != nil {
 		return err

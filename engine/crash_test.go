@@ -77,13 +77,15 @@ steps:
     wait_for_reply: {timeout: 1s, on_timeout: nudge}
   - id: thanks
     send: {text: "Thanks for ${reply.text}."}
-    next: done
+    next: lead
   - id: nudge
     send: {text: "Still there?"}
   - id: pause
     wait: 1s
   - id: bye
     send: {text: "Bye for now."}
+  - id: lead
+    convert: LeadSubmitted
   - id: done
     end: completed
 `
@@ -99,13 +101,15 @@ steps:
     wait_for_reply: {timeout: 1s, on_timeout: nudge}
   - id: thanks
     send: {text: "Great: ${reply.text}."}
-    next: done
+    next: lead
   - id: nudge
     send: {text: "Your discount is waiting."}
   - id: pause
     wait: 1s
   - id: bye
     send: {text: "Last call."}
+  - id: lead
+    convert: {event: Purchase, value: 10, currency: EUR}
   - id: done
     end: completed
 `
@@ -123,7 +127,7 @@ func crashEvent(seed uint64, i int, at time.Time) store.InboxItem {
 	m := map[string]any{"from": wa, "id": "wamid.crash." + strconv.Itoa(i), "timestamp": strconv.FormatInt(at.Unix(), 10),
 		"type": "text", "text": map[string]string{"body": text}}
 	if r.IntN(4) == 0 {
-		m["referral"] = map[string]string{"source_type": "ad", "source_id": "ad-1", "headline": "Summer sale"}
+		m["referral"] = map[string]string{"source_type": "ad", "source_id": "ad-1", "headline": "Summer sale", "ctwa_clid": "clid-" + strconv.Itoa(i)}
 	}
 	raw, _ := json.Marshal(m)
 	payload, _ := json.Marshal(engine.Inbound{PhoneNumberID: "crash", WaID: wa, Name: "C" + strconv.Itoa(c), Time: at, Message: raw})
@@ -161,6 +165,28 @@ func (c *countingChannel) Send(ctx context.Context, _ string, m *whatsapp.Messag
 	}
 	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 	return "wamid.crash.out." + strconv.FormatInt(id, 10), nil
+}
+
+// countingCAPI logs the event id of every Conversions API event it is handed
+// (before answering, one write(2) each), then accepts it after a short random
+// latency, like Meta: kills land in the middle of these calls too.
+type countingCAPI struct{ path string }
+
+func (c *countingCAPI) SendEvents(_ context.Context, _ string, events []json.RawMessage) error {
+	for _, raw := range events {
+		var ev struct {
+			EventID  string `json:"event_id"`
+			UserData struct {
+				CtwaClid string `json:"ctwa_clid"`
+			} `json:"user_data"`
+		}
+		json.Unmarshal(raw, &ev)
+		if err := appendLine(c.path, ev.EventID+" "+ev.UserData.CtwaClid); err != nil {
+			return err
+		}
+	}
+	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+	return nil
 }
 
 // crashLife is what a child reports when it starts.
@@ -268,7 +294,8 @@ func crashChild(t *testing.T, dir string) {
 	}
 	defer logf.Close()
 	eng := engine.New(st, engine.Options{Channel: &countingChannel{log: logf}, Logger: quietLogger(), PhoneNumberID: "crash",
-		Rate: 1000, PairInterval: 50 * time.Millisecond})
+		Rate: 1000, PairInterval: 50 * time.Millisecond,
+		DatasetID: "1", WABAID: "1", Conversions: &countingCAPI{path: filepath.Join(dir, "capi.log")}})
 	if err := eng.Load(ctx, benchProject(t, crashChatFlow, crashAdFlow), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +352,16 @@ func crashChild(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.InboxPending == 0 && s.LiveRuns == 0 && s.Timers == 0 && s.OutboxPending == 0 && s.OutboxSending == 0 {
+		open, err := st.CAPIEvents(ctx, store.CAPIQueued, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sending, err := st.CAPIEvents(ctx, store.CAPISending, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.InboxPending == 0 && s.LiveRuns == 0 && s.Timers == 0 && s.OutboxPending == 0 && s.OutboxSending == 0 &&
+			len(open) == 0 && len(sending) == 0 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -461,9 +497,9 @@ func crashVerify(t *testing.T, dir string, seed uint64) {
 		if r.status != store.RunCompleted || r.reason != "completed" {
 			fail("run %d ended %s (%s)", r.id, r.status, r.reason)
 		}
-		want := int64(6) // timed out: hello 1, answer 2, nudge 3, pause 4, bye 5, done 6
+		want := int64(7) // timed out: hello 1, answer 2, nudge 3, pause 4, bye 5, lead 6, done 7
 		if r.reply != "" {
-			want = 4 // replied: hello 1, answer 2, thanks 3, done 4
+			want = 5 // replied: hello 1, answer 2, thanks 3, lead 4, done 5
 			j, err := strconv.Atoi(strings.TrimPrefix(r.reply, "m"))
 			if err != nil || byIndex[j] == nil || byIndex[j].contact != r.contact || byIndex[j].result != engine.ResultResumed {
 				fail("run %d: reply %q is no `resumed` event of its contact", r.id, r.reply)
@@ -561,7 +597,7 @@ func crashVerify(t *testing.T, dir string, seed uint64) {
 		s := seqs[r.id]
 		sort.Slice(s, func(a, b int) bool { return s[a] < s[b] })
 		want := "[1 3 5]"
-		if r.stepSeq == 4 {
+		if r.stepSeq == 5 {
 			want = "[1 3]"
 		}
 		if got := fmt.Sprint(s); got != want {
@@ -616,4 +652,82 @@ func crashVerify(t *testing.T, dir string, seed uint64) {
 	}
 	t.Logf("seed %d: %d events (acknowledged up to %d): %v; %d runs, %d contacts; %d messages %v: %d unknown (%d had reached the channel, %d had not), %d duplicates",
 		seed, len(events), acked, results, len(runs), contacts, len(outbox), statuses, unknownSent+unknownNotSent, unknownSent, unknownNotSent, dups)
+	crashVerifyConversions(t, db, dir, len(runs), fail)
+}
+
+// crashVerifyConversions checks the conversions: one per run (every run ends
+// through its convert step), none lost; each with a click id has exactly one
+// Conversions API event, sent, with its own event id; every event id the API
+// saw is one of those, and each of them reached it (more than once only when a
+// kill interrupted the call: Meta deduplicates by event id).
+func crashVerifyConversions(t *testing.T, db *sql.DB, dir string, runs int, fail func(string, ...any)) {
+	var convs, runsConverted int
+	db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT run_id) FROM conversions").Scan(&convs, &runsConverted)
+	if convs != runs || runsConverted != runs {
+		fail("%d conversions of %d runs, want one per run (%d runs)", convs, runsConverted, runs)
+	}
+	var orphans int
+	db.QueryRow("SELECT COUNT(*) FROM conversions c LEFT JOIN runs r ON r.id = c.run_id WHERE r.id IS NULL OR r.contact != c.contact OR c.step != 'lead'").Scan(&orphans)
+	if orphans != 0 {
+		fail("%d conversions without their run, or of another contact or step", orphans)
+	}
+	rows, err := db.Query(`SELECT c.id, c.ctwa_clid, COALESCE(e.event_id, ''), COALESCE(e.status, '') FROM conversions c
+		LEFT JOIN capi_events e ON e.conversion_id = c.id ORDER BY c.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // event id → click id
+	withClick := 0
+	for rows.Next() {
+		var id int64
+		var clid, eventID, status string
+		rows.Scan(&id, &clid, &eventID, &status)
+		switch {
+		case clid == "" && eventID != "":
+			fail("conversion %d has no click id but a Conversions API event", id)
+		case clid == "":
+		case eventID == "" || status != store.CAPISent:
+			fail("conversion %d (click %s): Conversions API event %q is %q, want sent", id, clid, eventID, status)
+		default:
+			withClick++
+			if _, dup := want[eventID]; dup {
+				fail("event id %s is used by two conversions", eventID)
+			}
+			want[eventID] = clid
+		}
+	}
+	rows.Close()
+	var events int
+	db.QueryRow("SELECT COUNT(*) FROM capi_events").Scan(&events)
+	if events != withClick {
+		fail("%d Conversions API events for %d conversions with a click id", events, withClick)
+	}
+	seen := map[string]int{}
+	data, _ := os.ReadFile(filepath.Join(dir, "capi.log"))
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			fail("capi.log: bad line %q", line)
+			continue
+		}
+		seen[f[0]]++
+		if clid, ok := want[f[0]]; !ok {
+			fail("the Conversions API got event %s, which no conversion has", f[0])
+		} else if clid != f[1] {
+			fail("event %s went with click %s, its conversion's is %s", f[0], f[1], clid)
+		}
+	}
+	resent := 0
+	for id := range want {
+		switch n := seen[id]; {
+		case n == 0:
+			fail("event %s is sent but never reached the Conversions API", id)
+		case n > 1:
+			resent++
+		}
+	}
+	t.Logf("%d conversions; %d with a click id, each sent with its own event id (%d sent again after a kill, deduplicated by Meta)", convs, withClick, resent)
 }

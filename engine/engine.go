@@ -84,6 +84,14 @@ type Options struct {
 	// simulator: its virtual clock does not pass while messages go out).
 	NoPacing bool
 	Rand     func() float64
+
+	// DatasetID, WABAID and Conversions turn on the Conversions API: each new
+	// conversion of a contact with a click-to-WhatsApp click id is sent to
+	// the dataset (with the WhatsApp Business Account id Meta requires).
+	// Without a dataset, conversions are only recorded.
+	DatasetID   string
+	WABAID      string
+	Conversions ConversionsAPI
 }
 
 // DefaultOptOutKeywords are the messages that mean "stop".
@@ -176,6 +184,7 @@ type Engine struct {
 	tmpl   templates     // what Meta said about the templates, for the sender
 	wake   chan struct{} // work arrived for the processor
 	wakeTx chan struct{} // work arrived for the sender
+	capi   capiState
 }
 
 // flowSet is the current project, indexed for trigger matching.
@@ -195,6 +204,7 @@ func New(st store.Store, opts Options) *Engine {
 	opts.defaults()
 	e := &Engine{st: hookStore{st}, opts: opts, log: opts.Logger, m: opts.Metrics,
 		optOut: map[string]bool{}, wake: make(chan struct{}, 1), wakeTx: make(chan struct{}, 1)}
+	e.capi.wake = make(chan struct{}, 1)
 	for _, k := range opts.OptOutKeywords {
 		e.optOut[normalizeKeyword(k)] = true
 	}
@@ -374,7 +384,11 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		return a + b + c, err
 	}
 	d, err := e.SendOutbox(ctx)
-	return a + b + c + d, err
+	if err != nil {
+		return a + b + c + d, err
+	}
+	f, err := e.SendConversions(ctx)
+	return a + b + c + d + f, err
 }
 
 // RunUntilIdle steps until nothing is left to do at the current time.
@@ -412,7 +426,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	p := newSendPipe(ctx, e)
 	e.pipe.Store(p)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for backoff := 50 * time.Millisecond; e.RecoverConversions(ctx) != nil && ctx.Err() == nil; backoff = min(backoff*2, 5*time.Second) {
+			sleep(ctx, backoff)
+		}
+		e.loop(ctx, e.capi.wake, e.SendConversions)
+	}()
 	go func() {
 		defer wg.Done()
 		var purged time.Time
@@ -582,6 +603,13 @@ func (e *Engine) NextWake(ctx context.Context, after time.Time) (time.Time, bool
 			return err
 		}
 		consider(t, ok)
+		if e.capiEnabled() {
+			t, ok, err = tx.NextCAPIAttempt(after)
+			if err != nil {
+				return err
+			}
+			consider(t, ok)
+		}
 		if fs := e.flows.Load(); fs != nil && len(fs.schedule) > 0 {
 			ss, err := tx.Schedules()
 			if err != nil {

@@ -31,6 +31,15 @@ type Metrics struct {
 	MarketingLimited *prometheus.CounterVec
 	// AllowanceDeferred counts messages put off for the messaging limit.
 	AllowanceDeferred prometheus.Counter
+	// StepsReached counts steps executed, by flow and step.
+	StepsReached *prometheus.CounterVec
+	// Conversions counts conversions recorded (once per run and step), by flow
+	// and event.
+	Conversions *prometheus.CounterVec
+	// SplitAssigned counts the variants splits assigned, by flow, step and variant.
+	SplitAssigned *prometheus.CounterVec
+	// CAPIEvents counts Conversions API outcomes (sent, retry, failed, expired, paused).
+	CAPIEvents *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (when not nil).
@@ -70,11 +79,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages Meta refused with 131049 (its per-user marketing limit), by flow."}, []string{"flow"}),
 		AllowanceDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_allowance_deferred_total",
 			Help: "Times a business-initiated message was put off because the messaging limit was reached."}),
+		StepsReached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_steps_reached_total",
+			Help: "Steps executed, by flow and step."}, []string{"flow", "step"}),
+		Conversions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_conversions_total",
+			Help: "Conversions recorded (once per run and convert step), by flow and event."}, []string{"flow", "event"}),
+		SplitAssigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_split_assigned_total",
+			Help: "Variants assigned by split steps, by flow, step and variant."}, []string{"flow", "step", "variant"}),
+		CAPIEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_capi_events_total",
+			Help: "Conversions API events by outcome: sent, retry, failed, expired (past the 7-day attribution window), paused (token or permission error)."}, []string{"result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
 			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted,
-			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality, m.MarketingLimited, m.AllowanceDeferred)
+			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality, m.MarketingLimited, m.AllowanceDeferred,
+			m.StepsReached, m.Conversions, m.SplitAssigned, m.CAPIEvents)
 	}
 	return m
 }

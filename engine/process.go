@@ -264,6 +264,7 @@ func (b *batch) handleMessage(in *Inbound) string {
 	// The steps this message leads to happen, for their waits and reply
 	// timeouts, at its own timestamp (see batch.anchor).
 	defer b.anchorAt(in.Time)()
+	b.recordClick(c, m.Referral, in.Time)
 	reply := m.Reply()
 	if b.e.optOut[normalizeKeyword(reply.Text)] {
 		b.optOut(c, "keyword:"+normalizeKeyword(reply.Text))

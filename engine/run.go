@@ -93,6 +93,7 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		r.Step = s.ID
 		r.StepSeq++
 		b.reached = append(b.reached, &store.RunStep{RunID: r.ID, FlowID: r.FlowID, Step: s.ID, StartedAt: r.StartedAt, At: b.now})
+		b.e.m.StepsReached.WithLabelValues(f.ID, s.ID).Inc()
 		switch s.Kind {
 		case dsl.ActSend:
 			b.send(r, f, c, s)
@@ -109,6 +110,11 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 			return
 		case dsl.ActBranch:
 			s = b.branch(r, f, c, s)
+		case dsl.ActSplit:
+			s = b.split(r, f, c, s)
+		case dsl.ActConvert:
+			b.convert(r, f, c, s)
+			s = f.After(s)
 		case dsl.ActSet:
 			if !b.set(r, f, c, s) {
 				return

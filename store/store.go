@@ -63,6 +63,7 @@ type Reader interface {
 	LeaseOf(ctx context.Context, name string, ttl time.Duration) (Lease, error)
 	// SenderPaused reads the sender's pause.
 	SenderPaused(ctx context.Context) (SenderPause, error)
+	OutcomeReader
 }
 
 // Tx is one write transaction. Batch methods take and return many rows so a batch
@@ -185,4 +186,6 @@ type Tx interface {
 
 	Schedules() (map[string]*Schedule, error)
 	SaveSchedule(s *Schedule) error
+
+	OutcomeTx
 }

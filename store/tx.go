@@ -490,6 +490,9 @@ func (t *dbTx) MergeContact(from, into string) error {
 			return err
 		}
 	}
+	if err := t.mergeOutcomes(from, into); err != nil {
+		return err
+	}
 	if _, err := t.exec("DeleteContact", from); err != nil {
 		return err
 	}

@@ -37,6 +37,8 @@ type serveConfig struct {
 	GraphURL       string
 	PhoneNumberID  string
 	PhoneNumberIDs []string // numbers whose webhooks are served; none: PhoneNumberID's
+	DatasetID      string   // Conversions API dataset; "": conversions are only recorded
+	WABAID         string   // the WhatsApp Business Account the conversions' clicks belong to
 	MemoryLimit    int64    // Go's soft memory limit (GOMEMLIMIT); 0: none
 	Timezone       *time.Location
 	Rate           float64
@@ -97,6 +99,8 @@ func settings(c *serveConfig) []setting {
 		{"graph_url", whatsapp.DefaultBaseURL, fromFlag | fromEnv, graphURL(&c.GraphURL), "Graph API base URL with its version; it receives the access token, so never from a file, and https unless on loopback"},
 		{"phone_number_id", "", anywhere, phoneNumberID(&c.PhoneNumberID), "phone number id for business-initiated sends"},
 		{"phone_number_ids", "", anywhere, phoneNumberIDs(&c.PhoneNumberIDs), "phone number ids whose webhooks are served; others are acknowledged, logged and dropped (default: phone_number_id; neither set: all)"},
+		{"dataset_id", "", anywhere, graphID(&c.DatasetID, "dataset id"), "Meta dataset that receives conversions through the Conversions API (the token needs whatsapp_business_manage_events; needs waba_id); unset: conversions are only recorded"},
+		{"waba_id", "", anywhere, graphID(&c.WABAID, "WhatsApp Business Account id"), "WhatsApp Business Account id, sent with each conversion as Meta requires"},
 		{"timezone", "UTC", anywhere, location(&c.Timezone), "IANA time zone of contacts without one (quiet hours, wait at)"},
 		{"rate", "80", anywhere, number(&c.Rate, 0.1, 1000), "messages per second per phone number (up to 1000)"},
 		{"pair_burst", "5", anywhere, integer(&c.PairBurst, 1, 1000), "messages to one contact in a burst"},
@@ -300,6 +304,16 @@ func phoneNumberID(p *string) value {
 	return value{kind: "id", set: func(v []string) error {
 		if v[0] != "" && !whatsapp.ValidObjectID(v[0]) {
 			return fmt.Errorf("%q is not a phone number id (digits only)", v[0])
+		}
+		*p = v[0]
+		return nil
+	}}
+}
+
+func graphID(p *string, what string) value {
+	return value{kind: "id", set: func(v []string) error {
+		if v[0] != "" && !whatsapp.ValidObjectID(v[0]) {
+			return fmt.Errorf("%q is not a %s (digits only)", v[0], what)
 		}
 		*p = v[0]
 		return nil

@@ -81,6 +81,9 @@ refuses production credentials and production databases (docs/SANDBOX.md).`,
 				if len(missing) > 0 {
 					return fail(exitUsage, "missing %v in the environment (or run with --dev for the sandbox)", missing)
 				}
+				if cfg.DatasetID != "" && cfg.WABAID == "" {
+					return fail(exitUsage, "dataset_id needs waba_id: Meta requires the WhatsApp Business Account id with each conversion")
+				}
 			}
 			return d.run(cmd)
 		},
@@ -204,8 +207,12 @@ func (d *daemon) run(cmd *cobra.Command) error {
 		}
 		sandbox.Configure(&opts)
 	} else {
-		opts.Channel = engine.GraphChannel{Client: &whatsapp.Client{BaseURL: d.cfg.GraphURL, Token: d.cfg.AccessToken,
+		graph := engine.GraphChannel{Client: &whatsapp.Client{BaseURL: d.cfg.GraphURL, Token: d.cfg.AccessToken,
 			HTTP: &http.Client{Timeout: 30 * time.Second}}}
+		opts.Channel = graph
+		if d.cfg.DatasetID != "" {
+			opts.DatasetID, opts.WABAID, opts.Conversions = d.cfg.DatasetID, d.cfg.WABAID, graph
+		}
 	}
 	d.eng = engine.New(st, opts)
 	if err := d.eng.Load(ctx, p, diags); err != nil {

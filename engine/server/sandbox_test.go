@@ -321,7 +321,7 @@ func TestSandboxNextActionSaysWhy(t *testing.T) {
 		t.Fatalf("runs: %v", runs)
 	}
 	code, g, _ := r.call("GET", "/sandbox/api/graph?wa_id="+ana, nil, nil)
-	if code != 200 || g["flow"] != "summer-sale" || !strings.Contains(g["svg"].(string), `class="node current" data-node="s11_day3"`) {
+	if code != 200 || g["flow"] != "summer-sale" || !strings.Contains(g["svg"].(string), `class="node current" data-node="s14_day3"`) {
 		t.Fatalf("graph: %d %v\n%s", code, g["current"], g["svg"])
 	}
 	if code, res, _ := r.call("POST", "/sandbox/api/contact", map[string]any{"wa_id": ana, "timezone": "Mars/Olympus"}, nil); code != 400 {

@@ -87,6 +87,11 @@ func (m Message) Item() store.InboxItem {
 		for k, v := range m.Referral {
 			ref[k] = v
 		}
+		// Meta gives every click on a click-to-WhatsApp ad a click id; the
+		// conversions a script makes are attributed to it.
+		if _, ok := m.Referral["ctwa_clid"]; !ok && ref["source_type"] == "ad" && ref["source_id"] != "" {
+			ref["ctwa_clid"] = "sim-clid." + m.ID
+		}
 		msg["referral"] = ref
 	}
 	raw, _ := json.Marshal(msg)

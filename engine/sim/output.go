@@ -31,6 +31,11 @@ func WriteTimeline(w io.Writer, format string, lines []Line) error {
 		switch l.Direction {
 		case "out":
 			arrow, step = "→", l.Flow+"/"+l.Step
+		case "convert", "capi":
+			arrow, step = map[string]string{"convert": "★", "capi": "⇢"}[l.Direction], l.Flow+"/"+l.Step
+			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", l.At.Format("2006-01-02 15:04 MST"), elapsed(l.At.Sub(start)),
+				arrow, step, oneLine(map[string]string{"convert": "convert ", "capi": ""}[l.Direction]+l.Text), l.Window, l.Status)
+			continue
 		case "run":
 			arrow, step = "✗", l.Flow+"/"+l.Step
 			fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s\n", l.At.Format("2006-01-02 15:04 MST"), elapsed(l.At.Sub(start)),

@@ -22,7 +22,7 @@ import (
 // Line is one line of a timeline.
 type Line struct {
 	At        time.Time `json:"at"`
-	Direction string    `json:"direction"` // in | out | run (a run that failed: Text is why)
+	Direction string    `json:"direction"` // in | out | run (a run that failed: Text is why) | convert (a conversion recorded) | capi (its Conversions API outcome)
 	Flow      string    `json:"flow"`
 	Step      string    `json:"step"`
 	Type      string    `json:"type"`
@@ -67,11 +67,12 @@ func Run(ctx context.Context, s *Script, p *dsl.Project) (*Result, error) {
 	ch := NewChannel(clock)
 	ch.SetTemplates(CatalogStatus(func() *dsl.Project { return p }))
 	eng := engine.New(st, engine.Options{Clock: clock, Channel: ch, NoPacing: true, PhoneNumberID: "sim",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DatasetID: simDataset, WABAID: "sim", Conversions: conversionsAPI{}})
 	if err := eng.Load(ctx, p, nil); err != nil {
 		return nil, err
 	}
-	r := &runner{s: s, p: p, eng: eng, st: st, clock: clock, ch: ch, res: &Result{}, loc: time.UTC}
+	r := &runner{s: s, p: p, eng: eng, st: st, clock: clock, ch: ch, res: &Result{}, loc: time.UTC, capiDone: map[int64]bool{}}
 	if s.Contact.Timezone != "" {
 		if r.loc, err = time.LoadLocation(s.Contact.Timezone); err != nil {
 			return nil, err
@@ -107,6 +108,12 @@ type runner struct {
 	offer  *offer         // what the contact can tap
 	loc    *time.Location // the contact's zone: timeline times are shown in it
 	phone  string         // the number the contact shared (share_phone)
+
+	lastConv  int64               // last conversion put on the timeline
+	convs     []*store.Conversion // conversions put on the timeline
+	capiDone  map[int64]bool      // conversions whose Conversions API outcome is on the timeline
+	sinceConv []string            // conversion events since the previous expect
+	sinceCAPI []Line              // Conversions API lines since the previous expect
 }
 
 // ids are the ids the simulated Cloud API knows the contact by.
@@ -318,7 +325,7 @@ func (r *runner) collect(ctx context.Context) error {
 		r.res.Timeline = append(r.res.Timeline, line)
 		r.since = append(r.since, line)
 	}
-	return nil
+	return r.collectOutcomes(ctx, key)
 }
 
 // collectFailedRuns puts each run that failed (a step error, such as a value
@@ -421,6 +428,7 @@ func (r *runner) check(x *Expect) {
 	if x.NothingSent && len(got) > 0 {
 		fail(x.Line, "expected nothing sent, got %s", describeLines(got))
 	}
+	r.checkOutcomes(x, fail)
 	i := 0
 	for _, m := range x.Sent {
 		found := false

@@ -84,7 +84,22 @@ type Expect struct {
 	Line        int
 	Sent        []Matcher
 	NothingSent bool
+	// Converted lists conversion events that must have been recorded (in this
+	// order, others may come between them).
+	Converted []string
+	// CAPI lists Conversions API calls that must have been made, in order.
+	CAPI []CAPIMatcher
 }
+
+// CAPIMatcher matches one conversion's Conversions API outcome.
+type CAPIMatcher struct {
+	Line   int
+	Event  string `yaml:"event"`
+	Status string `yaml:"status"` // sent (default), failed, expired
+}
+
+// CAPIStatuses are what a conversion's Conversions API event may have become.
+var CAPIStatuses = []string{"sent", "failed", "expired"}
 
 // Matcher matches one produced message.
 type Matcher struct {
@@ -321,8 +336,40 @@ func parseEvent(file string, n *yaml.Node) (Event, error) {
 					m.Line = mn.Line
 					x.Sent = append(x.Sent, m)
 				}
+			case "converted":
+				names := []string{iv.Value}
+				if iv.Kind != yaml.ScalarNode {
+					names = nil
+					if err := strictDecode(iv, &names); err != nil {
+						return ev, errAt(iv, "`converted`: an event name or a list of them: %v", err)
+					}
+				}
+				for _, n := range names {
+					if !slices.Contains(dsl.ConversionEvents, n) {
+						return ev, errAt(iv, "`converted`: unknown event %q%s (events: %s)", n, dsl.DidYouMean(n, dsl.ConversionEvents), strings.Join(dsl.ConversionEvents, ", "))
+					}
+				}
+				x.Converted = names
+			case "capi":
+				for _, mn := range iv.Content {
+					var m CAPIMatcher
+					if err := strictDecode(mn, &m); err != nil {
+						return ev, errAt(mn, "capi matcher: %v (valid: event, status)", err)
+					}
+					if m.Event != "" && !slices.Contains(dsl.ConversionEvents, m.Event) {
+						return ev, errAt(mn, "capi matcher: unknown event %q%s (events: %s)", m.Event, dsl.DidYouMean(m.Event, dsl.ConversionEvents), strings.Join(dsl.ConversionEvents, ", "))
+					}
+					if m.Status != "" && !slices.Contains(CAPIStatuses, m.Status) {
+						return ev, errAt(mn, "capi matcher: unknown status %q%s (statuses: %s)", m.Status, dsl.DidYouMean(m.Status, CAPIStatuses), strings.Join(CAPIStatuses, ", "))
+					}
+					m.Line = mn.Line
+					x.CAPI = append(x.CAPI, m)
+				}
+				if iv.Kind != yaml.SequenceNode {
+					return ev, errAt(iv, "`capi` is a list like [{event: LeadSubmitted}]")
+				}
 			default:
-				return ev, errAt(ik, "unknown key `%s` in expect (valid: sent, nothing_sent)", ik.Value)
+				return ev, errAt(ik, "unknown key `%s` in expect (valid: sent, nothing_sent, converted, capi)", ik.Value)
 			}
 		}
 		ev.Expect = x

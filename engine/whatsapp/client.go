@@ -257,6 +257,8 @@ func parseAPIError(status int, data []byte) *APIError {
 			ErrorData    struct {
 				Details string `json:"details"`
 			} `json:"error_data"`
+			// The Conversions API explains its refusals here instead.
+			UserMsg   string `json:"error_user_msg"`
 			FBTraceID string `json:"fbtrace_id"`
 		} `json:"error"`
 	}
@@ -267,8 +269,12 @@ func parseAPIError(status int, data []byte) *APIError {
 	if e.Code == 0 && e.Message == "" {
 		return nil
 	}
+	details := e.ErrorData.Details
+	if details == "" {
+		details = e.UserMsg
+	}
 	return &APIError{HTTPStatus: status, Code: e.Code, Subcode: e.ErrorSubcode, Type: e.Type,
-		Message: e.Message, Details: e.ErrorData.Details, FBTraceID: e.FBTraceID}
+		Message: e.Message, Details: details, FBTraceID: e.FBTraceID}
 }
 
 // beforeSend recognizes errors that can only happen before a request is

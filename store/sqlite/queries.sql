@@ -421,10 +421,125 @@ DELETE FROM runs;
 DELETE FROM inbox;
 DELETE FROM schedules;
 DELETE FROM sandbox_sends;
+DELETE FROM contact_clicks;
+DELETE FROM conversions;
+DELETE FROM run_variants;
+DELETE FROM capi_events;
 DELETE FROM contacts
 
 -- name: EraseSandboxMeta
 DELETE FROM meta WHERE key != $1
+
+-- ---- outcomes: clicks, split variants, conversions, the Conversions API outbox ----
+
+-- name: SaveClicks
+-- A contact's latest click-to-WhatsApp click; an older one than stored is ignored.
+INSERT INTO contact_clicks (contact, source_id, ctwa_clid, headline, at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (contact) DO UPDATE SET source_id = excluded.source_id, ctwa_clid = excluded.ctwa_clid,
+	headline = excluded.headline, at = excluded.at WHERE excluded.at >= contact_clicks.at
+
+-- name: Clicks
+SELECT contact, source_id, ctwa_clid, headline, at FROM contact_clicks WHERE contact IN ($1)
+
+-- name: MergeContactConversions
+UPDATE conversions SET contact = $1 WHERE contact = $2
+
+-- name: MergeContactClicks
+-- The later of the two contacts' clicks is kept ($1 into, $2 from).
+INSERT INTO contact_clicks (contact, source_id, ctwa_clid, headline, at)
+SELECT $1, source_id, ctwa_clid, headline, at FROM contact_clicks WHERE contact = $2 AND true
+ON CONFLICT (contact) DO UPDATE SET source_id = excluded.source_id, ctwa_clid = excluded.ctwa_clid,
+	headline = excluded.headline, at = excluded.at WHERE excluded.at > contact_clicks.at
+
+-- name: DeleteClicks
+DELETE FROM contact_clicks WHERE contact = $1
+
+-- name: InsertRunVariants
+INSERT INTO run_variants (run_id, step, variant, flow_id, at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (run_id, step) DO NOTHING
+
+-- name: RunVariants
+SELECT run_id, step, variant FROM run_variants WHERE run_id IN ($1)
+
+-- name: InsertConversions
+-- Once per run and step; the rows that were new come back with their ids.
+INSERT INTO conversions (run_id, contact, flow_id, step, event, value, currency, source_id, ctwa_clid, clicked_at, variants, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (run_id, step) DO NOTHING RETURNING id, run_id, step
+
+-- name: Conversions
+-- $1 flow ('' any), $2 contact ('' any), $3 run (0 any), at in [$4, $5), at most $6, newest first.
+SELECT id, run_id, contact, flow_id, step, event, value, currency, source_id, ctwa_clid, clicked_at, variants, at
+FROM conversions WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR contact = $2) AND ($3 = 0 OR run_id = $3)
+	AND at >= $4 AND at < $5 ORDER BY id DESC LIMIT $6
+
+-- name: InsertCAPIEvents
+-- One event per conversion; the rows that were new come back with their ids.
+INSERT INTO capi_events (conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT DO NOTHING RETURNING id, conversion_id
+
+-- name: ClaimCAPI
+-- Queued events due at $1 become sending ($2 of them at most), oldest due first.
+UPDATE capi_events SET status = 'sending', updated_at = $1
+WHERE id IN (SELECT id FROM capi_events WHERE status = 'queued' AND next_at <= $1 ORDER BY next_at, id LIMIT $2)
+RETURNING id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+
+-- name: ChangeCAPI
+-- One guarded transition (store.CAPIChange): it applies only while the status
+-- is one of $12 (a list) and writes only the columns whose flag is set. $1
+-- updated_at; $2 the new status ('' keeps it); $3/$4/$5 error code and text;
+-- $6/$7 attempts; $8/$9 next_at; $10/$11 sent_at; $13 the id.
+UPDATE capi_events SET updated_at = $1,
+	status = CASE WHEN $2 = '' THEN status ELSE $2 END,
+	error_code = CASE WHEN $3 THEN $4 ELSE error_code END,
+	error = CASE WHEN $3 THEN $5 ELSE error END,
+	attempts = CASE WHEN $6 THEN $7 ELSE attempts END,
+	next_at = CASE WHEN $8 THEN $9 ELSE next_at END,
+	sent_at = CASE WHEN $10 THEN $11 ELSE sent_at END
+WHERE id = $13 AND status IN ($12)
+
+-- name: RecoverCAPI
+-- After a crash: events maybe handed to Meta go back to the queue (Meta
+-- deduplicates them by event id).
+UPDATE capi_events SET status = 'queued', next_at = $1, updated_at = $1 WHERE status = 'sending'
+
+-- name: NextCAPIAttempt
+SELECT MIN(next_at) FROM capi_events WHERE status = 'queued' AND next_at > $1
+
+-- name: CAPIEvents
+SELECT id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+FROM capi_events WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
+
+-- name: CAPIEventsOf
+SELECT id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+FROM capi_events WHERE conversion_id IN ($1)
+
+-- name: CAPIDue
+SELECT EXISTS (SELECT 1 FROM capi_events WHERE status = 'queued' AND next_at <= $1)
+
+-- name: OutcomeTotals
+-- The runs of flow $1 started in [$2, $3), and of those the runs with a conversion.
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT (SELECT COUNT(*) FROM p), (SELECT COUNT(DISTINCT c.run_id) FROM conversions c JOIN p ON p.id = c.run_id)
+
+-- name: OutcomeEvents
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT c.event, c.currency, COUNT(*), COALESCE(SUM(c.value), 0) FROM conversions c JOIN p ON p.id = c.run_id
+GROUP BY c.event, c.currency ORDER BY c.event, c.currency
+
+-- name: OutcomeSplits
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT v.step, v.variant, COUNT(*), COUNT(c.run_id) FROM run_variants v JOIN p ON p.id = v.run_id
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions) c ON c.run_id = v.run_id
+GROUP BY v.step, v.variant ORDER BY v.step, v.variant
+
+-- name: OutcomeAds
+-- By the entry referral's source_id (runs entered without one are left out).
+WITH p AS (SELECT id, json_extract(entry, '$.source_id') AS ad FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT p.ad, COUNT(*), COUNT(c.run_id) FROM p
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions) c ON c.run_id = p.id
+WHERE COALESCE(p.ad, '') != '' GROUP BY p.ad ORDER BY p.ad
 
 -- ---- schema ----
 

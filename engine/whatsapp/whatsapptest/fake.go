@@ -255,6 +255,7 @@ type Fake struct {
 	sent         []Sent
 	byID         map[string]int
 	changed      chan struct{}
+	events       eventsState // the Conversions API (fake_events.go)
 	seq          int
 	idSeq        int
 }
@@ -707,6 +708,8 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(parts) == 3 && parts[2] == "messages" && r.Method == http.MethodPost:
 		f.serveMessages(w, r, parts[0], parts[1])
+	case len(parts) == 3 && parts[2] == "events" && r.Method == http.MethodPost:
+		f.serveEvents(w, r, parts[0], parts[1])
 	case len(parts) == 3 && parts[2] == "message_templates" && r.Method == http.MethodGet:
 		f.serveTemplates(w, r, parts[0], parts[1])
 	default:
