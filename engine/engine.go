@@ -173,9 +173,12 @@ type Engine struct {
 
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version id -> *dsl.Flow (every version a run may be pinned to)
-	// analyses holds the window analysis of the project each loaded flow came
-	// with (*dsl.Flow -> *dsl.Analysis), for the reply timeouts' room.
+	// analyses holds the window analysis of each project version loaded by
+	// this process (project version id -> *dsl.Analysis), for the reply
+	// timeouts' room; sets holds the project versions read (id -> map of flow
+	// id to flow version id).
 	analyses sync.Map
+	sets     sync.Map
 
 	optOut map[string]bool
 	sender *sender
@@ -192,6 +195,7 @@ type flowSet struct {
 	project  *dsl.Project
 	byID     map[string]*dsl.Flow
 	version  map[string]int64 // flow id -> version id
+	pv       int64            // the project version: this set of flow versions
 	ctwa     []*dsl.Flow
 	message  []*dsl.Flow
 	schedule []*dsl.Flow
@@ -256,6 +260,11 @@ func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics
 			}
 			fs.version[f.ID] = id
 		}
+		pv, err := projectVersion(tx, fs.version, now)
+		if err != nil {
+			return err
+		}
+		fs.pv = pv
 		return e.initSchedules(tx, p, now)
 	})
 	if err != nil {
@@ -264,9 +273,6 @@ func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics
 	for _, f := range p.Flows {
 		fs.byID[f.ID] = f
 		e.versions.Store(fs.version[f.ID], f)
-		if p.Analysis != nil {
-			e.analyses.Store(f, p.Analysis)
-		}
 		switch f.Trigger.Kind {
 		case dsl.TriggerClickToWhatsApp:
 			fs.ctwa = append(fs.ctwa, f)
@@ -285,6 +291,10 @@ func (e *Engine) Load(ctx context.Context, p *dsl.Project, diags dsl.Diagnostics
 		sort.Slice(l, func(i, j int) bool { return l[i].ID < l[j].ID })
 	}
 	fs.catalog = p.Catalog
+	e.sets.Store(fs.pv, fs.version)
+	if p.Analysis != nil {
+		e.analyses.Store(fs.pv, p.Analysis)
+	}
 	e.flows.Store(fs)
 	e.Notify()
 	return nil

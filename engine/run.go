@@ -24,13 +24,18 @@ func (b *batch) hasLiveRun(waID, flowID string) bool {
 // startRun starts flow f for contact c, unless the contact is already in it and
 // the flow does not allow reentry. It returns the run (nil when not started).
 func (b *batch) startRun(c *store.Contact, f *dsl.Flow, entry *dsl.EntryEnv, event json.RawMessage) *store.Run {
+	return b.startRunAt(c, f, b.flows.version[f.ID], b.flows.pv, entry, event)
+}
+
+// startRunAt starts a run of flow version vid (of project version pv).
+func (b *batch) startRunAt(c *store.Contact, f *dsl.Flow, vid, pv int64, entry *dsl.EntryEnv, event json.RawMessage) *store.Run {
 	if !f.Reenter && b.hasLiveRun(c.WaID, f.ID) {
 		return nil
 	}
 	if len(f.Steps) == 0 {
 		return nil
 	}
-	r := &store.Run{ID: b.tx.NewID("runs"), Contact: c.WaID, FlowID: f.ID, VersionID: b.flows.version[f.ID],
+	r := &store.Run{ID: b.tx.NewID("runs"), Contact: c.WaID, FlowID: f.ID, VersionID: vid, ProjectVersionID: pv,
 		Status: store.RunActive, Vars: map[string]any{}, Event: event, StartedAt: b.now}
 	if entry != nil {
 		r.Entry = mustMarshal(entry)
@@ -104,7 +109,7 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		case dsl.ActWaitForReply:
 			kind, due := "", time.Time{}
 			if w := s.WaitForReply; w != nil && w.Timeout > 0 {
-				kind, due = store.TimerReplyTimeout, b.timeoutAt(f, s, w.Timeout)
+				kind, due = store.TimerReplyTimeout, b.timeoutAt(r, s, w.Timeout)
 			}
 			b.pause(r, store.RunWaitingReply, kind, due)
 			return
@@ -149,7 +154,11 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		case dsl.ActGoto:
 			s, _ = f.Step(s.Target)
 		case dsl.ActStartFlow:
-			target := b.flows.byID[s.Target]
+			target, vid, pv, err := b.startFlowTarget(r, s.Target)
+			if err != nil {
+				b.endRun(r, store.RunFailed, "start_flow "+s.Target+": "+err.Error())
+				return
+			}
 			if target == nil {
 				b.endRun(r, store.RunFailed, "start_flow: flow "+s.Target+" is not loaded")
 				return
@@ -162,7 +171,7 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 			}
 			saved := b.chain
 			b.chain = n + 1
-			b.startRun(c, target, entry, r.Event)
+			b.startRunAt(c, target, vid, pv, entry, r.Event)
 			b.chain = saved
 			return
 		case dsl.ActEnd:

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/funnel-dev/funnel/dsl"
 	"github.com/funnel-dev/funnel/store"
@@ -91,4 +93,67 @@ func versionHash(f *dsl.Flow, templates []byte) string {
 	}
 	sum := sha256.Sum256(templates)
 	return f.Hash + "+" + hex.EncodeToString(sum[:8])
+}
+
+// A project version is the set of flow versions loaded together. A run keeps
+// the set it started under (store.Run.ProjectVersionID), so the flow its
+// start_flow starts is the target's version from that same set: the validator
+// checked caller and target together, and a reload between the caller's wait
+// and its start_flow must not pair an old caller with a new target (each valid
+// alone, not together).
+
+// projectVersion finds or records the project version of a set of flow
+// versions (flow id -> version id).
+func projectVersion(tx store.Tx, set map[string]int64, now time.Time) (int64, error) {
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%s\x00%d\n", id, set[id])
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	hash := hex.EncodeToString(sum[:])
+	pv, err := tx.ProjectVersionID(hash)
+	if err != nil || pv != 0 {
+		return pv, err
+	}
+	v := &store.ProjectVersion{Hash: hash, Flows: set, CreatedAt: now}
+	if err := tx.InsertProjectVersion(v); err != nil {
+		return 0, err
+	}
+	return v.ID, nil
+}
+
+// projectSet returns the flow versions of a project version.
+func (e *Engine) projectSet(tx store.Tx, pv int64) (map[string]int64, error) {
+	if set, ok := e.sets.Load(pv); ok {
+		return set.(map[string]int64), nil
+	}
+	v, err := tx.ProjectVersion(pv)
+	if err != nil {
+		return nil, fmt.Errorf("project version %d: %w", pv, err)
+	}
+	e.sets.Store(pv, v.Flows)
+	return v.Flows, nil
+}
+
+// startFlowTarget is the flow a run's start_flow starts, with its version and
+// project version: the target's version in the run's own set; for a run
+// started before sets were recorded (or a set without the target), the
+// running one. nil when neither has it.
+func (b *batch) startFlowTarget(r *store.Run, id string) (*dsl.Flow, int64, int64, error) {
+	if r.ProjectVersionID != 0 {
+		set, err := b.e.projectSet(b.tx, r.ProjectVersionID)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if vid, ok := set[id]; ok {
+			f, err := b.e.flowForVersion(b.tx, vid)
+			return f, vid, r.ProjectVersionID, err
+		}
+	}
+	return b.flows.byID[id], b.flows.version[id], b.flows.pv, nil
 }

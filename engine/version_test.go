@@ -52,3 +52,51 @@ steps:
 			{"type":"text","parameter_name":"order_id","text":"A-1"},
 			{"type":"text","parameter_name":"first_name","text":"Ana"}]}]}`)
 }
+
+// A run keeps the whole set of flow versions it started under: a reload
+// between the caller's wait and its start_flow does not pair the old caller
+// (which waited a day, so the target had to start with a template) with the
+// new target (which starts free-form, valid only with the new caller that
+// waits an hour). Each set validates alone; mixed, the free-form message would
+// go out after the window. The set survives a restart.
+func TestStartFlowKeepsTheRunsProjectVersion(t *testing.T) {
+	caller := func(wait string) string {
+		return onHi("caller", "", "  - id: long\n    wait: "+wait+"\n  - id: hand-over\n    start_flow: target\n")
+	}
+	target := func(send string) string {
+		return "flow: target\nlanguage: en_US\ntrigger: {message: {keywords: [target]}}\nsteps:\n  - id: first\n    send: " + send + "\n"
+	}
+	v1 := []string{caller("1d"), target(`{template: reminder, params: ["x"]}`)}
+	v2 := []string{caller("1h"), target(`"Here is the link"`)}
+
+	r := newRig(t, v1)
+	old, restarted, young := "15550001", "15550002", "15550003"
+	r.send(old, textMsg("hi"))
+	r.advance(time.Hour)
+	r.send(restarted, textMsg("hi"))
+	r.load(v2...)
+	r.send(young, textMsg("hi"))
+	if a, b := r.run(old).ProjectVersionID, r.run(young).ProjectVersionID; a == b || a == 0 || b == 0 {
+		t.Fatalf("project versions %d and %d", a, b)
+	}
+	check := func(waID, kind string) {
+		t.Helper()
+		it := r.lastOut(waID)
+		if it.FlowID != "target" || it.Kind != kind || it.Status != store.OutSent {
+			t.Errorf("%s: %s/%s %s %s (%s)", waID, it.FlowID, it.Step, it.Kind, it.Status, it.LastError)
+		}
+		rs := r.runs(waID)
+		if len(rs) != 2 || rs[0].ProjectVersionID != rs[1].ProjectVersionID {
+			t.Errorf("%s: the caller's and the target's runs are in different sets: %s", waID, describeRuns(rs))
+		}
+	}
+	r.advance(23 * time.Hour) // 24h after old wrote, 23h after young
+	check(old, store.KindTemplate)
+	check(young, store.KindFreeForm)
+
+	// Across a restart (v2 loaded, v1's set only in the database), the same.
+	r.restart(v2...)
+	r.advance(time.Hour)
+	check(restarted, store.KindTemplate)
+	assertNoLateFreeForm(t, r)
+}

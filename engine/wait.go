@@ -122,21 +122,23 @@ func inQuiet(q *dsl.QuietHours, tod time.Duration) bool {
 // earlier than now (the message that led here reached the engine late, or the
 // timer that did fired late), the contact still gets the whole timeout from now
 // to answer, as far as the free-form messages on the no-reply path keep their
-// window by the validator's bounds (dsl.Analysis.TimeoutRoom). A flow compiled
-// outside its project (an older version) gets no such room.
-func (b *batch) timeoutAt(f *dsl.Flow, s *dsl.Step, timeout time.Duration) time.Time {
+// window by the validator's bounds (dsl.Analysis.TimeoutRoom) for the run's own
+// project version.
+func (b *batch) timeoutAt(r *store.Run, s *dsl.Step, timeout time.Duration) time.Time {
 	from := b.at()
 	due := from.Add(timeout)
 	if late := b.now.Sub(from); late > 0 {
-		due = due.Add(min(late, b.e.timeoutRoom(f, s)))
+		due = due.Add(min(late, b.e.timeoutRoom(r.ProjectVersionID, s)))
 	}
 	return due
 }
 
-// timeoutRoom is the validator's room for a reply timeout of a flow of a loaded
-// project (0 for other flows: their analysis did not see their project).
-func (e *Engine) timeoutRoom(f *dsl.Flow, s *dsl.Step) time.Duration {
-	if a, ok := e.analyses.Load(f); ok {
+// timeoutRoom is the validator's room for a reply timeout, from the analysis
+// of the project version the run started under. 0 when this process did not
+// load that version, or the step is not that project's own (a flow compiled
+// again from its stored source): that analysis did not see it.
+func (e *Engine) timeoutRoom(pv int64, s *dsl.Step) time.Duration {
+	if a, ok := e.analyses.Load(pv); ok {
 		return a.(*dsl.Analysis).TimeoutRoom(s)
 	}
 	return 0

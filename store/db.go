@@ -103,10 +103,11 @@ func driverFor(dsn string) Driver {
 
 // idQueries are the queries giving the next id of each table with ids.
 var idQueries = map[string]string{
-	"runs":          "NewRunID",
-	"timers":        "NewTimerID",
-	"outbox":        "NewOutboxID",
-	"flow_versions": "NewFlowVersionID",
+	"runs":             "NewRunID",
+	"timers":           "NewTimerID",
+	"outbox":           "NewOutboxID",
+	"flow_versions":    "NewFlowVersionID",
+	"project_versions": "NewProjectVersionID",
 }
 
 // Open opens (creating if needed) the database dsn names — a SQLite file

@@ -65,6 +65,15 @@ func (c *Contact) HasTag(t string) bool {
 	return false
 }
 
+// ProjectVersion is a set of flow versions loaded together (flow id -> flow
+// version id), identified by its hash.
+type ProjectVersion struct {
+	ID        int64
+	Hash      string
+	Flows     map[string]int64
+	CreatedAt time.Time
+}
+
 // FlowVersion is the exact source a run was started with, and the template
 // catalog entries it was resolved against: together they describe what the
 // run sends, whatever the project and the catalog are later.
@@ -110,6 +119,10 @@ type Run struct {
 	UpdatedAt time.Time
 	EndedAt   time.Time // zero while live
 	EndReason string
+	// ProjectVersionID is the set of flow versions the run started under (0
+	// for runs started before sets were recorded): its start_flow starts the
+	// target's version from that set.
+	ProjectVersionID int64
 	// SourceID and Headline are the click-to-WhatsApp ad the run entered from
 	// (its entry referral; empty otherwise), set at start and never changed.
 	SourceID string

@@ -107,6 +107,9 @@ type Tx interface {
 	FlowVersionID(flowID, hash string) (int64, error) // 0 when unknown
 	InsertFlowVersion(v *FlowVersion) error
 	FlowVersion(id int64) (*FlowVersion, error)
+	ProjectVersionID(hash string) (int64, error) // 0 when unknown
+	InsertProjectVersion(v *ProjectVersion) error
+	ProjectVersion(id int64) (*ProjectVersion, error)
 
 	LiveRuns(contacts []string) ([]*Run, error)
 	Runs(ids []int64) (map[int64]*Run, error)

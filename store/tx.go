@@ -545,6 +545,46 @@ func (t *dbTx) FlowVersion(id int64) (*FlowVersion, error) {
 	return r.version(), nil
 }
 
+// ---- project versions ----
+
+func (t *dbTx) ProjectVersionID(hash string) (int64, error) {
+	var id int64
+	err := t.get(&id, "ProjectVersionID", hash)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return id, err
+}
+
+func (t *dbTx) InsertProjectVersion(v *ProjectVersion) error {
+	if v.ID == 0 {
+		v.ID = t.NewID("project_versions")
+	}
+	flows, err := json.Marshal(v.Flows)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec("InsertProjectVersion", v.ID, v.Hash, string(flows), ms(v.CreatedAt))
+	return err
+}
+
+func (t *dbTx) ProjectVersion(id int64) (*ProjectVersion, error) {
+	var r struct {
+		ID        int64  `db:"id"`
+		Hash      string `db:"hash"`
+		Flows     string `db:"flows"`
+		CreatedAt int64  `db:"created_at"`
+	}
+	if err := t.get(&r, "ProjectVersion", id); err != nil {
+		return nil, err
+	}
+	v := &ProjectVersion{ID: r.ID, Hash: r.Hash, CreatedAt: time.UnixMilli(r.CreatedAt).UTC()}
+	if err := json.Unmarshal([]byte(r.Flows), &v.Flows); err != nil {
+		return nil, fmt.Errorf("project version %d: %w", id, err)
+	}
+	return v, nil
+}
+
 // ---- runs ----
 
 type runRow struct {
@@ -566,18 +606,20 @@ type runRow struct {
 	EndReason string        `db:"end_reason"`
 	SourceID  string        `db:"source_id"`
 	Headline  string        `db:"headline"`
+	ProjectID int64         `db:"project_version_id"`
 }
 
 func (r *runRow) ptrs() []any {
 	return []any{&r.ID, &r.Contact, &r.FlowID, &r.VersionID, &r.Step, &r.Status, &r.Vars, &r.Entry, &r.Reply, &r.Event,
-		&r.WaitSeq, &r.StepSeq, &r.StartedAt, &r.UpdatedAt, &r.EndedAt, &r.EndReason, &r.SourceID, &r.Headline}
+		&r.WaitSeq, &r.StepSeq, &r.StartedAt, &r.UpdatedAt, &r.EndedAt, &r.EndReason, &r.SourceID, &r.Headline, &r.ProjectID}
 }
 
 func (r runRow) run() *Run {
 	run := &Run{ID: r.ID, Contact: r.Contact, FlowID: r.FlowID, VersionID: r.VersionID, Step: r.Step, Status: r.Status,
 		Entry: r.Entry, Reply: r.Reply, Event: r.Event, WaitSeq: r.WaitSeq, StepSeq: r.StepSeq,
 		StartedAt: time.UnixMilli(r.StartedAt).UTC(), UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(),
-		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason, SourceID: r.SourceID, Headline: r.Headline}
+		EndedAt: fromMS(r.EndedAt), EndReason: r.EndReason, SourceID: r.SourceID, Headline: r.Headline,
+		ProjectVersionID: r.ProjectID}
 	if string(r.Vars) != "{}" {
 		_ = json.Unmarshal(r.Vars, &run.Vars)
 	}
@@ -624,7 +666,7 @@ func (t *dbTx) Runs(ids []int64) (map[int64]*Run, error) {
 }
 
 func (t *dbTx) SaveRuns(rs []*Run) error {
-	_, err := t.bulk("SaveRuns", 18, len(rs),
+	_, err := t.bulk("SaveRuns", 19, len(rs),
 		func(i int, a []any) ([]any, error) {
 			r := rs[i]
 			vars, err := jsonObject(fmt.Sprintf("vars of run %d", r.ID), r.Vars)
@@ -633,7 +675,7 @@ func (t *dbTx) SaveRuns(rs []*Run) error {
 			}
 			return append(a, r.ID, r.Contact, r.FlowID, r.VersionID, r.Step, r.Status, vars,
 				rawOrEmpty(r.Entry), rawOrEmpty(r.Reply), rawOrEmpty(r.Event), r.WaitSeq, r.StepSeq,
-				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason, r.SourceID, r.Headline), nil
+				ms(r.StartedAt), ms(r.UpdatedAt), nullMS(r.EndedAt), r.EndReason, r.SourceID, r.Headline, r.ProjectVersionID), nil
 		})
 	return err
 }

@@ -18,6 +18,9 @@ SELECT COALESCE(MAX(id), 0) + 1 FROM outbox
 -- name: NewFlowVersionID
 SELECT COALESCE(MAX(id), 0) + 1 FROM flow_versions
 
+-- name: NewProjectVersionID
+SELECT COALESCE(MAX(id), 0) + 1 FROM project_versions
+
 -- ---- inbox ----
 
 -- name: InsertInbox
@@ -95,24 +98,36 @@ INSERT INTO flow_versions (id, flow_id, hash, file, source, templates, created_a
 -- name: FlowVersion
 SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions WHERE id = $1
 
+-- ---- project versions ----
+
+-- name: ProjectVersionID
+SELECT id FROM project_versions WHERE hash = $1
+
+-- name: InsertProjectVersion
+INSERT INTO project_versions (id, hash, flows, created_at) VALUES ($1, $2, $3, $4)
+
+-- name: ProjectVersion
+SELECT id, hash, flows, created_at FROM project_versions WHERE id = $1
+
 -- ---- runs ----
 
 -- name: LiveRuns
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE ended_at IS NULL AND contact IN ($1) ORDER BY id
 
 -- name: Runs
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE id IN ($1)
 
 -- name: SaveRuns
 -- An ended run is never written again (the guard of the upsert).
--- source_id and headline (the entry ad) are set at the start and never changed.
+-- source_id and headline (the entry ad) and project_version_id are set at the
+-- start and never changed.
 INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	source_id, headline, project_version_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
 	entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
 	step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
@@ -121,12 +136,12 @@ WHERE runs.ended_at IS NULL
 
 -- name: RunsOf
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: RunsWhere
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3
 
 -- ---- timers ----
