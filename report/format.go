@@ -56,6 +56,10 @@ func writeText(w io.Writer, r *Report) error {
 	for _, f := range r.Flows {
 		fmt.Fprintf(w, "\n%s: %d entered, %d completed, %d converted (%s, 95%% CI %s–%s)\n",
 			f.Flow, f.Entered, f.Completed, f.Converted, pct(f.Rate), pct(f.CILow), pct(f.CIHigh))
+		if f.MarketingLimited > 0 || f.WaitingAllowance > 0 {
+			fmt.Fprintf(w, "  marketing limits: %d messages refused with 131049 (to %d contacts), %d waiting for the messaging limit's allowance\n",
+				f.MarketingLimited, f.MarketingLimitedContacts, f.WaitingAllowance)
+		}
 		if len(f.Steps) > 0 {
 			width := len("step")
 			for _, s := range f.Steps {

@@ -43,6 +43,13 @@ type Flow struct {
 	TimeToConvert *Durations `json:"time_to_convert,omitempty"`
 	// Daily is the conversions of the period's runs per UTC day.
 	Daily []Day `json:"conversions_daily"`
+	// MarketingLimited is the flow's messages of the period Meta refused with
+	// 131049 (its per-user marketing limit), to MarketingLimitedContacts
+	// contacts; WaitingAllowance its messages waiting now for the messaging
+	// limit's allowance (docs/WHATSAPP.md, "Marketing limits").
+	MarketingLimited         int64 `json:"marketing_limited,omitempty"`
+	MarketingLimitedContacts int64 `json:"marketing_limited_contacts,omitempty"`
+	WaitingAllowance         int64 `json:"waiting_allowance,omitempty"`
 }
 
 // Step is one step of the flow, in the flow's order.
@@ -152,6 +159,7 @@ func flowReport(c *store.FlowCounts) *Flow {
 	f := &Flow{Flow: c.FlowID, Entered: c.Entered, Completed: c.Completed, Converted: c.Converted,
 		Rate: rate(c.Converted, c.Entered), Steps: []Step{}, Conversions: []Conversion{}, ByAd: []Ad{}, Splits: []Split{}, Daily: []Day{}}
 	f.CILow, f.CIHigh = Wilson(c.Converted, c.Entered)
+	f.MarketingLimited, f.MarketingLimitedContacts, f.WaitingAllowance = c.MarketingLimited, c.MarketingLimitedContacts, c.WaitingAllowance
 
 	// Steps in the order of the flow's newest version, every step listed
 	// (unreached ones as zeros); steps only older versions had follow.

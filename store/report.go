@@ -66,6 +66,13 @@ type FlowCounts struct {
 	ToConvert []time.Duration
 	// Daily counts conversions by the UTC day they happened.
 	Daily []DayCount
+	// MarketingLimited is the flow's messages queued in the period that Meta
+	// refused with 131049 (its per-user marketing limit), to how many
+	// contacts; WaitingAllowance its messages waiting now for the messaging
+	// limit's allowance.
+	MarketingLimited         int64
+	MarketingLimitedContacts int64
+	WaitingAllowance         int64
 }
 
 // StepCounts are the runs that executed one step, and what followed.
@@ -277,6 +284,15 @@ func (s *DB) flowReport(ctx context.Context, flowID string, f ReportFilter) (*Fl
 		}
 		return fc.Ads[i].SourceID < fc.Ads[j].SourceID
 	})
+
+	// Marketing limits: messages Meta refused with 131049 (queued in the
+	// period), and messages waiting now for the messaging limit's allowance.
+	if err := s.scanR(ctx, "ReportMarketingLimited", []any{flowID, since, until}, &fc.MarketingLimited, &fc.MarketingLimitedContacts); err != nil {
+		return nil, err
+	}
+	if err := s.scanR(ctx, "ReportWaitingAllowance", []any{flowID}, &fc.WaitingAllowance); err != nil {
+		return nil, err
+	}
 	return fc, nil
 }
 

@@ -34,6 +34,19 @@ func Test131049IsFinalAndCounted(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0] != (store.MarketingLimited{FlowID: "order-shipped", Contact: "16505558001", Refused: 1}) {
 		t.Fatalf("report rows %+v %v", got, err)
 	}
+	if fc := flowCounts(t, r, "order-shipped"); fc.MarketingLimited != 1 || fc.MarketingLimitedContacts != 1 || fc.WaitingAllowance != 0 {
+		t.Fatalf("funnel report: %+v", fc)
+	}
+}
+
+// flowCounts is one flow's line of the funnel report.
+func flowCounts(t *testing.T, r *rig, flow string) *store.FlowCounts {
+	t.Helper()
+	fcs, err := r.st.Report(context.Background(), store.ReportFilter{FlowID: flow})
+	if err != nil || len(fcs) != 1 {
+		t.Fatalf("report: %v %v", fcs, err)
+	}
+	return fcs[0]
 }
 
 // With marketing_retry_after, a 131049 (here as a failed status webhook, the
@@ -97,6 +110,9 @@ func TestMessagingLimitSpreadsOverDays(t *testing.T) {
 	}
 	if it := r.outbox(contacts[2])[0]; it.Status != store.OutPending || !strings.Contains(it.LastError, "messaging limit reached (2 unique users per 24h)") {
 		t.Fatalf("waiting: %+v", it)
+	}
+	if fc := flowCounts(t, r, "order-shipped"); fc.WaitingAllowance != 2 {
+		t.Fatalf("funnel report: %d waiting for the allowance, want 2", fc.WaitingAllowance)
 	}
 	// A second message to a contact already reached today goes out.
 	r.event("parcel_update", contacts[0], "B-1")

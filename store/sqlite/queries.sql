@@ -702,3 +702,13 @@ SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id
 -- PostgreSQL wakes the other replicas here; SQLite has no other process
 -- (never run: the store skips it for a single-writer driver).
 SELECT 1
+
+-- name: ReportMarketingLimited
+-- A flow's messages queued in [$2, $3) that Meta refused with 131049, and to
+-- how many contacts (through outbox_limited).
+SELECT COUNT(*), COUNT(DISTINCT contact) FROM outbox
+WHERE (error_code = 131049 OR limit_retries > 0) AND flow_id = $1 AND created_at >= $2 AND created_at < $3
+
+-- name: ReportWaitingAllowance
+-- A flow's messages waiting now for the messaging limit's allowance (through outbox_allowance).
+SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND allowance = 1 AND flow_id = $1
