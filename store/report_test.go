@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -97,6 +98,37 @@ func TestRunStepsAndReport(t *testing.T) {
 		t.Errorf("runs started in [t0+1h, t0+2h): %+v", p)
 	}
 
+	// Periods that cut hours: the counters' whole hours plus the rows of the
+	// partial ones give the same counts as the rows alone.
+	for _, c := range []struct {
+		since, until time.Duration
+		entered      int64
+		delivered    int64
+	}{
+		{30 * time.Minute, 150 * time.Minute, 2, 1},         // runs at +1h, +2h: partial, whole, partial hours
+		{time.Hour + time.Millisecond, 3 * time.Hour, 1, 0}, // +2h only
+		{time.Hour, time.Hour + time.Millisecond, 1, 1},     // within one hour
+		{0, 59 * time.Minute, 1, 1},                         // +0h only
+	} {
+		got := counts(ReportFilter{Since: t0.Add(c.since), Until: t0.Add(c.until)})
+		if got.Entered != c.entered || got.Steps[0].Reached != c.entered || got.Steps[0].Delivered != c.delivered {
+			t.Errorf("runs started in [t0+%v, t0+%v): %+v, want %d entered, reached a, %d delivered", c.since, c.until, got, c.entered, c.delivered)
+		}
+	}
+	// A run moving on moves its count: the counters follow status and step.
+	write(func(tx Tx) error {
+		rs, err := tx.Runs([]int64{ids[1]})
+		if err != nil {
+			return err
+		}
+		r := rs[ids[1]]
+		r.Status, r.Step, r.EndedAt = RunCompleted, "c", t0.Add(5*time.Hour)
+		return tx.SaveRuns([]*Run{r})
+	})
+	if got := counts(ReportFilter{}); got.Completed != 2 || got.Steps[1].Waiting != 0 || got.Steps[1].Stopped != 1 {
+		t.Errorf("after run %d completed: %+v", ids[1], got)
+	}
+
 	write(func(tx Tx) error {
 		n, err := tx.PurgeRuns(t0.Add(time.Hour), 10)
 		if n != 1 {
@@ -108,5 +140,29 @@ func TestRunStepsAndReport(t *testing.T) {
 	s.r.GetContext(ctx, &left, "SELECT COUNT(*) FROM run_steps WHERE run_id = ?", ids[0])
 	if left != 0 {
 		t.Errorf("the purged run's steps are left: %d", left)
+	}
+	// The counters keep what retention deletes: a report of an old period
+	// stays whole.
+	if got := counts(ReportFilter{}); got.Entered != 3 || got.Steps[0].Reached != 3 {
+		t.Errorf("after retention: %+v", got)
+	}
+}
+
+func TestSplitHours(t *testing.T) {
+	h := hourMS
+	for _, c := range []struct {
+		since, until int64
+		want         string
+	}{
+		{0, 3 * h, "[{true 0 3}]"},
+		{h / 2, 3*h + 5, fmt.Sprintf("[{true 1 3} {false %d %d} {false %d %d}]", h/2, h, 3*h, 3*h+5)},
+		{h / 2, h / 2 * 3, fmt.Sprintf("[{false %d %d}]", h/2, h/2*3)},
+		{h + 1, 2 * h, fmt.Sprintf("[{false %d %d}]", h+1, 2*h)},
+		{-1 << 63, 1<<63 - 1, fmt.Sprintf("[{true %d %d}]", -(int64(1) << 40), int64(1)<<40)},
+		{-1 << 63, 2*h + 7, fmt.Sprintf("[{true %d 2} {false %d %d}]", -(int64(1) << 40), 2*h, 2*h+7)},
+	} {
+		if got := fmt.Sprint(splitHours(c.since, c.until)); got != c.want {
+			t.Errorf("splitHours(%d, %d) = %s, want %s", c.since, c.until, got, c.want)
+		}
 	}
 }
