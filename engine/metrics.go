@@ -5,9 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the engine's Prometheus collectors. Register them on the daemon's
 // registry with NewMetrics(reg); a nil registry gives working, unregistered ones.
 type Metrics struct {
-	Inbox        *prometheus.CounterVec // events processed, by kind and result
-	RunsStarted  *prometheus.CounterVec // by flow
-	RunsEnded    *prometheus.CounterVec // by flow and status
+	Inbox       *prometheus.CounterVec // events processed, by kind and result
+	RunsStarted *prometheus.CounterVec // by flow
+	RunsEnded   *prometheus.CounterVec // by flow and status
+	// Steps counts steps executed, by flow and step (a loop counts each
+	// time; the report counts runs once per step).
+	Steps        *prometheus.CounterVec
 	Sends        *prometheus.CounterVec // by message type and outcome
 	Refusals     *prometheus.CounterVec // refused before the API, by reason
 	Seen131047   prometheus.Counter     // 131047 from Meta (sync or by status): must stay 0
@@ -42,6 +45,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Runs started, by flow."}, []string{"flow"}),
 		RunsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_runs_ended_total",
 			Help: "Runs ended, by flow and final status."}, []string{"flow", "status"}),
+		Steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_steps_total",
+			Help: "Steps executed, by flow and step (a step a loop re-enters counts each time)."}, []string{"flow", "step"}),
 		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_sends_total",
 			Help: "Send attempts, by message type and outcome (sent, retry, failed, unknown)."}, []string{"type", "outcome"}),
 		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_send_refusals_total",
@@ -72,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times a business-initiated message was put off because the messaging limit was reached."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Sends, m.Refusals, m.Seen131047,
+		reg.MustRegister(m.Inbox, m.RunsStarted, m.RunsEnded, m.Steps, m.Sends, m.Refusals, m.Seen131047,
 			m.TimersFired, m.TimerLag, m.SenderPaused, m.StatusesIn, m.StepErrors, m.RetentionDeleted,
 			m.TemplateBlocked, m.TemplateHeld, m.PhoneQuality, m.MarketingLimited, m.AllowanceDeferred)
 	}

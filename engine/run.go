@@ -93,6 +93,7 @@ func (b *batch) advance(r *store.Run, f *dsl.Flow, c *store.Contact, s *dsl.Step
 		r.Step = s.ID
 		r.StepSeq++
 		b.reached = append(b.reached, &store.RunStep{RunID: r.ID, FlowID: r.FlowID, Step: s.ID, StartedAt: r.StartedAt, At: b.now})
+		b.e.m.Steps.WithLabelValues(r.FlowID, s.ID).Inc()
 		switch s.Kind {
 		case dsl.ActSend:
 			b.send(r, f, c, s)
