@@ -80,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AllowanceDeferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "funnel_allowance_deferred_total",
 			Help: "Times a business-initiated message was put off because the messaging limit was reached."}),
 		StepsReached: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_steps_reached_total",
-			Help: "Steps executed, by flow and step."}, []string{"flow", "step"}),
+			Help: "Steps executed, by flow and step (a step a loop re-enters counts each time)."}, []string{"flow", "step"}),
 		Conversions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_conversions_total",
 			Help: "Conversions recorded (once per run and convert step), by flow and event."}, []string{"flow", "event"}),
 		SplitAssigned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "funnel_split_assigned_total",

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/funnel-dev/funnel/report"
 )
 
@@ -117,6 +119,13 @@ func TestReportPopulation(t *testing.T) {
 	}
 	if fmt.Sprint(order) != "[welcome answer route code bye done]" {
 		t.Errorf("steps in order %v", order)
+	}
+	// The metric counts executions: every welcome, and a route per reply.
+	if got := testutil.ToFloat64(r.eng.Metrics().StepsReached.WithLabelValues("promo", "welcome")); got != n {
+		t.Errorf("funnel_steps_reached_total{flow=promo,step=welcome} = %v, want %d", got, n)
+	}
+	if got := testutil.ToFloat64(r.eng.Metrics().StepsReached.WithLabelValues("promo", "route")); got != float64(replied) {
+		t.Errorf("funnel_steps_reached_total{flow=promo,step=route} = %v, want %d", got, replied)
 	}
 	if len(f.ByAd) != 2 {
 		t.Fatalf("by_ad: %+v", f.ByAd)

@@ -159,6 +159,44 @@ func (f ReportFilter) period() (int64, int64) {
 	return since, until
 }
 
+// hourMS is the counters' bucket: report_runs and report_steps count runs by
+// started_at / hourMS.
+const hourMS = int64(time.Hour / time.Millisecond)
+
+// span is part of a report's period: whole hours [from, to) of the counters
+// (hours), or milliseconds [from, to) of the rows.
+type span struct {
+	hours    bool
+	from, to int64
+}
+
+// splitHours cuts [since, until) (milliseconds) into the whole hours the
+// counters answer and the partial hours at either edge the rows answer.
+func splitHours(since, until int64) []span {
+	const far = int64(1) << 40 // hours: far beyond any time (and ×hourMS fits)
+	first, last := -far, far   // whole hours [first, last)
+	if since > -far*hourMS {
+		first = since / hourMS
+		if since%hourMS != 0 {
+			first++
+		}
+	}
+	if until < far*hourMS {
+		last = until / hourMS
+	}
+	if first >= last {
+		return []span{{from: since, to: until}}
+	}
+	out := []span{{hours: true, from: first, to: last}}
+	if first > -far && since < first*hourMS {
+		out = append(out, span{from: since, to: first * hourMS})
+	}
+	if last < far && last*hourMS < until {
+		out = append(out, span{from: last * hourMS, to: until})
+	}
+	return out
+}
+
 // Report counts each flow's runs started in the filter's period. Every count
 // is one range scan of an index that starts with (flow_id, started_at).
 func (s *DB) Report(ctx context.Context, f ReportFilter) ([]*FlowCounts, error) {
@@ -194,11 +232,6 @@ func (s *DB) flowReport(ctx context.Context, flowID string, f ReportFilter) (*Fl
 		return nil, err
 	}
 
-	// Runs: entered, completed, by ad, and where the others are now.
-	rows, err := s.queryR(ctx, "ReportRuns", flowID, since, until)
-	if err != nil {
-		return nil, err
-	}
 	ads := map[string]*AdCounts{}
 	steps := map[string]*StepCounts{}
 	step := func(name string) *StepCounts {
@@ -207,52 +240,71 @@ func (s *DB) flowReport(ctx context.Context, flowID string, f ReportFilter) (*Fl
 		}
 		return steps[name]
 	}
-	for rows.Next() {
-		var src, status, at string
-		var n int64
-		if err := rows.Scan(&src, &status, &at, &n); err != nil {
-			rows.Close()
-			return nil, err
+	// Runs: entered, completed, by ad, and where the others are now.
+	addRuns := func(name string, args ...any) error {
+		rows, err := s.queryR(ctx, name, args...)
+		if err != nil {
+			return err
 		}
-		fc.Entered += n
-		switch status {
-		case RunCompleted:
-			fc.Completed += n
-		case RunExpired, RunCancelled, RunFailed:
-			step(at).Stopped += n
-		default:
-			step(at).Waiting += n
-		}
-		if src != "" {
-			if ads[src] == nil {
-				ads[src] = &AdCounts{SourceID: src}
+		defer rows.Close()
+		for rows.Next() {
+			var src, status, at string
+			var n int64
+			if err := rows.Scan(&src, &status, &at, &n); err != nil {
+				return err
 			}
-			ads[src].Entered += n
+			fc.Entered += n
+			switch status {
+			case RunCompleted:
+				fc.Completed += n
+			case RunExpired, RunCancelled, RunFailed:
+				step(at).Stopped += n
+			default:
+				step(at).Waiting += n
+			}
+			if src != "" {
+				if ads[src] == nil {
+					ads[src] = &AdCounts{SourceID: src}
+				}
+				ads[src].Entered += n
+			}
 		}
+		return rows.Err()
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
 	// Steps: reached, replied, delivered, read.
-	rows, err = s.queryR(ctx, "ReportSteps", flowID, since, until)
-	if err != nil {
-		return nil, err
+	addSteps := func(name string, args ...any) error {
+		rows, err := s.queryR(ctx, name, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var at string
+			var c StepCounts
+			if err := rows.Scan(&at, &c.Reached, &c.Replied, &c.Delivered, &c.Read); err != nil {
+				return err
+			}
+			sc := step(at)
+			sc.Reached += c.Reached
+			sc.Replied += c.Replied
+			sc.Delivered += c.Delivered
+			sc.Read += c.Read
+		}
+		return rows.Err()
 	}
-	for rows.Next() {
-		var name string
-		var c StepCounts
-		if err := rows.Scan(&name, &c.Reached, &c.Replied, &c.Delivered, &c.Read); err != nil {
-			rows.Close()
+	// Whole hours from the counters, the partial hours at the edges from the
+	// rows (through their (flow_id, started_at) indexes).
+	for _, part := range splitHours(since, until) {
+		runs, steps := "ReportRuns", "ReportSteps"
+		if part.hours {
+			runs, steps = "ReportRunCounts", "ReportStepCounts"
+		}
+		if err := addRuns(runs, flowID, part.from, part.to); err != nil {
 			return nil, err
 		}
-		sc := step(name)
-		sc.Reached, sc.Replied, sc.Delivered, sc.Read = c.Reached, c.Replied, c.Delivered, c.Read
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+		if err := addSteps(steps, flowID, part.from, part.to); err != nil {
+			return nil, err
+		}
 	}
 	for _, sc := range steps {
 		if sc.Step != "" {

@@ -433,6 +433,9 @@ DELETE FROM timers;
 DELETE FROM outbox;
 DELETE FROM message_statuses;
 DELETE FROM runs;
+DELETE FROM run_steps;
+DELETE FROM report_runs;
+DELETE FROM report_steps;
 DELETE FROM inbox;
 DELETE FROM schedules;
 DELETE FROM sandbox_sends;
@@ -587,14 +590,24 @@ SELECT DISTINCT flow_id FROM flow_versions ORDER BY flow_id
 SELECT file, source FROM flow_versions WHERE flow_id = $1 ORDER BY id DESC LIMIT 1
 
 -- name: ReportRuns
--- A flow's runs started in [$2, $3): one range scan of runs_report.
+-- A flow's runs started in [$2, $3) (ms), from the rows: the partial hours at a
+-- period's edges.
 SELECT source_id, status, step, COUNT(*) FROM runs
 WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY source_id, status, step
 
 -- name: ReportSteps
--- The steps of a flow's runs started in [$2, $3): one range scan of run_steps_report.
+-- The steps of a flow's runs started in [$2, $3) (ms), from the rows.
 SELECT step, COUNT(*), COUNT(replied_at), COUNT(delivered_at), COUNT(read_at) FROM run_steps
 WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY step
+
+-- name: ReportRunCounts
+-- The same from the counters, for the whole hours [$2, $3) of the period.
+SELECT source_id, status, step, SUM(n) FROM report_runs
+WHERE flow_id = $1 AND hour >= $2 AND hour < $3 GROUP BY source_id, status, step
+
+-- name: ReportStepCounts
+SELECT step, SUM(reached), SUM(replied), SUM(delivered), SUM(read) FROM report_steps
+WHERE flow_id = $1 AND hour >= $2 AND hour < $3 GROUP BY step
 
 -- name: ReportAdHeadline
 -- The headline of the newest run from an ad in the period.
