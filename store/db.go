@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/funnel-dev/funnel/store/postgres"
 	"github.com/funnel-dev/funnel/store/sqlite"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -98,6 +99,9 @@ var ErrLocked = sqlite.ErrLocked
 // driverFor picks the driver a DSN names: a postgres:// or postgresql:// URL is
 // PostgreSQL, anything else a SQLite file.
 func driverFor(dsn string) Driver {
+	if postgres.IsDSN(dsn) {
+		return postgres.Driver{}
+	}
 	return sqlite.Driver{}
 }
 
@@ -109,8 +113,9 @@ var idQueries = map[string]string{
 	"flow_versions": "NewFlowVersionID",
 }
 
-// Open opens (creating if needed) the database dsn names — a SQLite file
-// path — and runs the migrations.
+// Open opens the database dsn names — a postgres:// or postgresql:// URL for
+// PostgreSQL, else a SQLite file path (created if needed) — and runs the
+// migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return OpenDriver(ctx, driverFor(dsn), dsn, opts)
 }
@@ -192,6 +197,20 @@ func (s *DB) Close() error {
 
 // Path is the database's DSN (the file of a SQLite database).
 func (s *DB) Path() string { return s.dsn }
+
+// Name is the database for messages and logs: the DSN without a password.
+func (s *DB) Name() string { return DisplayName(s.dsn) }
+
+// DisplayName is a DSN for messages and logs: without its password.
+func DisplayName(dsn string) string {
+	if postgres.IsDSN(dsn) {
+		return postgres.Redact(dsn)
+	}
+	return dsn
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database (not a file).
+func IsPostgres(dsn string) bool { return postgres.IsDSN(dsn) }
 
 // Driver is the name of the database's driver ("sqlite", "postgres"): for
 // messages and metrics, never for decisions outside the store.

@@ -84,7 +84,13 @@ func (t *dbTx) execText(query string, args ...any) (sql.Result, error) {
 	}
 	if !t.s.drv.SingleWriter() {
 		res, err := t.tx.ExecContext(t.ctx, query, args...)
-		return res, t.s.classify(err)
+		if err != nil {
+			// The database ended the transaction: every later statement and
+			// the commit fail with this error rather than a vaguer one.
+			t.err = t.s.classify(err)
+			return nil, t.err
+		}
+		return res, nil
 	}
 	st, err := t.stmt(query)
 	if err != nil {
