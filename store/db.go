@@ -105,7 +105,7 @@ func driverFor(dsn string) Driver {
 	return sqlite.Driver{}
 }
 
-// idQueries are the queries giving the next id of each table with ids.
+// idQueries are the queries giving the next $1 ids of each table with ids.
 var idQueries = map[string]string{
 	"runs":          "NewRunID",
 	"timers":        "NewTimerID",
@@ -145,7 +145,7 @@ func OpenDriver(ctx context.Context, drv Driver, dsn string, opts Options) (*DB,
 		}
 		for table, name := range idQueries {
 			var next int64
-			if err := s.getW(ctx, &next, name); err != nil {
+			if err := s.getW(ctx, &next, name, 1); err != nil {
 				s.Close()
 				return nil, err
 			}

@@ -199,6 +199,9 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 	if err := s.Write(ctx, func(tx Tx) error { id = tx.NewID("timers"); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	if testPostgres && id > last {
+		return // a sequence: the ids a block left unused are skipped
+	}
 	if id != last+1 {
 		t.Fatalf("id after reopen = %d, want %d", id, last+1)
 	}

@@ -4,20 +4,20 @@
 -- milliseconds. A list argument is one array parameter: = ANY($1).
 
 -- ---- ids ----
--- The next id of a table, from its identity's sequence: unique across every
--- process that shares the database.
+-- The next $1 ids of a table, from its identity's sequence: unique across
+-- every process that shares the database.
 
 -- name: NewRunID
-SELECT nextval(pg_get_serial_sequence('runs', 'id'))
+SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, $1)
 
 -- name: NewTimerID
-SELECT nextval(pg_get_serial_sequence('timers', 'id'))
+SELECT nextval(pg_get_serial_sequence('timers', 'id')) FROM generate_series(1, $1)
 
 -- name: NewOutboxID
-SELECT nextval(pg_get_serial_sequence('outbox', 'id'))
+SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, $1)
 
 -- name: NewFlowVersionID
-SELECT nextval(pg_get_serial_sequence('flow_versions', 'id'))
+SELECT nextval(pg_get_serial_sequence('flow_versions', 'id')) FROM generate_series(1, $1)
 
 -- ---- inbox ----
 
