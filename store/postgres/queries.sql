@@ -99,17 +99,21 @@ SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions
 -- ---- runs ----
 
 -- name: LiveRuns
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE ended_at IS NULL AND contact = ANY($1) ORDER BY id
 
 -- name: Runs
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE id = ANY($1)
 
 -- name: SaveRuns
 -- An ended run is never written again (the guard of the upsert).
-INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+-- source_id and headline (the entry ad) are set at the start and never changed.
+INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
 	entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
 	step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
@@ -117,11 +121,13 @@ ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, v
 WHERE runs.ended_at IS NULL
 
 -- name: RunsOf
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: RunsWhere
-SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason
+SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
+	source_id, headline
 FROM runs WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3
 
 -- ---- timers ----
@@ -152,7 +158,7 @@ JOIN runs r ON r.id = t.run_id WHERE r.contact = $1 AND r.ended_at IS NULL AND t
 -- name: ClaimOutbox
 -- Pending messages due now whose contact has no earlier message still open:
 -- messages to one contact go out one at a time, in order.
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox o
 WHERE o.status = 'pending' AND o.next_attempt_at <= $1
 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact = o.contact AND p.id < o.id AND p.status IN ('pending', 'claimed', 'sending'))
@@ -162,11 +168,11 @@ ORDER BY o.next_attempt_at, o.id LIMIT $2
 SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' AND next_attempt_at > $1
 
 -- name: OutboxByIDs
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE id = ANY($1)
 
 -- name: OutboxByProvider
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE provider_id != '' AND provider_id = ANY($1)
 
 -- name: InsertOutbox
@@ -175,11 +181,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 ON CONFLICT (key) DO NOTHING
 
 -- name: OutboxOf
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: OutboxWhere
-SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template
+SELECT id, key, run_id, flow_id, step, contact, phone_number_id, kind, category, assume_opt_in, payload, fallback, fallback_category, status, sent_as, attempts, next_attempt_at, error_code, last_error, provider_id, created_at, sent_at, updated_at, resends, template, limit_retries
 FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
 
 -- name: ChangeOutbox
@@ -189,7 +195,8 @@ FROM outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
 -- new status ('' keeps it); $3 swap in the fallback template; $4/$5 sent_as;
 -- $6/$7/$8 error code and text; $9 provider id; $10/$11 attempts; $12/$13
 -- next attempt; $14/$15 sent_at; $16 the id; $18 the template the message
--- waits for ('' keeps it).
+-- waits for ('' keeps it); $19/$20 limit_retries; $21/$22 allowance; $23
+-- clears the provider id (the message goes out again as a new one).
 UPDATE outbox SET updated_at = $1,
 	status = CASE WHEN $2::text = '' THEN status ELSE $2::text END,
 	kind = CASE WHEN $3::boolean THEN 'template' ELSE kind END,
@@ -197,13 +204,15 @@ UPDATE outbox SET updated_at = $1,
 	fallback = CASE WHEN $3::boolean THEN NULL ELSE fallback END,
 	category = CASE WHEN $3::boolean THEN fallback_category ELSE category END,
 	sent_as = CASE WHEN $3::boolean THEN 'fallback' WHEN $4::boolean THEN $5::text ELSE sent_as END,
-	provider_id = CASE WHEN $3::boolean THEN '' WHEN provider_id = '' AND $9::text != '' THEN $9::text ELSE provider_id END,
+	provider_id = CASE WHEN $3::boolean OR $23::boolean THEN '' WHEN provider_id = '' AND $9::text != '' THEN $9::text ELSE provider_id END,
 	error_code = CASE WHEN $6::boolean THEN $7::bigint ELSE error_code END,
 	last_error = CASE WHEN $6::boolean THEN $8::text ELSE last_error END,
 	attempts = CASE WHEN $10::boolean THEN $11::bigint ELSE attempts END,
 	next_attempt_at = CASE WHEN $12::boolean THEN $13::bigint ELSE next_attempt_at END,
 	sent_at = CASE WHEN $14::boolean THEN $15::bigint ELSE sent_at END,
-	template = CASE WHEN $18::text = '' THEN template ELSE $18::text END
+	template = CASE WHEN $18::text = '' THEN template ELSE $18::text END,
+	limit_retries = CASE WHEN $19::boolean THEN $20::bigint ELSE limit_retries END,
+	allowance = CASE WHEN $21::boolean THEN (CASE WHEN $22::boolean THEN 1 ELSE 0 END) ELSE allowance END
 WHERE id = $16 AND status = ANY($17)
 	AND ($9 = '' OR provider_id = '' OR provider_id = $9)
 	AND (NOT $3::boolean OR (kind = 'freeform' AND fallback IS NOT NULL))
@@ -298,7 +307,8 @@ SELECT
 	(SELECT COUNT(*) FROM (SELECT 1 FROM timers WHERE due_at <= $2 LIMIT $1) AS x),
 	(SELECT COUNT(*) FROM (SELECT 1 FROM runs WHERE ended_at IS NULL LIMIT $1) AS x),
 	(SELECT MIN(due_at) FROM timers),
-	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'held' LIMIT $1) AS x)
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'held' LIMIT $1) AS x),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND allowance = 1 LIMIT $1) AS x)
 
 -- ---- retention ----
 -- Each purge goes through an index on the age it tests (TestRetentionQueriesUseIndexes).
@@ -311,6 +321,9 @@ SELECT id FROM runs WHERE ended_at IS NOT NULL AND ended_at < $1 LIMIT $2
 
 -- name: DeleteTimersOfRuns
 DELETE FROM timers WHERE run_id = ANY($1)
+
+-- name: DeleteRunStepsOfRuns
+DELETE FROM run_steps WHERE run_id = ANY($1)
 
 -- name: DeleteRuns
 DELETE FROM runs WHERE id = ANY($1) AND ended_at IS NOT NULL
@@ -417,3 +430,94 @@ DELETE FROM meta WHERE key != $1
 
 -- name: SchemaVersion
 SELECT MAX(version_id) FROM goose_db_version WHERE is_applied
+
+-- ---- the funnel report ----
+
+-- name: InsertRunSteps
+-- A step a run executed, once per run and step: the first execution's row stays.
+INSERT INTO run_steps (run_id, step, flow_id, started_at, reached_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (run_id, step) DO NOTHING
+
+-- name: MarkRunStepReplied
+-- Marks keep their first time (IS NULL guard); a step never recorded is no row.
+UPDATE run_steps SET replied_at = $3 WHERE run_id = $1 AND step = $2 AND replied_at IS NULL
+
+-- name: MarkRunStepDelivered
+UPDATE run_steps SET delivered_at = $3 WHERE run_id = $1 AND step = $2 AND delivered_at IS NULL
+
+-- name: MarkRunStepRead
+-- A read message was delivered, whether or not its delivered status came.
+UPDATE run_steps SET read_at = $3, delivered_at = COALESCE(delivered_at, $3) WHERE run_id = $1 AND step = $2 AND read_at IS NULL
+
+-- name: ReportFlows
+SELECT DISTINCT flow_id FROM flow_versions ORDER BY flow_id
+
+-- name: ReportNewestVersion
+SELECT file, source FROM flow_versions WHERE flow_id = $1 ORDER BY id DESC LIMIT 1
+
+-- name: ReportRuns
+-- A flow's runs started in [$2, $3): one range scan of runs_report.
+SELECT source_id, status, step, COUNT(*) FROM runs
+WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY source_id, status, step
+
+-- name: ReportSteps
+-- The steps of a flow's runs started in [$2, $3): one range scan of run_steps_report.
+SELECT step, COUNT(*), COUNT(replied_at), COUNT(delivered_at), COUNT(read_at) FROM run_steps
+WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 GROUP BY step
+
+-- name: ReportAdHeadline
+-- The headline of the newest run from an ad in the period.
+SELECT headline FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3 AND source_id = $4
+ORDER BY started_at DESC LIMIT 1
+
+-- name: ReportHasOutcomes
+SELECT COUNT(*) > 0 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'conversions'
+
+-- name: ReportConverted
+-- Each converted run of the period: its ad and the time to its first
+-- conversion. A conversion follows its run's start, so at >= $2 narrows the
+-- conversions index without changing the result.
+SELECT r.source_id, MIN(c.at) - r.started_at FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY c.run_id, r.source_id, r.started_at
+
+-- name: ReportEvents
+SELECT c.event, c.currency, COUNT(*), COALESCE(SUM(c.value), 0) FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3
+GROUP BY c.event, c.currency ORDER BY c.event, c.currency
+
+-- name: ReportDaily
+SELECT to_char(to_timestamp(c.at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), COUNT(*) FROM conversions c JOIN runs r ON r.id = c.run_id
+WHERE c.flow_id = $1 AND c.at >= $2 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY 1 ORDER BY 1
+
+-- name: ReportSplits
+-- Each split step's variants over the period's runs, and how many of those
+-- runs converted (any conversion of the run).
+SELECT v.step, v.variant, COUNT(*), COUNT(cv.run_id) FROM run_variants v JOIN runs r ON r.id = v.run_id
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions WHERE flow_id = $1 AND at >= $2) cv ON cv.run_id = v.run_id
+WHERE v.flow_id = $1 AND r.started_at >= $2 AND r.started_at < $3 GROUP BY v.step, v.variant ORDER BY v.step, v.variant
+
+-- ---- messaging limit and 131049 ----
+
+-- name: ReachedCount
+-- Unique users reached since $1, and the earliest of those times.
+SELECT COUNT(*), MIN(at) FROM reached WHERE at > $1
+
+-- name: ReachedOf
+-- Which of these contacts were reached since $2.
+SELECT contact FROM reached WHERE contact = ANY($1) AND at > $2
+
+-- name: MarkReached
+INSERT INTO reached (contact, at) VALUES ($1, $2)
+ON CONFLICT (contact) DO UPDATE SET at = excluded.at WHERE reached.at < excluded.at
+
+-- name: PurgeReached
+DELETE FROM reached WHERE at <= $1
+
+-- name: MarketingLimited
+-- Messages Meta refused with 131049, by flow and contact: all of them, the
+-- ones sent once more, and of those the ones that then went out.
+SELECT flow_id, contact, COUNT(*) AS refused, SUM(CASE WHEN limit_retries > 0 THEN 1 ELSE 0 END) AS retried,
+	SUM(CASE WHEN limit_retries > 0 AND status IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END) AS delivered
+FROM outbox WHERE (error_code = 131049 OR limit_retries > 0) AND created_at >= $1
+GROUP BY flow_id, contact ORDER BY flow_id, contact LIMIT $2
