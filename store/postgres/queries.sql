@@ -521,3 +521,51 @@ SELECT flow_id, contact, COUNT(*) AS refused, SUM(CASE WHEN limit_retries > 0 TH
 	SUM(CASE WHEN limit_retries > 0 AND status IN ('sent', 'delivered', 'read') THEN 1 ELSE 0 END) AS delivered
 FROM outbox WHERE (error_code = 131049 OR limit_retries > 0) AND created_at >= $1
 GROUP BY flow_id, contact ORDER BY flow_id, contact LIMIT $2
+
+-- ---- leases and the sender's pause (several replicas) ----
+
+-- name: Lead
+-- Takes the lease $1 for holder $2 for $4 ms from $3 (NULL: the database's
+-- clock): inserted when nobody holds it, renewed when $2 holds it (even lapsed:
+-- nobody took it meanwhile), taken over when it lapsed. A row comes back only
+-- when $2 holds it afterwards.
+INSERT INTO leases (name, holder, elected_at, expires_at)
+VALUES ($1, $2, COALESCE($3::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint), COALESCE($3::bigint, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) + $4)
+ON CONFLICT (name) DO UPDATE SET
+	elected_at = CASE WHEN leases.holder = excluded.holder THEN leases.elected_at ELSE excluded.elected_at END,
+	holder = excluded.holder, expires_at = excluded.expires_at
+WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.elected_at
+RETURNING holder, elected_at, expires_at
+
+-- name: Resign
+DELETE FROM leases WHERE name = $1 AND holder = $2
+
+-- name: LeaseOf
+SELECT holder, elected_at, expires_at FROM leases WHERE name = $1
+
+-- name: ClearLeases
+-- Not run on PostgreSQL (other replicas' leases are live); kept for the
+-- drivers' common set of queries.
+DELETE FROM leases
+
+-- name: Fence
+-- The row stays locked until the transaction ends: a takeover (Lead's upsert
+-- of the same row) waits for it.
+SELECT 1 FROM leases WHERE name = $1 AND holder = $2 FOR SHARE
+
+-- name: PauseSender
+-- $1 reason, $2 until (NULL: until resumed), $3 now.
+INSERT INTO sender_pause (id, reason, until, updated_at) VALUES (1, $1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, until = excluded.until, updated_at = excluded.updated_at
+
+-- name: ResumeSender
+-- Clears the pause recorded as $2 ('' any).
+UPDATE sender_pause SET reason = '', until = NULL, updated_at = $1
+WHERE id = 1 AND reason != '' AND ($2::text = '' OR reason = $2::text)
+
+-- name: SenderPaused
+SELECT reason, until, updated_at FROM sender_pause WHERE id = 1
+
+-- name: RecentSends
+-- A new leader refills its pair-rate buckets from these (outbox_sent index).
+SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id
