@@ -569,3 +569,10 @@ SELECT reason, until, updated_at FROM sender_pause WHERE id = 1
 -- name: RecentSends
 -- A new leader refills its pair-rate buckets from these (outbox_sent index).
 SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id
+
+-- ---- waking other replicas ----
+
+-- name: NotifyInbox
+-- Delivered at the commit: wakes the replicas listening on funnel_inbox
+-- (store.TopicInbox).
+SELECT pg_notify('funnel_inbox', '')
