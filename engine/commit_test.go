@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/funnel-dev/funnel/store"
+	"github.com/funnel-dev/funnel/store/postgres/pgtest"
 )
 
 // Hooks run only after their transaction committed (what they act on is
 // durable), and never when it rolled back.
 func TestHookStoreRunsHooksAfterCommitOnly(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "funnel.db"), store.Options{Synchronous: "OFF"})
+	st, err := store.Open(ctx, pgtest.DSN(t, filepath.Join(t.TempDir(), "funnel.db")), store.Options{Synchronous: "OFF"})
 	if err != nil {
 		t.Fatal(err)
 	}

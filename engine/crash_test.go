@@ -63,6 +63,7 @@ import (
 	"github.com/funnel-dev/funnel/engine"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
+	"github.com/funnel-dev/funnel/store/postgres/pgtest"
 )
 
 const (
@@ -222,11 +223,12 @@ func TestCrashConsistency(t *testing.T) {
 	t.Logf("seed %d (FUNNEL_SEED=%d to replay), %d kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
+	dsn := pgtest.DSN(t, filepath.Join(dir, "crash.db"))
 	start := time.Now()
 
 	run := func(life int, final bool, killAfter time.Duration) (out []byte, killed bool) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashConsistency$", "-test.v")
-		cmd.Env = append(os.Environ(), "FUNNEL_CRASH_CHILD="+dir, "FUNNEL_CRASH_SEED="+strconv.FormatUint(seed, 10))
+		cmd.Env = append(os.Environ(), "FUNNEL_CRASH_CHILD="+dir, "FUNNEL_CRASH_DB="+dsn, "FUNNEL_CRASH_SEED="+strconv.FormatUint(seed, 10))
 		if final {
 			cmd.Env = append(cmd.Env, "FUNNEL_CRASH_FINAL=1")
 		}
@@ -259,6 +261,11 @@ func TestCrashConsistency(t *testing.T) {
 	for life := 0; life <= kills; life++ {
 		final := life == kills
 		killAfter := 300*time.Millisecond + time.Duration(rng.Int64N(int64(2200*time.Millisecond)))
+		if store.IsPostgres(dsn) {
+			// A child connects over TCP and checks the migrations first: on a
+			// loaded host that alone can take longer than a SQLite life.
+			killAfter += 2 * time.Second
+		}
 		out, _ := run(life, final, killAfter)
 		var info crashLife
 		for _, line := range strings.Split(string(out), "\n") {
@@ -274,7 +281,7 @@ func TestCrashConsistency(t *testing.T) {
 			life, what, info.Resume, info.Inbox, info.LiveRuns, info.Overdue, info.OldestOverdue, info.Sending)
 	}
 	t.Logf("%d kills and restarts in %s", kills, time.Since(start).Round(time.Millisecond))
-	crashVerify(t, dir, seed)
+	crashVerify(t, dir, dsn, seed)
 }
 
 // crashChild is one life of the engine: recover, receive, process, send.
@@ -283,7 +290,8 @@ func crashChild(t *testing.T, dir string) {
 	final := os.Getenv("FUNNEL_CRASH_FINAL") != ""
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, filepath.Join(dir, "crash.db"), store.Options{})
+	dsn := os.Getenv("FUNNEL_CRASH_DB")
+	st, err := store.Open(ctx, dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,9 +323,9 @@ func crashChild(t *testing.T, dir string) {
 	}
 	info := crashLife{Resume: resume, Sending: stats.OutboxSending, Inbox: stats.InboxPending, LiveRuns: stats.LiveRuns}
 	now := time.Now()
-	if db, err := sql.Open("sqlite3", "file:"+url.PathEscape(filepath.Join(dir, "crash.db"))+"?mode=ro"); err == nil {
+	if db, err := crashOpenRaw(dsn); err == nil {
 		var oldest sql.NullInt64
-		db.QueryRow("SELECT COUNT(*), MIN(due_at) FROM timers WHERE due_at <= ?", now.UnixMilli()).Scan(&info.Overdue, &oldest)
+		db.QueryRow("SELECT COUNT(*), MIN(due_at) FROM timers WHERE due_at <= "+strconv.FormatInt(now.UnixMilli(), 10)).Scan(&info.Overdue, &oldest)
 		if oldest.Valid {
 			info.OldestOverdue = now.UnixMilli() - oldest.Int64
 		}
@@ -373,9 +381,8 @@ func crashChild(t *testing.T, dir string) {
 }
 
 // crashVerify checks the database and the channel's log after the last life.
-func crashVerify(t *testing.T, dir string, seed uint64) {
-	path := filepath.Join(dir, "crash.db")
-	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
+func crashVerify(t *testing.T, dir, dsn string, seed uint64) {
+	db, err := crashOpenRaw(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -730,4 +737,13 @@ func crashVerifyConversions(t *testing.T, db *sql.DB, dir string, runs int, fail
 		}
 	}
 	t.Logf("%d conversions; %d with a click id, each sent with its own event id (%d sent again after a kill, deduplicated by Meta)", convs, withClick, resent)
+}
+
+// crashOpenRaw opens the test's database read-only with database/sql, beside
+// the store: a SQLite file, or a PostgreSQL database (FUNNEL_TEST_DB=postgres).
+func crashOpenRaw(dsn string) (*sql.DB, error) {
+	if store.IsPostgres(dsn) {
+		return sql.Open("pgx", dsn)
+	}
+	return sql.Open("sqlite3", "file:"+url.PathEscape(dsn)+"?mode=ro")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/funnel-dev/funnel/engine"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
+	"github.com/funnel-dev/funnel/store/postgres/pgtest"
 )
 
 // threeTexts answers "hi" with three texts at once.
@@ -378,7 +379,7 @@ func TestSenderPairRatePacing(t *testing.T) {
 // away.
 func TestSenderPacingOnAnOffsetClock(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "f.db"), store.Options{Synchronous: "OFF"})
+	st, err := store.Open(ctx, pgtest.DSN(t, filepath.Join(t.TempDir(), "f.db")), store.Options{Synchronous: "OFF"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/funnel-dev/funnel/engine"
 	"github.com/funnel-dev/funnel/engine/whatsapp"
 	"github.com/funnel-dev/funnel/store"
+	"github.com/funnel-dev/funnel/store/postgres/pgtest"
+	"github.com/jmoiron/sqlx"
 )
 
 // rigStart is a Wednesday, 10:00 UTC.
@@ -112,7 +114,7 @@ func openRig(t testing.TB, opts ...rigOption) *rig {
 // open opens the store and a new engine on it (also after restart).
 func (r *rig) open() {
 	r.t.Helper()
-	st, err := store.Open(r.ctx, r.path, store.Options{Synchronous: "OFF"})
+	st, err := store.Open(r.ctx, pgtest.DSN(r.t, r.path), store.Options{Synchronous: "OFF"})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -434,7 +436,11 @@ func (r *rig) lastOut(waID string) *store.OutboxItem {
 // (statuses, inbox results, schedules).
 func (r *rig) db() *sql.DB {
 	r.t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(r.path)+"?mode=ro&_busy_timeout=5000")
+	driver, dsn := "sqlite3", "file:"+url.PathEscape(r.path)+"?mode=ro&_busy_timeout=5000"
+	if pgtest.Selected() {
+		driver, dsn = "pgx", pgtest.DSN(r.t, r.path)
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -442,10 +448,18 @@ func (r *rig) db() *sql.DB {
 	return db
 }
 
+// rebind writes a test's '?' placeholders as the database takes them.
+func (r *rig) rebind(q string) string {
+	if pgtest.Selected() {
+		return sqlx.Rebind(sqlx.DOLLAR, q)
+	}
+	return q
+}
+
 func (r *rig) queryInt(q string, args ...any) int64 {
 	r.t.Helper()
 	var n sql.NullInt64
-	if err := r.db().QueryRow(q, args...).Scan(&n); err != nil {
+	if err := r.db().QueryRow(r.rebind(q), args...).Scan(&n); err != nil {
 		r.t.Fatalf("%s: %v", q, err)
 	}
 	return n.Int64
@@ -454,7 +468,7 @@ func (r *rig) queryInt(q string, args ...any) int64 {
 func (r *rig) queryString(q string, args ...any) string {
 	r.t.Helper()
 	var s sql.NullString
-	if err := r.db().QueryRow(q, args...).Scan(&s); err != nil {
+	if err := r.db().QueryRow(r.rebind(q), args...).Scan(&s); err != nil {
 		r.t.Fatalf("%s: %v", q, err)
 	}
 	return s.String

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/funnel-dev/funnel/store/postgres"
 	"github.com/funnel-dev/funnel/store/sqlite"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
@@ -98,10 +99,13 @@ var ErrLocked = sqlite.ErrLocked
 // driverFor picks the driver a DSN names: a postgres:// or postgresql:// URL is
 // PostgreSQL, anything else a SQLite file.
 func driverFor(dsn string) Driver {
+	if postgres.IsDSN(dsn) {
+		return postgres.Driver{}
+	}
 	return sqlite.Driver{}
 }
 
-// idQueries are the queries giving the next id of each table with ids.
+// idQueries are the queries giving the next $1 ids of each table with ids.
 var idQueries = map[string]string{
 	"runs":             "NewRunID",
 	"timers":           "NewTimerID",
@@ -110,8 +114,9 @@ var idQueries = map[string]string{
 	"project_versions": "NewProjectVersionID",
 }
 
-// Open opens (creating if needed) the database dsn names — a SQLite file
-// path — and runs the migrations.
+// Open opens the database dsn names — a postgres:// or postgresql:// URL for
+// PostgreSQL, else a SQLite file path (created if needed) — and runs the
+// migrations.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return OpenDriver(ctx, driverFor(dsn), dsn, opts)
 }
@@ -141,7 +146,7 @@ func OpenDriver(ctx context.Context, drv Driver, dsn string, opts Options) (*DB,
 		}
 		for table, name := range idQueries {
 			var next int64
-			if err := s.getW(ctx, &next, name); err != nil {
+			if err := s.getW(ctx, &next, name, 1); err != nil {
 				s.Close()
 				return nil, err
 			}
@@ -193,6 +198,20 @@ func (s *DB) Close() error {
 
 // Path is the database's DSN (the file of a SQLite database).
 func (s *DB) Path() string { return s.dsn }
+
+// Name is the database for messages and logs: the DSN without a password.
+func (s *DB) Name() string { return DisplayName(s.dsn) }
+
+// DisplayName is a DSN for messages and logs: without its password.
+func DisplayName(dsn string) string {
+	if postgres.IsDSN(dsn) {
+		return postgres.Redact(dsn)
+	}
+	return dsn
+}
+
+// IsPostgres reports whether dsn names a PostgreSQL database (not a file).
+func IsPostgres(dsn string) bool { return postgres.IsDSN(dsn) }
 
 // Driver is the name of the database's driver ("sqlite", "postgres"): for
 // messages and metrics, never for decisions outside the store.

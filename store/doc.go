@@ -3,7 +3,8 @@
 //
 // The engine talks to the Store interface; DB implements it on any database
 // through a Driver, picked from the DSN by Open: store/sqlite (the embedded
-// default, mattn/go-sqlite3). A driver holds that database's SQL — queries.sql,
+// default, mattn/go-sqlite3) or store/postgres (a postgres:// URL,
+// jackc/pgx/v5). A driver holds that database's SQL — queries.sql,
 // a list of named queries, and goose migrations, both embedded — and connects;
 // everything else (transactions, batching, scanning, guarded transitions) is
 // this package's, the same Go code for every driver. docs/ARCHITECTURE.md

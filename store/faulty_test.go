@@ -13,7 +13,7 @@ var faultyT0 = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
 
 func faultyOpen(t *testing.T) (*DB, *Faulty) {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "funnel.db"), Options{Synchronous: "NORMAL"})
+	s, err := Open(context.Background(), testDSN(t, filepath.Join(t.TempDir(), "funnel.db")), Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}

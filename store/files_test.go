@@ -14,6 +14,7 @@ import (
 // contacts' numbers and consent: only the owner may open them, whatever the
 // umask, and files an earlier version left 0644 are tightened.
 func TestDatabaseFilesArePrivate(t *testing.T) {
+	sqliteOnly(t)
 	for _, tc := range []struct {
 		name     string
 		existing os.FileMode // mode of files left by an earlier version; 0 = none
@@ -59,6 +60,7 @@ func TestDatabaseFilesArePrivate(t *testing.T) {
 // The per-contact queue queries go through the outbox_contact_open index,
 // never a scan of the outbox.
 func TestContactQueueQueriesUseTheIndex(t *testing.T) {
+	sqliteOnly(t)
 	s := openTest(t)
 	for _, c := range []struct {
 		name string

@@ -16,6 +16,7 @@ import (
 // with contacts, runs and messages, keeps every one of them when it is opened
 // by this version, and each contact is found by its number.
 func TestMigrationKeepsContactsAndRuns(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")

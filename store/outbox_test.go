@@ -7,34 +7,41 @@ import (
 	"testing"
 )
 
-// A value JSON cannot encode is an error the caller can recognise, not a panic.
+// A value JSON cannot encode, or a broken constraint, is an error the caller
+// can recognise, not a panic. Each is tried in a transaction of its own: on
+// PostgreSQL a failed statement ends its transaction.
 func TestUnstorableValuesAreErrInvalid(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
-	err := s.Write(ctx, func(tx Tx) error {
-		if err := tx.SaveContacts([]*Contact{{WaID: "1", Attributes: map[string]any{"qty": math.Inf(1)}, CreatedAt: t0, UpdatedAt: t0}}); !errors.Is(err, ErrInvalid) {
-			t.Errorf("contact with +Inf: %v", err)
-		}
+	var version int64
+	if err := s.Write(ctx, func(tx Tx) error {
 		if err := tx.SaveContacts([]*Contact{{WaID: "1", CreatedAt: t0, UpdatedAt: t0}}); err != nil {
 			return err
 		}
 		v := &FlowVersion{FlowID: "f", Hash: "h", Source: []byte("x"), CreatedAt: t0}
-		if err := tx.InsertFlowVersion(v); err != nil {
-			return err
-		}
-		r := &Run{ID: 1, Contact: "1", FlowID: "f", VersionID: v.ID, Status: RunActive, Vars: map[string]any{"n": math.NaN()}, StartedAt: t0, UpdatedAt: t0}
-		if err := tx.SaveRuns([]*Run{r}); !errors.Is(err, ErrInvalid) {
-			t.Errorf("run with NaN: %v", err)
-		}
-		// A broken constraint (a run of a contact that does not exist) too.
-		r2 := &Run{ID: 2, Contact: "nobody", FlowID: "f", VersionID: v.ID, Status: RunActive, StartedAt: t0, UpdatedAt: t0}
-		if err := tx.SaveRuns([]*Run{r2}); !errors.Is(err, ErrInvalid) {
-			t.Errorf("run of an unknown contact: %v", err)
-		}
-		return nil
-	})
-	if err != nil {
+		err := tx.InsertFlowVersion(v)
+		version = v.ID
+		return err
+	}); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		write func(tx Tx) error
+	}{
+		{"contact with +Inf", func(tx Tx) error {
+			return tx.SaveContacts([]*Contact{{WaID: "2", Attributes: map[string]any{"qty": math.Inf(1)}, CreatedAt: t0, UpdatedAt: t0}})
+		}},
+		{"run with NaN", func(tx Tx) error {
+			return tx.SaveRuns([]*Run{{ID: 1, Contact: "1", FlowID: "f", VersionID: version, Status: RunActive, Vars: map[string]any{"n": math.NaN()}, StartedAt: t0, UpdatedAt: t0}})
+		}},
+		{"run of an unknown contact (a broken constraint)", func(tx Tx) error {
+			return tx.SaveRuns([]*Run{{ID: 2, Contact: "nobody", FlowID: "f", VersionID: version, Status: RunActive, StartedAt: t0, UpdatedAt: t0}})
+		}},
+	} {
+		if err := s.Write(ctx, c.write); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", c.name, err)
+		}
 	}
 }
 

@@ -204,9 +204,22 @@ func listLen(a any) int {
 }
 
 // render writes q for the driver; lens, when set, are the lengths of the list
-// arguments spread over one placeholder per value (-1: a single value).
+// arguments spread over one placeholder per value (-1: a single value). A
+// driver with array parameters takes the query's own numbering ($n is
+// argument n); otherwise placeholders follow the order of the arguments sql
+// passes (repeated ones repeated).
 func (qs *queries) render(q *query, lens []int) string {
 	var b strings.Builder
+	if qs.arrays {
+		for i, part := range q.parts {
+			b.WriteString(part)
+			if i < len(q.order) {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(q.order[i] + 1))
+			}
+		}
+		return b.String()
+	}
 	k := 0
 	for i, part := range q.parts {
 		b.WriteString(part)
@@ -242,8 +255,11 @@ func (qs *queries) sql(name string, args []any) (string, []any, error) {
 	if len(args) != q.nargs {
 		return "", nil, fmt.Errorf("store: query %s takes %d arguments, got %d", name, q.nargs, len(args))
 	}
+	if qs.arrays {
+		return q.plain, args, nil
+	}
 	var lens []int
-	if !qs.arrays {
+	{
 		for i, a := range args {
 			if n := listLen(a); n >= 0 {
 				if lens == nil {

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/funnel-dev/funnel/store/postgres"
 	"github.com/funnel-dev/funnel/store/sqlite"
 )
 
 // drivers are every driver built into the store, for tests that check their
 // SQL side by side.
-func drivers() []Driver { return []Driver{sqlite.Driver{}} }
+func drivers() []Driver { return []Driver{sqlite.Driver{}, postgres.Driver{}} }
 
 // Every driver has the same named queries, taking the same number of
 // arguments: the store runs any of them with the same Go code.
@@ -167,8 +168,8 @@ func TestQueryRendering(t *testing.T) {
 	}{
 		{1 /* sqlx.QUESTION */, false, "SELECT a FROM t WHERE b = ? AND c IN (?, ?, ?) AND d = '$1' AND e = ?",
 			"INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT (a) DO NOTHING", 5},
-		{2 /* sqlx.DOLLAR */, true, "SELECT a FROM t WHERE b = $1 AND c IN ($2) AND d = '$1' AND e = $3",
-			"INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (a) DO NOTHING", 3},
+		{2 /* sqlx.DOLLAR */, true, "SELECT a FROM t WHERE b = $2 AND c IN ($1) AND d = '$1' AND e = $2",
+			"INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (a) DO NOTHING", 2},
 	} {
 		qs := &queries{bind: c.bind, arrays: c.arrays, byName: byName, rendered: map[string]string{}}
 		for _, q := range byName {

@@ -68,13 +68,13 @@ func TestRunStepsAndReport(t *testing.T) {
 		})
 	})
 	var reachedAt, repliedAt, deliveredAt int64
-	if err := s.r.QueryRowContext(ctx, "SELECT reached_at FROM run_steps WHERE run_id = ? AND step = 'a'", ids[0]).Scan(&reachedAt); err != nil || reachedAt != ms(t0) {
+	if err := s.r.QueryRowContext(ctx, s.r.Rebind("SELECT reached_at FROM run_steps WHERE run_id = ? AND step = 'a'"), ids[0]).Scan(&reachedAt); err != nil || reachedAt != ms(t0) {
 		t.Errorf("reached_at %d (%v), want the first execution's %d", reachedAt, err, ms(t0))
 	}
-	if err := s.r.QueryRowContext(ctx, "SELECT replied_at FROM run_steps WHERE run_id = ? AND step = 'b'", ids[0]).Scan(&repliedAt); err != nil || repliedAt != ms(t0.Add(time.Minute)) {
+	if err := s.r.QueryRowContext(ctx, s.r.Rebind("SELECT replied_at FROM run_steps WHERE run_id = ? AND step = 'b'"), ids[0]).Scan(&repliedAt); err != nil || repliedAt != ms(t0.Add(time.Minute)) {
 		t.Errorf("replied_at %d (%v), want the first reply's", repliedAt, err)
 	}
-	if err := s.r.QueryRowContext(ctx, "SELECT delivered_at FROM run_steps WHERE run_id = ? AND step = 'a'", ids[0]).Scan(&deliveredAt); err != nil || deliveredAt != ms(t0.Add(time.Minute)) {
+	if err := s.r.QueryRowContext(ctx, s.r.Rebind("SELECT delivered_at FROM run_steps WHERE run_id = ? AND step = 'a'"), ids[0]).Scan(&deliveredAt); err != nil || deliveredAt != ms(t0.Add(time.Minute)) {
 		t.Errorf("a read must count as delivered: %d (%v)", deliveredAt, err)
 	}
 	if err := s.Write(ctx, func(tx Tx) error { return tx.MarkRunSteps([]*StepMark{{RunID: 1, Step: "a", Kind: "clicked"}}) }); !errors.Is(err, ErrInvalid) {

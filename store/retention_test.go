@@ -8,6 +8,7 @@ import (
 // Every retention query finds its rows through an index: a purge costs the
 // rows it deletes, not the size of the table.
 func TestRetentionQueriesUseIndexes(t *testing.T) {
+	sqliteOnly(t)
 	s := openTest(t)
 	for _, q := range []string{
 		"SELECT id FROM inbox WHERE processed_at IS NOT NULL AND processed_at < 1 LIMIT 10",

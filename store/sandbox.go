@@ -55,7 +55,7 @@ func (s *DB) ClaimMode(ctx context.Context, mode string) error {
 		}
 	}
 	if cur != "" && cur != mode {
-		return fmt.Errorf("%w: %s was used by a %s daemon, not %s", ErrMode, s.dsn, cur, mode)
+		return fmt.Errorf("%w: %s was used by a %s daemon, not %s", ErrMode, s.Name(), cur, mode)
 	}
 	if cur == mode {
 		return nil
@@ -142,7 +142,7 @@ func (s *DB) EraseSandbox(ctx context.Context) error {
 	if mode, _, err := s.Meta(ctx, MetaMode); err != nil {
 		return err
 	} else if mode != ModeDev {
-		return fmt.Errorf("%w: refusing to erase %s: it is not a dev database", ErrMode, s.dsn)
+		return fmt.Errorf("%w: refusing to erase %s: it is not a dev database", ErrMode, s.Name())
 	}
 	return s.Write(ctx, func(tx Tx) error {
 		t := tx.(*dbTx)

@@ -14,7 +14,7 @@ import (
 func TestClaimMode(t *testing.T) {
 	ctx := context.Background()
 	open := func(path string) *DB {
-		st, err := Open(ctx, path, Options{})
+		st, err := Open(ctx, testDSN(t, path), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

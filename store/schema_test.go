@@ -16,6 +16,7 @@ import (
 // runs) is refused in words, not with "no such column" on the first query;
 // so is a file that is not a funnel database.
 func TestOpenReadOnlyChecksTheSchema(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "funnel.db")

@@ -11,7 +11,7 @@ import (
 
 func openTest(t *testing.T) *DB {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "funnel.db"), Options{Synchronous: "NORMAL"})
+	s, err := Open(context.Background(), testDSN(t, filepath.Join(t.TempDir(), "funnel.db")), Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,16 +22,18 @@ func openTest(t *testing.T) *DB {
 var t0 = time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
 
 func TestOpenLocksTheDatabase(t *testing.T) {
+	sqliteOnly(t)
 	s := openTest(t)
-	_, err := Open(context.Background(), s.Path(), Options{})
+	_, err := Open(context.Background(), testDSN(t, s.Path()), Options{})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: got %v, want ErrLocked", err)
 	}
 }
 
 func TestCloseRemovesTheLockFile(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "funnel.db")
-	s, err := Open(context.Background(), path, Options{Synchronous: "NORMAL"})
+	s, err := Open(context.Background(), testDSN(t, path), Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +47,12 @@ func TestCloseRemovesTheLockFile(t *testing.T) {
 		t.Fatalf("lock file left after Close: %v", err)
 	}
 	// The next process opens (and locks) it again.
-	s2, err := Open(context.Background(), path, Options{Synchronous: "NORMAL"})
+	s2, err := Open(context.Background(), testDSN(t, path), Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if _, err := Open(context.Background(), path, Options{}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(context.Background(), testDSN(t, path), Options{}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open after a reopen: got %v, want ErrLocked", err)
 	}
 }
@@ -176,7 +178,7 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f.db")
 	ctx := context.Background()
-	s, err := Open(ctx, path, Options{})
+	s, err := Open(ctx, testDSN(t, path), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 		return err
 	})
 	s.Close()
-	s, err = Open(ctx, path, Options{})
+	s, err = Open(ctx, testDSN(t, path), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +198,9 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 	var id int64
 	if err := s.Write(ctx, func(tx Tx) error { id = tx.NewID("timers"); return nil }); err != nil {
 		t.Fatal(err)
+	}
+	if testPostgres && id > last {
+		return // a sequence: the ids a block left unused are skipped
 	}
 	if id != last+1 {
 		t.Fatalf("id after reopen = %d, want %d", id, last+1)

@@ -24,6 +24,8 @@ type dbTx struct {
 	stmts    map[string]*sql.Stmt // used in this transaction, reused by its chunks
 	uncached []string             // prepared here; the store caches them after the commit
 	err      error                // a failure no method could return (NewID): fails the commit
+	ids      map[string][]int64   // ids allocated from a sequence, not handed out yet
+	idBlock  map[string]int       // the size of the last block of ids asked per table
 }
 
 func (t *dbTx) closeStmts() {
@@ -34,21 +36,39 @@ func (t *dbTx) closeStmts() {
 
 // NewID allocates an id in a table (runs, timers, outbox, flow_versions). A
 // SingleWriter driver counts from the maximum read at open (one process
-// writes: the lock file); any other asks the database (a sequence), so
-// processes sharing it never hand out the same id. A rolled-back transaction
-// only leaves a gap.
+// writes: the lock file); any other asks the database's sequence, so
+// processes sharing it never hand out the same id. It asks for a block at a
+// time (8, then twice as many each time the transaction needs more, up to
+// maxRows), kept for this transaction only: ids still follow the order in
+// which transactions asked for them. A rolled-back transaction, or a block
+// not used up, only leaves a gap.
 func (t *dbTx) NewID(table string) int64 {
 	if c, ok := t.s.nextID[table]; ok {
 		return c.Add(1)
 	}
-	var id int64
-	if err := t.get(&id, idQueries[table]); err != nil {
+	if ids := t.ids[table]; len(ids) > 0 {
+		t.ids[table] = ids[1:]
+		return ids[0]
+	}
+	if t.ids == nil {
+		t.ids, t.idBlock = map[string][]int64{}, map[string]int{}
+	}
+	n := min(max(8, 2*t.idBlock[table]), maxRows)
+	t.idBlock[table] = n
+	rows, err := selectAll[idOnly](t, idQueries[table], n)
+	if err == nil && len(rows) == 0 {
+		err = fmt.Errorf("no id returned")
+	}
+	if err != nil {
 		if t.err == nil {
 			t.err = fmt.Errorf("new id in %s: %w", table, err)
 		}
 		return 0
 	}
-	return id
+	ids := idList(rows)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	t.ids[table] = ids[1:]
+	return ids[0]
 }
 
 // stmt returns the statement for query in this transaction: on a SingleWriter
@@ -84,7 +104,13 @@ func (t *dbTx) execText(query string, args ...any) (sql.Result, error) {
 	}
 	if !t.s.drv.SingleWriter() {
 		res, err := t.tx.ExecContext(t.ctx, query, args...)
-		return res, t.s.classify(err)
+		if err != nil {
+			// The database ended the transaction: every later statement and
+			// the commit fail with this error rather than a vaguer one.
+			t.err = t.s.classify(err)
+			return nil, t.err
+		}
+		return res, nil
 	}
 	st, err := t.stmt(query)
 	if err != nil {

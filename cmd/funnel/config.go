@@ -93,7 +93,7 @@ func settings(c *serveConfig) []setting {
 		{"listen", ":8080", anywhere, address(&c.Listen), "address the HTTP server listens on"},
 		{"metrics_listen", "", anywhere, address(&c.MetricsListen), "address of a separate listener for GET /metrics, which `listen` then does not serve"},
 		{"pprof_listen", "", fromFlag | fromEnv, loopbackAddress(&c.PprofListen), "loopback address serving Go's profiles at /debug/pprof/ (off when unset)"},
-		{"db", "funnel.db", anywhere, text(&c.DB), "SQLite database file"},
+		{"db", "funnel.db", anywhere, text(&c.DB), "the database: a SQLite file, or `postgres://…` for PostgreSQL"},
 		{"flows", "flows", anywhere, list(&c.Flows), "flow files or folders (the command's arguments take precedence)"},
 		{"templates", "", anywhere, text(&c.Templates), "template catalog (default: templates.* beside the flows)"},
 		{"graph_url", whatsapp.DefaultBaseURL, fromFlag | fromEnv, graphURL(&c.GraphURL), "Graph API base URL with its version; it receives the access token, so never from a file, and https unless on loopback"},

@@ -28,7 +28,7 @@ func init() {
 func openDB(cmd *cobra.Command, path string) (store.Reader, func(), error) {
 	r, c, err := store.OpenReadOnly(cmd.Context(), path)
 	if err != nil {
-		return nil, nil, &exitError{code: exitNoInput, err: fmt.Errorf("database %s: %w", path, err)}
+		return nil, nil, &exitError{code: exitNoInput, err: fmt.Errorf("database %s: %w", store.DisplayName(path), err)}
 	}
 	return r, func() { c.Close() }, nil
 }
@@ -38,7 +38,7 @@ func dbFlag(c *cobra.Command, p *string) {
 	if def == "" {
 		def = "funnel.db"
 	}
-	c.Flags().StringVar(p, "db", def, "SQLite database file")
+	c.Flags().StringVar(p, "db", def, "the database: a SQLite file, or postgres://… for PostgreSQL")
 }
 
 // inspectCmd builds a read-only database command: --db and --format flags, the

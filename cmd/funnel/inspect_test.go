@@ -9,12 +9,18 @@ import (
 	"time"
 
 	"github.com/funnel-dev/funnel/store"
+	"github.com/funnel-dev/funnel/store/postgres/pgtest"
 )
 
-// The inspection commands show times with their zone, and the window in words.
+// The inspection commands show times with their zone, and the window in words,
+// from either database (--db a file or postgres://…).
 func TestInspectTimesAndWindow(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { inspectTimesAndWindow(t, filepath.Join(t.TempDir(), "f.db")) })
+	t.Run("postgres", func(t *testing.T) { inspectTimesAndWindow(t, pgtest.NewDatabase(t)) })
+}
+
+func inspectTimesAndWindow(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "f.db")
 	st, err := store.Open(ctx, path, store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func newRoot() *cobra.Command {
 	// The commands that keep state need SQLite, which a CGO_ENABLED=0 build
 	// lacks; the validator's commands work in every build.
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
-		if needsSQLite[c.Name()] && c.Parent() == c.Root() {
+		if needsSQLite[c.Name()] && c.Parent() == c.Root() && !usesPostgres(c) {
 			if err := store.Available(); err != nil {
 				return fail(exitFailed, "`funnel %s` needs the cgo SQLite build: %v. Install it with a C compiler "+
 					"(gcc or clang): CGO_ENABLED=1 go install github.com/funnel-dev/funnel/cmd/funnel@latest. "+
@@ -69,6 +69,15 @@ func newRoot() *cobra.Command {
 		root.AddCommand(add())
 	}
 	return root
+}
+
+// usesPostgres reports whether the command's database is PostgreSQL (its
+// --db flag, else FUNNEL_DB): a build without cgo can open that one.
+func usesPostgres(c *cobra.Command) bool {
+	if f := c.Flags().Lookup("db"); f != nil && f.Changed {
+		return store.IsPostgres(f.Value.String())
+	}
+	return store.IsPostgres(os.Getenv("FUNNEL_DB"))
 }
 
 // needsSQLite are the commands that open a database.

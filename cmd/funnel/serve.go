@@ -281,7 +281,7 @@ func (d *daemon) run(cmd *cobra.Command) error {
 	}
 
 	flows := len(p.Flows)
-	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", d.cfg.DB, "flows", flows, "dev", d.dev, "version", readBuildVersion().Short())
+	d.log.Info("funnel serving", "listen", ln.Addr().String(), "db", store.DisplayName(d.cfg.DB), "flows", flows, "dev", d.dev, "version", readBuildVersion().Short())
 	if d.dev {
 		fmt.Fprint(cmd.ErrOrStderr(), devBanner(ln.Addr(), d.cfg.DB, temporary))
 	}

@@ -3,20 +3,24 @@
 -- store/doc.go for the rules. Times are Unix milliseconds.
 
 -- ---- ids ----
--- The next id of a table. SQLite has one writer (the lock file): the store
--- asks once at open and counts in memory from there.
+-- The next $1 ids of a table. SQLite has one writer (the lock file): the
+-- store asks for one at open and counts in memory from there.
 
 -- name: NewRunID
-SELECT COALESCE(MAX(id), 0) + 1 FROM runs
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+SELECT (SELECT COALESCE(MAX(id), 0) FROM runs) + i FROM k
 
 -- name: NewTimerID
-SELECT COALESCE(MAX(id), 0) + 1 FROM timers
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+SELECT (SELECT COALESCE(MAX(id), 0) FROM timers) + i FROM k
 
 -- name: NewOutboxID
-SELECT COALESCE(MAX(id), 0) + 1 FROM outbox
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+SELECT (SELECT COALESCE(MAX(id), 0) FROM outbox) + i FROM k
 
 -- name: NewFlowVersionID
-SELECT COALESCE(MAX(id), 0) + 1 FROM flow_versions
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+SELECT (SELECT COALESCE(MAX(id), 0) FROM flow_versions) + i FROM k
 
 -- name: NewProjectVersionID
 SELECT COALESCE(MAX(id), 0) + 1 FROM project_versions
