@@ -137,13 +137,20 @@ func TestRunStepsAndReport(t *testing.T) {
 		return err
 	})
 	var left int
-	s.r.GetContext(ctx, &left, "SELECT COUNT(*) FROM run_steps WHERE run_id = ?", ids[0])
+	if err := s.r.GetContext(ctx, &left, s.r.Rebind("SELECT COUNT(*) FROM run_steps WHERE run_id = ?"), ids[0]); err != nil {
+		t.Fatal(err)
+	}
 	if left != 0 {
 		t.Errorf("the purged run's steps are left: %d", left)
 	}
-	// The counters keep what retention deletes: a report of an old period
-	// stays whole.
-	if got := counts(ReportFilter{}); got.Entered != 3 || got.Steps[0].Reached != 3 {
+	// SQLite's counters keep what retention deletes: a report of an old
+	// period stays whole. PostgreSQL has no counters (its migration 00011
+	// says why): there the report counts the rows retention left.
+	kept := int64(3)
+	if s.drv.Name() == "postgres" {
+		kept = 2
+	}
+	if got := counts(ReportFilter{}); got.Entered != kept || got.Steps[0].Reached != kept {
 		t.Errorf("after retention: %+v", got)
 	}
 }
@@ -167,19 +174,6 @@ func TestSplitHours(t *testing.T) {
 	}
 }
 
-// outcomesSchema is the conversions and run_variants tables as the outcomes
-// migration defines them (IF NOT EXISTS: the same once that migration is in).
-const outcomesSchema = `
-CREATE TABLE IF NOT EXISTS conversions (
-    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, contact TEXT NOT NULL, flow_id TEXT NOT NULL, step TEXT NOT NULL,
-    event TEXT NOT NULL, value REAL, currency TEXT NOT NULL DEFAULT '', source_id TEXT NOT NULL DEFAULT '',
-    ctwa_clid TEXT NOT NULL DEFAULT '', clicked_at INTEGER, variants TEXT NOT NULL DEFAULT '{}', at INTEGER NOT NULL,
-    UNIQUE (run_id, step));
-CREATE INDEX IF NOT EXISTS conversions_flow_at ON conversions (flow_id, at);
-CREATE TABLE IF NOT EXISTS run_variants (
-    run_id INTEGER NOT NULL, step TEXT NOT NULL, variant TEXT NOT NULL, flow_id TEXT NOT NULL, at INTEGER NOT NULL,
-    PRIMARY KEY (run_id, step)) WITHOUT ROWID;`
-
 // The report's conversion figures over rows of conversions and run_variants:
 // runs converted (once however many conversions), by ad, by event with
 // values, per day, time to the first conversion, and each split's variants.
@@ -187,9 +181,6 @@ func TestReportConversions(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
-	if _, err := s.w.ExecContext(ctx, outcomesSchema); err != nil {
-		t.Fatal(err)
-	}
 	// 8 runs: even ones from ad A, odd from ad B; runs 0-3 discount, 4-7 social.
 	var ids []int64
 	err := s.Write(ctx, func(tx Tx) error {
@@ -217,7 +208,7 @@ func TestReportConversions(t *testing.T) {
 	}
 	exec := func(q string, args ...any) {
 		t.Helper()
-		if _, err := s.w.ExecContext(ctx, q, args...); err != nil {
+		if _, err := s.w.ExecContext(ctx, s.w.Rebind(q), args...); err != nil {
 			t.Fatal(err)
 		}
 	}

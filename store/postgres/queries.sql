@@ -100,20 +100,21 @@ SELECT id, flow_id, hash, file, source, templates, created_at FROM flow_versions
 
 -- name: LiveRuns
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE ended_at IS NULL AND contact = ANY($1) ORDER BY id
 
 -- name: Runs
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE id = ANY($1)
 
 -- name: SaveRuns
 -- An ended run is never written again (the guard of the upsert).
--- source_id and headline (the entry ad) are set at the start and never changed.
+-- source_id and headline (the entry ad) and project_version_id are set at the
+-- start and never changed.
 INSERT INTO runs (id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	source_id, headline, project_version_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 ON CONFLICT (id) DO UPDATE SET step = excluded.step, status = excluded.status, vars = excluded.vars,
 	entry = excluded.entry, reply = excluded.reply, event = excluded.event, wait_seq = excluded.wait_seq,
 	step_seq = excluded.step_seq, updated_at = excluded.updated_at, ended_at = excluded.ended_at,
@@ -122,12 +123,12 @@ WHERE runs.ended_at IS NULL
 
 -- name: RunsOf
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE contact = $1 ORDER BY id DESC LIMIT $2
 
 -- name: RunsWhere
 SELECT id, contact, flow_id, version_id, step, status, vars, entry, reply, event, wait_seq, step_seq, started_at, updated_at, ended_at, end_reason,
-	source_id, headline
+	source_id, headline, project_version_id
 FROM runs WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3
 
 -- ---- timers ----
@@ -418,9 +419,14 @@ DELETE FROM timers;
 DELETE FROM outbox;
 DELETE FROM message_statuses;
 DELETE FROM runs;
+DELETE FROM run_steps;
 DELETE FROM inbox;
 DELETE FROM schedules;
 DELETE FROM sandbox_sends;
+DELETE FROM contact_clicks;
+DELETE FROM conversions;
+DELETE FROM run_variants;
+DELETE FROM capi_events;
 DELETE FROM contacts
 
 -- name: EraseSandboxMeta
@@ -576,3 +582,134 @@ SELECT contact, sent_at FROM outbox WHERE sent_at >= $1 ORDER BY sent_at, id
 -- Delivered at the commit: wakes the replicas listening on funnel_inbox
 -- (store.TopicInbox).
 SELECT pg_notify('funnel_inbox', '')
+
+-- ---- outcomes (the twins of store/sqlite/queries.sql's) ----
+
+-- name: CAPIDue
+SELECT EXISTS (SELECT 1 FROM capi_events WHERE status = 'queued' AND next_at <= $1)
+
+-- name: CAPIEvents
+SELECT id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+FROM capi_events WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2
+
+-- name: CAPIEventsOf
+SELECT id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+FROM capi_events WHERE conversion_id = ANY($1)
+
+-- name: ChangeCAPI
+-- One guarded transition (store.CAPIChange); see the SQLite twin for the arguments.
+UPDATE capi_events SET updated_at = $1,
+	status = CASE WHEN $2 = '' THEN status ELSE $2 END,
+	error_code = CASE WHEN $3 THEN $4 ELSE error_code END,
+	error = CASE WHEN $3 THEN $5 ELSE error END,
+	attempts = CASE WHEN $6 THEN $7 ELSE attempts END,
+	next_at = CASE WHEN $8 THEN $9 ELSE next_at END,
+	sent_at = CASE WHEN $10 THEN $11 ELSE sent_at END
+WHERE id = $13 AND status = ANY($12)
+
+-- name: ClaimCAPI
+-- Queued events due at $1 become sending ($2 of them at most), oldest due
+-- first; rows another replica is claiming are skipped.
+UPDATE capi_events SET status = 'sending', updated_at = $1
+WHERE id IN (SELECT id FROM capi_events WHERE status = 'queued' AND next_at <= $1 ORDER BY next_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+RETURNING id, conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at
+
+-- name: Clicks
+SELECT contact, source_id, ctwa_clid, headline, at FROM contact_clicks WHERE contact = ANY($1)
+
+-- name: Conversions
+SELECT id, run_id, contact, flow_id, step, event, value, currency, source_id, ctwa_clid, clicked_at, variants, at
+FROM conversions WHERE ($1 = '' OR flow_id = $1) AND ($2 = '' OR contact = $2) AND ($3 = 0 OR run_id = $3)
+	AND at >= $4 AND at < $5 ORDER BY id DESC LIMIT $6
+
+-- name: DeleteClicks
+DELETE FROM contact_clicks WHERE contact = $1
+
+-- name: InsertCAPIEvents
+INSERT INTO capi_events (conversion_id, event_id, dataset_id, status, attempts, next_at, expires_at, error_code, error, body, created_at, sent_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT DO NOTHING RETURNING id, conversion_id
+
+-- name: InsertConversions
+INSERT INTO conversions (run_id, contact, flow_id, step, event, value, currency, source_id, ctwa_clid, clicked_at, variants, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (run_id, step) DO NOTHING RETURNING id, run_id, step
+
+-- name: InsertProjectVersion
+INSERT INTO project_versions (id, hash, flows, created_at) VALUES ($1, $2, $3, $4)
+
+-- name: InsertRunVariants
+INSERT INTO run_variants (run_id, step, variant, flow_id, at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (run_id, step) DO NOTHING
+
+-- name: MergeContactClicks
+-- The later of the two contacts' clicks is kept ($1 into, $2 from).
+INSERT INTO contact_clicks (contact, source_id, ctwa_clid, headline, at)
+SELECT $1, source_id, ctwa_clid, headline, at FROM contact_clicks WHERE contact = $2
+ON CONFLICT (contact) DO UPDATE SET source_id = excluded.source_id, ctwa_clid = excluded.ctwa_clid,
+	headline = excluded.headline, at = excluded.at WHERE excluded.at > contact_clicks.at
+
+-- name: MergeContactConversions
+UPDATE conversions SET contact = $1 WHERE contact = $2
+
+-- name: NewProjectVersionID
+SELECT nextval(pg_get_serial_sequence('project_versions', 'id')) FROM generate_series(1, $1)
+
+-- name: NextCAPIAttempt
+SELECT MIN(next_at) FROM capi_events WHERE status = 'queued' AND next_at > $1
+
+-- name: OutcomeAds
+WITH p AS (SELECT id, entry::jsonb ->> 'source_id' AS ad FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT p.ad, COUNT(*), COUNT(c.run_id) FROM p
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions) c ON c.run_id = p.id
+WHERE COALESCE(p.ad, '') != '' GROUP BY p.ad ORDER BY p.ad
+
+-- name: OutcomeEvents
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT c.event, c.currency, COUNT(*), COALESCE(SUM(c.value), 0) FROM conversions c JOIN p ON p.id = c.run_id
+GROUP BY c.event, c.currency ORDER BY c.event, c.currency
+
+-- name: OutcomeSplits
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT v.step, v.variant, COUNT(*), COUNT(c.run_id) FROM run_variants v JOIN p ON p.id = v.run_id
+LEFT JOIN (SELECT DISTINCT run_id FROM conversions) c ON c.run_id = v.run_id
+GROUP BY v.step, v.variant ORDER BY v.step, v.variant
+
+-- name: OutcomeTotals
+WITH p AS (SELECT id FROM runs WHERE flow_id = $1 AND started_at >= $2 AND started_at < $3)
+SELECT (SELECT COUNT(*) FROM p), (SELECT COUNT(DISTINCT c.run_id) FROM conversions c JOIN p ON p.id = c.run_id)
+
+-- name: ProjectVersion
+SELECT id, hash, flows, created_at FROM project_versions WHERE id = $1
+
+-- name: ProjectVersionID
+SELECT id FROM project_versions WHERE hash = $1
+
+-- name: RecoverCAPI
+UPDATE capi_events SET status = 'queued', next_at = $1, updated_at = $1 WHERE status = 'sending'
+
+-- name: ReportMarketingLimited
+SELECT COUNT(*), COUNT(DISTINCT contact) FROM outbox
+WHERE (error_code = 131049 OR limit_retries > 0) AND flow_id = $1 AND created_at >= $2 AND created_at < $3
+
+-- name: ReportRunCounts
+-- No counters on PostgreSQL (see migration 00011): the whole hours [$2, $3)
+-- are read from runs through runs_report.
+SELECT source_id, status, step, COUNT(*) FROM runs
+WHERE flow_id = $1 AND started_at >= $2::bigint * 3600000 AND started_at < $3::bigint * 3600000 GROUP BY source_id, status, step
+
+-- name: ReportStepCounts
+SELECT step, COUNT(*), COUNT(replied_at), COUNT(delivered_at), COUNT(read_at) FROM run_steps
+WHERE flow_id = $1 AND started_at >= $2::bigint * 3600000 AND started_at < $3::bigint * 3600000 GROUP BY step
+
+-- name: ReportWaitingAllowance
+SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND allowance = 1 AND flow_id = $1
+
+-- name: RunVariants
+SELECT run_id, step, variant FROM run_variants WHERE run_id = ANY($1)
+
+-- name: SaveClicks
+-- A contact's latest click-to-WhatsApp click; an older one than stored is ignored.
+INSERT INTO contact_clicks (contact, source_id, ctwa_clid, headline, at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (contact) DO UPDATE SET source_id = excluded.source_id, ctwa_clid = excluded.ctwa_clid,
+	headline = excluded.headline, at = excluded.at WHERE excluded.at >= contact_clicks.at

@@ -23,7 +23,8 @@ WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
 SELECT (SELECT COALESCE(MAX(id), 0) FROM flow_versions) + i FROM k
 
 -- name: NewProjectVersionID
-SELECT COALESCE(MAX(id), 0) + 1 FROM project_versions
+WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+SELECT (SELECT COALESCE(MAX(id), 0) FROM project_versions) + i FROM k
 
 -- ---- inbox ----
 
