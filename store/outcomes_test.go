@@ -157,6 +157,9 @@ func TestCAPIOutbox(t *testing.T) {
 			return err
 		}
 		next, ok, err := tx.NextCAPIAttempt(t0)
+		if err != nil {
+			return err
+		}
 		if !ok || !next.Equal(t0.Add(time.Minute)) {
 			t.Errorf("next attempt %v %v", next, ok)
 		}
